@@ -1,0 +1,75 @@
+"""Reproducibility: one call that every chapter makes before it builds a model."""
+
+import logging
+import os
+import platform
+import warnings
+
+import numpy as np
+
+#: What the book itself printed (Chapter 10, ``tf.__version__`` and ``keras.__version__``).
+#: The book does not print its Python or NumPy versions, so none is invented here.
+BOOK_VERSIONS = {
+    "Python": "not stated",
+    "TensorFlow": "2.0.0",
+    "Keras": "2.2.4-tf (tf.keras)",
+    "NumPy": "not stated",
+}
+
+_determinism_enabled = False
+
+
+def setup(seed=42):
+    """Seed everything, make TensorFlow ops deterministic and start a fresh Keras session.
+
+    Call it at the top of a chapter and again before building each model: clearing the
+    session resets Keras's layer-name counters (so names do not drift to ``dense_212``) and
+    re-seeding makes every model's initial weights and every shuffle repeatable.
+
+    `tf.random.set_seed` alone no longer makes Keras 3 repeatable: Keras 3 draws from its own
+    seed generator, which `keras.utils.set_random_seed` seeds together with Python's `random`,
+    NumPy and TensorFlow.
+
+    Args:
+        seed: non-negative integer used for every random number generator.
+
+    Returns:
+        The seed, so a chapter can print what it ran with.
+    """
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    import keras
+    import tensorflow as tf
+
+    global _determinism_enabled
+    if not _determinism_enabled:
+        tf.config.experimental.enable_op_determinism()
+        _determinism_enabled = True
+    tf.get_logger().setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    # Keras 3 warns about `input_shape=` with a stack trace path; chapters that discuss it
+    # capture it on purpose with `warnings.catch_warnings(record=True)`.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"keras(\.|$)")
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(int(seed))
+    return int(seed)
+
+
+def versions_table():
+    """The versions that ran this chapter next to the ones the book printed.
+
+    Returns:
+        A list of ``(package, this run, the book)`` tuples.
+    """
+    import keras
+    import tensorflow as tf
+
+    today = {
+        "Python": platform.python_version(),
+        "TensorFlow": tf.__version__,
+        "Keras": keras.__version__,
+        "NumPy": np.__version__,
+    }
+    return [(name, today[name], BOOK_VERSIONS[name]) for name in today]

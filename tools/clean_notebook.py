@@ -1,0 +1,25 @@
+"""Drop per-run metadata (papermill timings, execution timestamps) from executed notebooks.
+
+Outputs stay; only metadata that changes on every run goes, so `git diff` of a re-executed
+chapter shows real changes only.
+"""
+
+import sys
+
+import nbformat
+
+
+def clean(path):
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata.pop("papermill", None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        if cell.metadata.get("tags") == []:
+            del cell.metadata["tags"]
+    nbformat.write(nb, path)
+
+
+if __name__ == "__main__":
+    for p in sys.argv[1:]:
+        clean(p)
