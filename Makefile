@@ -115,8 +115,8 @@ sync: $(STAMP) ## Re-pair .md and .ipynb after editing either side in JupyterLab
 lab: data ## JupyterLab with Jupytext: open chapters/*.md as notebooks
 	$(BIN)/jupyter lab --notebook-dir=chapters
 
-bench: data ## Fusion latency benchmark: writes bench/results/latency.{json,md}
-	$(PY) bench/fusion_latency.py --out bench/results
+bench: data ## Fusion latency benchmark: writes bench/latency.{json,md}
+	$(PY) bench/fusion_latency.py --out bench
 
 clean: ## Remove build outputs and scratch runs
 	rm -rf build/book build/scratch $(RUNS) .pytest_cache
