@@ -1,0 +1,118 @@
+"""The built book, as a reader's browser sees it: headless Chromium on a local web server.
+
+For every chapter page: equations are typeset by MathJax (served by the book itself), every
+figure loads, and nothing (script, stylesheet, font, image) is requested from another host.
+Needs `make book-build` first. Without Chromium the tests skip locally; under CI they fail.
+"""
+
+import functools
+import glob
+import http.server
+import os
+import shutil
+import threading
+import urllib.parse
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HTML = os.path.join(ROOT, "build", "book", "_build", "html")
+PAGES = sorted(os.path.basename(p) for p in glob.glob(os.path.join(HTML, "[0-9][0-9]_*.html")))
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+def _require(condition, why):
+    if condition:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{why} (CI must run this test)")
+    pytest.skip(why)
+
+
+@pytest.fixture(scope="module")
+def server():
+    _require(PAGES, f"no built book in {HTML}: run `make book-build`")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=HTML)
+    handler.log_message = lambda *args: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    _require(CHROMIUM and CHROMEDRIVER, "chromium and chromedriver are not installed (`make sysdeps`)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--window-size=1280,1024", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    driver.set_script_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def _open(browser, url):
+    browser.get(url)
+    # Wait until MathJax (when the page loads it) has finished typesetting.
+    return browser.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        const report = () => done({
+          math: document.querySelectorAll('.math').length,
+          typeset: document.querySelectorAll('mjx-container').length,
+          raw: [...document.querySelectorAll('.math')].filter(e => !e.querySelector('mjx-container')).length,
+          mathjax: !!(window.MathJax && window.MathJax.version),
+          images: [...document.images].map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0]),
+          resources: performance.getEntriesByType('resource').map(r => r.name),
+          links: [...document.querySelectorAll('script[src], link[href], img[src]')]
+                   .map(e => e.src || e.href),
+        });
+        if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+          MathJax.startup.promise.then(report, report);
+        } else { report(); }
+        """
+    )
+
+
+def _foreign(urls, base):
+    host = urllib.parse.urlsplit(base).netloc
+    return sorted({u for u in urls if urllib.parse.urlsplit(u).scheme in ("http", "https")
+                   and urllib.parse.urlsplit(u).netloc != host})
+
+
+@pytest.mark.parametrize("page", PAGES or ["<none>"])
+def test_page_reads_offline(page, server, browser):
+    state = _open(browser, f"{server}/{page}")
+    assert not _foreign(state["resources"] + state["links"], server), "loads from another host"
+    broken = [src for src, ok in state["images"] if not ok]
+    assert not broken, f"{page}: figures that did not load: {broken}"
+    if state["math"]:
+        assert state["mathjax"], f"{page} has maths but MathJax did not load"
+        assert state["raw"] == 0 and state["typeset"] >= state["math"], (
+            f"{page}: {state['raw']} of {state['math']} maths elements left as raw TeX"
+        )
+
+
+def test_book_has_equations_and_figures(server, browser):
+    """At least one page typesets equations and at least one shows a figure, so the checks
+    above are not vacuous."""
+    states = {page: _open(browser, f"{server}/{page}") for page in PAGES}
+    assert any(s["typeset"] > 0 for s in states.values()), "no page has typeset equations"
+    assert any(ok for s in states.values() for src, ok in s["images"] if src and "_images" in src), (
+        "no page shows a figure"
+    )
+    # MathJax came from the book itself
+    mathjax = {u for s in states.values() for u in s["resources"] if "mathjax" in u}
+    assert mathjax and all(u.startswith(server) for u in mathjax)

@@ -1,0 +1,72 @@
+"""Build the static book from the executed chapters, offline, with warnings as errors.
+
+- The table of contents is one entry per ``chapters/NN_*.ipynb`` (chapter 00 is the landing
+  page), so adding a chapter needs no edit here.
+- MathJax comes from the npm package installed under build/npm (never from a CDN, never
+  committed); it is staged under the book's ``_static/mathjax`` and named by ``mathjax_path``.
+- The rendered pages are the stored outputs of the .ipynb files; nothing is executed.
+"""
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHAPTERS = os.path.join(ROOT, "chapters")
+OUT = os.path.join(ROOT, "build", "book")
+MATHJAX = os.path.join(ROOT, "build", "npm", "node_modules", "mathjax", "es5")
+MATHJAX_ENTRY = "tex-chtml-full.js"
+
+
+def main():
+    if not os.path.exists(os.path.join(MATHJAX, MATHJAX_ENTRY)):
+        sys.exit(f"MathJax is missing ({MATHJAX}); run `make book-build`, which installs it with npm.")
+    notebooks = sorted(glob.glob(os.path.join(CHAPTERS, "[0-9][0-9]_*.ipynb")))
+    if not notebooks:
+        sys.exit("No executed chapters (chapters/NN_*.ipynb) to build from; run `make book`.")
+    names = [os.path.splitext(os.path.basename(p))[0] for p in notebooks]
+
+    os.makedirs(OUT, exist_ok=True)
+    static = os.path.join(OUT, "static")
+    shutil.rmtree(static, ignore_errors=True)
+    shutil.copytree(MATHJAX, os.path.join(static, "mathjax"))
+
+    with open(os.path.join(ROOT, "book", "_config.yml")) as f:
+        config = yaml.safe_load(f)
+    sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
+    sphinx["html_static_path"] = [static]
+    sphinx["mathjax_path"] = f"mathjax/{MATHJAX_ENTRY}"
+    config_path = os.path.join(OUT, "_config.yml")
+    with open(config_path, "w") as f:
+        yaml.safe_dump(config, f, sort_keys=False, allow_unicode=True)
+
+    toc = {"format": "jb-book", "root": names[0]}
+    if len(names) > 1:
+        toc["chapters"] = [{"file": n} for n in names[1:]]
+    toc_path = os.path.join(OUT, "_toc.yml")
+    with open(toc_path, "w") as f:
+        yaml.safe_dump(toc, f, sort_keys=False)
+
+    shutil.rmtree(os.path.join(OUT, "_build"), ignore_errors=True)
+    cmd = [
+        os.path.join(os.path.dirname(sys.executable), "jupyter-book"),
+        "build", CHAPTERS,
+        "--config", config_path,
+        "--toc", toc_path,
+        "--path-output", OUT,
+        "--warningiserror",
+        "--keep-going",
+        "--quiet",
+    ]
+    result = subprocess.run(cmd)
+    if result.returncode:
+        sys.exit(f"The book build failed (warnings are errors): exit status {result.returncode}")
+    print(f"Built {len(names)} chapters into {os.path.relpath(os.path.join(OUT, '_build', 'html'), ROOT)}/index.html")
+
+
+if __name__ == "__main__":
+    main()
