@@ -92,16 +92,12 @@ book-check: $(STAMP) ## 6. Open the built book in headless Chromium: maths types
 # --- reading and writing chapters ----------------------------------------------------------
 
 book: data $(MATHJAX) ## Execute every chapter (refreshing stored outputs) and render the book
-	@for md in $(CHAPTER_MDS); do $(MAKE) --no-print-directory chapter CHAPTER=$$(basename $$md | cut -c1-2); done
+	@for md in $(CHAPTER_MDS); do tools/execute_chapter.sh $$md; done
 	$(PY) tools/build_book.py
 	@echo "The book is in $(BOOK_HTML)/index.html"
 
 chapter: data ## Execute one chapter in place from its .md: make chapter CHAPTER=03
-	@md=$(chapter_md); nb=$${md%.md}.ipynb; start=$$(date +%s); \
-	  $(BIN)/jupytext --quiet --to ipynb --output $$nb $$md; \
-	  $(BIN)/papermill --no-progress-bar --log-level WARNING --cwd chapters $$nb $$nb; \
-	  $(PY) tools/clean_notebook.py $$nb; \
-	  echo "executed $$nb in $$(( $$(date +%s) - start )) s"
+	@tools/execute_chapter.sh $(chapter_md)
 
 run: data ## Execute one chapter with other parameters into runs/: make run CHAPTER=07 PARAMS="-p epochs 20"
 	@mkdir -p $(RUNS)
