@@ -1,6 +1,6 @@
 """Drop per-run metadata (papermill timings, execution timestamps) from executed notebooks.
 
-Outputs stay; only metadata that changes on every run goes, so `git diff` of a re-executed
+Outputs stay; only metadata and ids that change on every run go, so `git diff` of a re-executed
 chapter shows real changes only.
 """
 
@@ -12,7 +12,8 @@ import nbformat
 def clean(path):
     nb = nbformat.read(path, as_version=4)
     nb.metadata.pop("papermill", None)
-    for cell in nb.cells:
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i:03d}"  # by position: re-executing does not churn random ids
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
         if cell.metadata.get("tags") == []:
