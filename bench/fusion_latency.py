@@ -1,0 +1,179 @@
+"""Inference latency of the book's two BN models, before and after folding BN away (claim C3).
+
+For each of the book's two models (p. 342: BN after each hidden layer's activation and on the
+input; p. 343: BN before each activation, Dense layers without bias), and for batch sizes 1, 32
+and 1024, this times five variants interleaved in one process:
+
+* ``original``: the trained Keras model with its BN layers;
+* ``fused``: `helpers.fusion.fuse(original)`;
+* ``no_bn``: the same architecture built without BN (Dense layers with bias), holding the fused
+  weights, i.e. the floor that fusion can reach;
+* ``tflite_original`` / ``tflite_fused``: TensorFlow Lite's conversion of each (float32, default
+  converter, default XNNPACK delegate, 2 threads).
+
+Keras variants are called as a traced ``tf.function`` of ``model(x, training=False)`` with a fixed
+input shape, followed by ``.numpy()`` on the output; TFLite variants as ``invoke()`` followed by
+``get_tensor()`` (the input is set once). Each repetition times every variant in turn, rotating
+the order, after a warm-up; the statistics are medians and inter-quartile ranges over the
+repetitions, and the ratios are medians of the per-repetition (paired) ratios.
+
+Usage: ``python bench/fusion_latency.py --out bench`` (what ``make bench`` runs).
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import helpers  # noqa: E402  (sets TensorFlow's environment before it loads)
+
+BATCH_SIZES = (1, 32, 1024)
+VARIANTS = ("original", "fused", "no_bn", "tflite_original", "tflite_fused")
+RATIOS = (("original", "fused"), ("fused", "no_bn"), ("tflite_original", "tflite_fused"))
+
+
+def build(placement, with_bn=True):
+    """The book's model with BN after (p. 342) or before (p. 343) the activations."""
+    import keras
+
+    L = keras.layers
+    bn = (lambda: [L.BatchNormalization()]) if with_bn else (lambda: [])
+    layers = [keras.Input((28, 28)), L.Flatten(), *bn()]
+    for units in (300, 100):
+        if placement == "after":
+            layers += [L.Dense(units, activation="elu", kernel_initializer="he_normal"), *bn()]
+        else:
+            layers += [L.Dense(units, kernel_initializer="he_normal", use_bias=not with_bn), *bn(), L.Activation("elu")]
+    layers.append(L.Dense(10, activation="softmax"))
+    return keras.Sequential(layers, name=f"bn_{placement}" if with_bn else f"no_bn_{placement}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="bench", help="folder for latency.json and latency.md")
+    parser.add_argument("--reps", type=int, default=60, help="timed repetitions per variant (>= 30)")
+    parser.add_argument("--target-ms", type=float, default=4.0, help="time per measurement (sets calls per repetition)")
+    parser.add_argument("--n-train", type=int, default=10_000, help="training images for the short fit")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    if args.reps < 30:
+        parser.error("--reps must be at least 30")
+
+    helpers.setup(args.seed)
+    warnings.filterwarnings("ignore", message=r"\s*Warning: tf.lite.Interpreter is deprecated")
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from helpers.data import load_fashion_mnist
+    from helpers.fusion import fuse, time_interleaved, tflite_ops, tflite_predict, to_tflite
+
+    (X_train, y_train), _, (X_test, _) = load_fashion_mnist()
+    started = time.time()
+    results = {"models": {}}
+    for placement, page in (("after", 342), ("before", 343)):
+        helpers.setup(args.seed)
+        model = build(placement)
+        model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd")
+        model.fit(X_train[: args.n_train], y_train[: args.n_train], epochs=1, verbose=0)
+        fused, report = fuse(model, X_test[:256])
+        no_bn = build(placement, with_bn=False)
+        no_bn.set_weights(fused.get_weights())
+        np.testing.assert_allclose(no_bn(X_test[:256]), fused(X_test[:256]), atol=1e-6)
+        tfl = {name: to_tflite(m)[0] for name, m in (("tflite_original", model), ("tflite_fused", fused))}
+        lite_ops = {name: tflite_ops(content)[0] for name, content in tfl.items()}
+        for name, content in tfl.items():
+            np.testing.assert_allclose(tflite_predict(content, X_test[:256]), model(X_test[:256]), atol=1e-4)
+        keras_models = {"original": model, "fused": fused, "no_bn": no_bn}
+        per_batch = {}
+        for batch in BATCH_SIZES:
+            x = tf.constant(X_test[:batch])
+            fns = {}
+            for name, m in keras_models.items():
+                f = tf.function(lambda t, m=m: m(t, training=False)).get_concrete_function(
+                    tf.TensorSpec(x.shape, tf.float32)
+                )
+                fns[name] = (lambda f=f: f(x).numpy())
+            for name, content in tfl.items():
+                it = tf.lite.Interpreter(model_content=content, num_threads=2)
+                inp, out = it.get_input_details()[0], it.get_output_details()[0]
+                it.resize_tensor_input(inp["index"], list(x.shape))
+                it.allocate_tensors()
+                it.set_tensor(inp["index"], X_test[:batch])
+                fns[name] = (lambda it=it, o=out["index"]: (it.invoke(), it.get_tensor(o)))
+            probe = time_interleaved(fns, reps=3, inner=1, warmup=3)
+            slowest = max(float(np.median(v)) for v in probe.values())
+            inner = max(1, int(round(args.target_ms / 1000 / slowest)))
+            times = time_interleaved(fns, reps=args.reps, inner=inner, warmup=2)
+            entry = {"inner_calls": inner, "reps": args.reps, "variants": {}, "ratios": {}}
+            for name in VARIANTS:
+                t = times[name] * 1e6
+                q25, q50, q75 = np.percentile(t, [25, 50, 75])
+                entry["variants"][name] = {"median_us": q50, "iqr_us": q75 - q25}
+            for a, b in RATIOS:
+                r = times[a] / times[b]
+                lo, mid, hi = np.percentile(r, [25, 50, 75])
+                entry["ratios"][f"{a}/{b}"] = {"median": mid, "q25": lo, "q75": hi}
+            per_batch[str(batch)] = entry
+            print(f"{placement:6s} batch {batch:4d}: " + ", ".join(
+                f"{n} {entry['variants'][n]['median_us']:.0f} us" for n in VARIANTS), flush=True)
+        results["models"][f"bn_{placement}_activation (p. {page})"] = {
+            "bn_layers_folded": len(report.folded),
+            "bn_layers_left": len(report.left),
+            "tflite_ops": {name: " ".join(o) for name, o in lite_ops.items()},
+            "batches": per_batch,
+        }
+    results["meta"] = {
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "call_path": "Keras: concrete tf.function of model(x, training=False) + .numpy(); "
+        "TFLite: invoke() + get_tensor(), XNNPACK delegate, num_threads=2",
+        "statistics": "median and IQR over reps; ratios are medians (and quartiles) of per-repetition ratios",
+        "load_average_1min": os.getloadavg()[0],
+        "seconds": round(time.time() - started, 1),
+    }
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "latency.json"), "w") as f:
+        json.dump(results, f, indent=2, default=float)
+        f.write("\n")
+    with open(os.path.join(args.out, "latency.md"), "w") as f:
+        f.write(markdown(results))
+    print(markdown(results))
+
+
+def markdown(results):
+    """The results as a Markdown table (latencies in microseconds per call)."""
+    meta = results["meta"]
+    lines = [
+        f"Inference latency per call, µs: median (IQR) of {next(iter(next(iter(results['models'].values()))['batches'].values()))['reps']} interleaved repetitions. "
+        f"TensorFlow {meta['tensorflow']}, Keras {meta['keras']}, {meta['cpu_count']} CPUs, "
+        f"1-min load average {meta['load_average_1min']:.1f} when the run ended.",
+        "",
+        "| model | batch | original | fused | no BN | TFLite original | TFLite fused "
+        "| original/fused | fused/no BN | TFLite orig./fused |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for model, entry in results["models"].items():
+        for batch, b in entry["batches"].items():
+            v = b["variants"]
+            cells = [f"{v[n]['median_us']:.0f} ({v[n]['iqr_us']:.0f})" for n in VARIANTS]
+            ratios = [f"{b['ratios'][f'{a}/{c}']['median']:.3f}" for a, c in RATIOS]
+            lines.append(f"| {model} | {batch} | " + " | ".join(cells + ratios) + " |")
+    lines += ["", f"Call path: {meta['call_path']}.", ""]
+    for model, entry in results["models"].items():
+        for name, o in entry["tflite_ops"].items():
+            lines.append(f"- {model}, {name}: {o.count('MUL')} MUL, {o.count('ADD')} ADD ({o})")
+    lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
