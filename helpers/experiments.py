@@ -1,0 +1,704 @@
+"""A small experiment runner: deep MLPs with and without Batch Normalization, trained the same way.
+
+Chapter 07 asks whether BN delivers what the book promises (pp. 340-345): fewer training steps,
+shorter wall time, saturating activations and bad initializations made usable, larger learning
+rates, a regularizing effect, and whether Fixup can replace it. Every one of those questions is
+"train this network with that setting and see what happens", so this module does exactly that,
+the same way every time:
+
+* `MLPSpec` describes a network (depth, width, activation, initializer, BN placement, dropout,
+  residual blocks with optional Fixup initialization) and refuses impossible combinations.
+* `build_mlp` turns a spec into a Keras model whose initial weights depend on the seed only.
+* `train` runs plain mini-batch SGD in a compiled loop, evaluates a fixed validation slice every
+  ``eval_every`` steps, notes the first step that reaches a target accuracy, times the epochs,
+  and records a run whose loss turns NaN or infinite as *diverged* instead of crashing.
+* `results_table` puts many runs in one tidy pandas table (one row per run).
+
+The model outputs logits and the loss is computed from them: a softmax output layer with
+Keras's clipped cross-entropy keeps the loss finite even when the weights have blown up, which
+would hide a divergence.
+"""
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+
+#: Placements of the BN layer in a hidden block (book, p. 343).
+BN_PLACEMENTS = (None, "before", "after")
+
+
+def _is_int(x):
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def _is_real(x):
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class MLPSpec:
+    """What network to build: a deep multilayer perceptron, optionally residual.
+
+    A plain MLP has `depth` hidden blocks, each ``Dense(width) -> activation``; with BN
+    ``"after"`` a BN layer follows the activation (the book's first model, p. 341), with
+    ``"before"`` the Dense layer drops its bias and BN sits between it and the activation (the
+    book's second model, p. 343). Dropout, when set, follows each hidden block.
+
+    A residual MLP (``residual=True``) has a stem ``Dense(width) -> activation`` and then
+    `depth` residual blocks, each computing
+
+    $$x \\leftarrow \\phi\\big(x + W_2\\,\\phi(W_1 x + b_1) + b_2\\big)$$
+
+    with BN (when ``batch_norm="before"``) after each of the two Dense layers of the branch.
+    ``fixup=True`` applies Fixup-style initialization (Zhang et al., 2019): the last layer of
+    every residual branch and the output layer start at zero, and the inner layer's He
+    initialization is scaled by $L^{-1/(2m-2)}$ ($L$ branches of $m=2$ layers), see
+    `fixup_scale`.
+
+    Args:
+        depth: number of hidden blocks (plain) or residual blocks (residual), >= 1.
+        width: units per hidden layer, >= 1.
+        activation: a Keras activation name, e.g. ``"relu"``, ``"elu"``, ``"tanh"``,
+            ``"sigmoid"``.
+        initializer: a Keras initializer name for the hidden kernels (e.g. ``"he_normal"``),
+            or a positive float meaning ``RandomNormal(mean=0, stddev=that float)``.
+        batch_norm: None (no BN), ``"before"`` or ``"after"`` the activation.
+        dropout: dropout rate after each hidden block of a plain MLP, in [0, 1).
+        residual: build residual blocks instead of plain ones.
+        fixup: Fixup-style initialization; needs ``residual=True`` and no BN.
+
+    Raises:
+        ValueError: an argument is out of range, unknown to Keras, or the combination is not
+            supported (the message says which and what to do).
+    """
+
+    depth: int = 10
+    width: int = 64
+    activation: str = "relu"
+    initializer: object = "he_normal"
+    batch_norm: object = None
+    dropout: float = 0.0
+    residual: bool = False
+    fixup: bool = False
+
+    def __post_init__(self):
+        import keras
+
+        if not _is_int(self.depth) or self.depth < 1:
+            raise ValueError(f"depth must be an integer >= 1 (number of hidden blocks), got {self.depth!r}")
+        if not _is_int(self.width) or self.width < 1:
+            raise ValueError(f"width must be an integer >= 1 (units per hidden layer), got {self.width!r}")
+        if not isinstance(self.activation, str):
+            raise ValueError(f"activation must be a Keras activation name such as 'relu', got {self.activation!r}")
+        try:
+            keras.activations.get(self.activation)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"activation={self.activation!r} is not a Keras activation; use e.g. 'relu', 'elu', 'tanh' or 'sigmoid'") from err
+        if _is_real(self.initializer):
+            if not (math.isfinite(self.initializer) and self.initializer > 0):
+                raise ValueError(f"initializer given as a number is the stddev of a normal distribution and must be > 0, got {self.initializer!r}")
+        elif isinstance(self.initializer, str):
+            try:
+                keras.initializers.get(self.initializer)
+            except (ValueError, TypeError) as err:
+                raise ValueError(f"initializer={self.initializer!r} is not a Keras initializer; use e.g. 'he_normal', 'glorot_uniform', or a float stddev") from err
+        else:
+            raise ValueError(f"initializer must be a Keras initializer name or a float stddev, got {self.initializer!r}")
+        if self.batch_norm not in BN_PLACEMENTS:
+            raise ValueError(f"batch_norm must be one of {BN_PLACEMENTS}, got {self.batch_norm!r}")
+        if not _is_real(self.dropout) or not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be a rate in [0, 1), got {self.dropout!r}")
+        if not isinstance(self.residual, bool) or not isinstance(self.fixup, bool):
+            raise ValueError("residual and fixup must be True or False")
+        if self.fixup and not self.residual:
+            raise ValueError("fixup=True needs residual=True: Fixup initializes residual branches")
+        if self.fixup and self.batch_norm is not None:
+            raise ValueError("fixup=True replaces BN; set batch_norm=None (or fixup=False to compare with BN)")
+        if self.residual and self.batch_norm == "after":
+            raise ValueError("residual blocks put BN before the activation (ResNet style); use batch_norm='before' or None")
+        if self.residual and self.dropout:
+            raise ValueError("dropout is only supported in plain MLPs; set dropout=0 when residual=True")
+
+    @property
+    def init_name(self):
+        """The initializer as shown in tables: its name, ``N(0,0.01)`` for a float, or ``Fixup``."""
+        if self.fixup:
+            return "Fixup"
+        return f"N(0,{self.initializer:g})" if _is_real(self.initializer) else self.initializer
+
+    @property
+    def label(self):
+        """A short readable name, e.g. ``'10x64 relu he_normal BN-before'``."""
+        parts = [f"{self.depth}x{self.width}", self.activation, self.init_name]
+        if self.residual:
+            parts.insert(0, "res")
+        parts.append(f"BN-{self.batch_norm}" if self.batch_norm else "no BN")
+        if self.dropout:
+            parts.append(f"dropout {self.dropout:g}")
+        return " ".join(parts)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How to train: plain mini-batch SGD with a fixed budget and evaluation schedule.
+
+    Args:
+        learning_rate: SGD step size, > 0.
+        momentum: SGD momentum in [0, 1).
+        batch_size: examples per step, >= 1.
+        max_steps: training budget in steps (mini-batches), >= 1.
+        eval_every: evaluate the validation slice every this many steps, >= 1; this is the
+            resolution of "steps to target".
+        target: validation accuracy whose first crossing is recorded, in (0, 1], or None.
+        stop_at_target: stop as soon as `target` is reached (saves time when only the
+            number of steps matters).
+
+    Raises:
+        ValueError: an argument is out of range.
+    """
+
+    learning_rate: float = 0.01
+    momentum: float = 0.0
+    batch_size: int = 64
+    max_steps: int = 500
+    eval_every: int = 50
+    target: object = None
+    stop_at_target: bool = False
+
+    def __post_init__(self):
+        if not _is_real(self.learning_rate) or not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ValueError(f"learning_rate must be a finite number > 0, got {self.learning_rate!r}")
+        if not _is_real(self.momentum) or not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        for name in ("batch_size", "max_steps", "eval_every"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if self.target is not None and (not _is_real(self.target) or not 0.0 < self.target <= 1.0):
+            raise ValueError(f"target must be a validation accuracy in (0, 1] or None, got {self.target!r}")
+        if self.stop_at_target and self.target is None:
+            raise ValueError("stop_at_target=True needs a target accuracy; set target=0.8 for example")
+
+
+def fixup_scale(n_branches, layers_per_branch=2):
+    """The factor Fixup multiplies a residual branch's inner He-initialized weights by.
+
+    With $L$ residual branches of $m$ layers each, Fixup scales the standard initialization of
+    the inner layers by
+
+    $$L^{-1/(2m-2)},$$
+
+    so that, with the branch's last layer at zero, the sum of the branches' contributions to
+    the output stays of order one however deep the network is.
+
+    Args:
+        n_branches: number of residual branches $L$, >= 1.
+        layers_per_branch: layers per branch $m$, >= 2.
+
+    Returns:
+        The scale factor, a float in (0, 1].
+
+    Raises:
+        ValueError: `n_branches` < 1 or `layers_per_branch` < 2.
+    """
+    if not _is_int(n_branches) or n_branches < 1:
+        raise ValueError(f"n_branches must be an integer >= 1, got {n_branches!r}")
+    if not _is_int(layers_per_branch) or layers_per_branch < 2:
+        raise ValueError(f"layers_per_branch must be an integer >= 2 (Fixup's exponent divides by 2m-2), got {layers_per_branch!r}")
+    return float(n_branches) ** (-1.0 / (2 * layers_per_branch - 2))
+
+
+def _initializer(spec_init, seed, scale=1.0):
+    """A fresh, explicitly seeded Keras initializer (so weights depend on `seed` only)."""
+    import keras
+
+    if _is_real(spec_init):
+        return keras.initializers.RandomNormal(mean=0.0, stddev=float(spec_init) * scale, seed=seed)
+    init = keras.initializers.get(spec_init)
+    if scale != 1.0:
+        if not isinstance(init, keras.initializers.VarianceScaling):
+            raise ValueError(f"initializer={spec_init!r} cannot be rescaled for Fixup; use a variance-scaling one such as 'he_normal'")
+        return keras.initializers.VarianceScaling(  # weights x c  <=>  variance x c**2
+            scale=init.scale * scale**2, mode=init.mode, distribution=init.distribution, seed=seed)
+    config = init.get_config()
+    if "seed" in config:
+        config["seed"] = seed
+    return type(init).from_config(config)
+
+
+def _layer_initializers(model, spec):
+    """Name of every Dense layer -> how its kernel starts: ``(initializer, fixup scale)``."""
+    plan = {}
+    for layer in model.layers:
+        if layer.__class__.__name__ != "Dense":
+            continue
+        if layer.name == "logits":
+            plan[layer.name] = ("zeros" if spec.fixup else "glorot_uniform", 1.0)
+        elif layer.name.endswith("_dense_b") and spec.fixup:
+            plan[layer.name] = ("zeros", 1.0)
+        elif layer.name.endswith("_dense_a") and spec.fixup:
+            plan[layer.name] = (spec.initializer, fixup_scale(spec.depth))
+        else:
+            plan[layer.name] = (spec.initializer, 1.0)
+    return plan
+
+
+def initialize_weights(model, spec, seed):
+    """Give a model built by `build_mlp` the initial weights that `spec` and `seed` prescribe.
+
+    The $j$-th Dense kernel is drawn from its initializer seeded with ``10_000 * seed + j``
+    (hidden layers: ``spec.initializer``; output layer: Glorot uniform; with Fixup, zeros for
+    the output layer and for the last layer of every residual branch, and the inner layers'
+    initializer scaled by `fixup_scale`). Biases start at 0; BN starts as the identity
+    ($\gamma = 1$, $\beta = 0$, moving mean 0, moving variance 1). Because every value
+    depends on `spec` and `seed` only, re-initializing a model gives exactly the weights a
+    freshly built one would have.
+
+    Args:
+        model: a model returned by `build_mlp` (for the same architecture as `spec`).
+        spec: the `MLPSpec` whose initialization to apply.
+        seed: non-negative integer.
+
+    Returns:
+        The model, re-initialized in place.
+
+    Raises:
+        ValueError: `seed` is not a non-negative integer, or `model` does not have the layers
+            `spec` describes.
+    """
+    if not _is_int(seed) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    plan = _layer_initializers(model, spec)
+    expected = spec.depth * (2 if spec.residual else 1) + (2 if spec.residual else 1)
+    if len(plan) != expected:
+        raise ValueError(f"model has {len(plan)} Dense layers but spec {spec.label!r} describes {expected}; build the model with build_mlp(spec, ...)")
+    j = 0
+    for layer in model.layers:
+        kind = layer.__class__.__name__
+        if kind == "Dense":
+            init_name, scale = plan[layer.name]
+            init = _initializer(init_name, 10_000 * int(seed) + j, scale)
+            layer.kernel.assign(init(tuple(layer.kernel.shape), dtype="float32"))
+            if layer.bias is not None:
+                layer.bias.assign(np.zeros(layer.bias.shape, dtype=np.float32))
+            j += 1
+        elif kind == "BatchNormalization":
+            for var, value in ((layer.gamma, 1.0), (layer.beta, 0.0),
+                               (layer.moving_mean, 0.0), (layer.moving_variance, 1.0)):
+                var.assign(np.full(var.shape, value, dtype=np.float32))
+    return model
+
+
+def build_mlp(spec, input_dim, n_classes=10, seed=42):
+    """Build the network a `MLPSpec` describes; it outputs logits.
+
+    The initial weights are set by `initialize_weights`, so the same spec and seed always
+    give the same weights, whatever was built before.
+
+    Args:
+        spec: an `MLPSpec`.
+        input_dim: number of input features (784 for flattened Fashion-MNIST), >= 1.
+        n_classes: number of output logits, >= 2.
+        seed: non-negative integer for the initial weights (and the dropout masks).
+
+    Returns:
+        A `keras.Model` mapping ``(batch, input_dim)`` to ``(batch, n_classes)`` logits.
+
+    Raises:
+        ValueError: `spec` is not an `MLPSpec`, or a size or the seed is invalid.
+    """
+    import keras
+    from keras import layers
+
+    if not isinstance(spec, MLPSpec):
+        raise ValueError(f"spec must be an MLPSpec, got {type(spec).__name__}")
+    if not _is_int(input_dim) or input_dim < 1:
+        raise ValueError(f"input_dim must be an integer >= 1, got {input_dim!r}")
+    if not _is_int(n_classes) or n_classes < 2:
+        raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
+    if not _is_int(seed) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    act, bn = spec.activation, spec.batch_norm
+
+    def dense(units, use_bias=True, activation=None, name=None):
+        # zeros for now: initialize_weights() sets the real values, seeded per layer.
+        return layers.Dense(units, activation=activation, use_bias=use_bias, name=name,
+                            kernel_initializer="zeros")
+
+    inputs = keras.Input((input_dim,), name="pixels")
+    x = inputs
+    if not spec.residual:
+        for i in range(1, spec.depth + 1):
+            if bn == "before":
+                x = dense(spec.width, use_bias=False, name=f"dense_{i}")(x)
+                x = layers.BatchNormalization(name=f"bn_{i}")(x)
+                x = layers.Activation(act, name=f"act_{i}")(x)
+            else:
+                x = dense(spec.width, activation=act, name=f"dense_{i}")(x)
+                if bn == "after":
+                    x = layers.BatchNormalization(name=f"bn_{i}")(x)
+            if spec.dropout:
+                x = layers.Dropout(spec.dropout, seed=10_000 * int(seed) + 5_000 + i, name=f"dropout_{i}")(x)
+    else:
+        x = dense(spec.width, activation=act, name="stem")(x)
+        for i in range(1, spec.depth + 1):
+            h = dense(spec.width, use_bias=bn is None, name=f"block{i}_dense_a")(x)
+            if bn:
+                h = layers.BatchNormalization(name=f"block{i}_bn_a")(h)
+            h = layers.Activation(act, name=f"block{i}_act_a")(h)
+            h = dense(spec.width, use_bias=bn is None, name=f"block{i}_dense_b")(h)
+            if bn:
+                h = layers.BatchNormalization(name=f"block{i}_bn_b")(h)
+            x = layers.Add(name=f"block{i}_add")([x, h])
+            x = layers.Activation(act, name=f"block{i}_act_out")(x)
+    outputs = layers.Dense(n_classes, name="logits")(x)
+    model = keras.Model(inputs, outputs, name="mlp")
+    return initialize_weights(model, spec, seed)
+
+
+def make_batches(n_examples, batch_size, n_steps, seed):
+    """Indices of every mini-batch of a run: a fresh shuffle each epoch, remainder dropped.
+
+    Epoch $e$ uses the permutation drawn by ``numpy.random.default_rng(seed)`` for that epoch,
+    cut into $\\lfloor n / B \\rfloor$ batches of $B$ examples.
+
+    Args:
+        n_examples: training set size $n$, >= `batch_size`.
+        batch_size: $B$, >= 1.
+        n_steps: number of batches wanted, >= 0.
+        seed: non-negative integer.
+
+    Returns:
+        An int32 array of shape ``(n_steps, batch_size)``.
+
+    Raises:
+        ValueError: a size is not a positive integer, or the set is smaller than one batch.
+    """
+    if not _is_int(batch_size) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if not _is_int(n_examples) or n_examples < batch_size:
+        raise ValueError(f"n_examples must be an integer >= batch_size ({batch_size}), got {n_examples!r}; use more training data or a smaller batch")
+    if not _is_int(n_steps) or n_steps < 0:
+        raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}")
+    if not _is_int(seed) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    rng = np.random.default_rng(int(seed))
+    per_epoch = n_examples // batch_size
+    n_epochs = -(-n_steps // per_epoch)
+    epochs = [rng.permutation(n_examples)[: per_epoch * batch_size].reshape(per_epoch, batch_size) for _ in range(n_epochs)]
+    if not epochs:
+        return np.zeros((0, batch_size), dtype=np.int32)
+    return np.concatenate(epochs)[:n_steps].astype(np.int32)
+
+
+def first_step_reaching(steps, accuracies, target):
+    """The first evaluated step whose accuracy is at least `target`, or None.
+
+    Args:
+        steps: increasing step numbers at which the model was evaluated.
+        accuracies: the accuracy measured at each of those steps (NaN never counts).
+        target: the accuracy to reach.
+
+    Returns:
+        An int step, or None when no evaluation reached `target`.
+
+    Raises:
+        ValueError: the two sequences differ in length, or `steps` is not increasing.
+    """
+    steps = list(steps)
+    accuracies = list(accuracies)
+    if len(steps) != len(accuracies):
+        raise ValueError(f"steps and accuracies must have the same length, got {len(steps)} and {len(accuracies)}")
+    if any(b <= a for a, b in zip(steps, steps[1:])):
+        raise ValueError("steps must be strictly increasing (they are evaluation checkpoints in order)")
+    for step, acc in zip(steps, accuracies):
+        if acc >= target:  # False for NaN
+            return int(step)
+    return None
+
+
+@dataclasses.dataclass
+class RunResult:
+    """Everything one training run produced.
+
+    Attributes:
+        name: a label for tables and plots.
+        spec: the `MLPSpec`.
+        config: the `TrainConfig`.
+        seed: the seed of the run.
+        history: pandas DataFrame, one row per evaluation: ``step``, ``epoch``,
+            ``train_loss`` (mean training-mode loss over the steps since the previous row),
+            ``val_loss``, ``val_acc``, ``train_acc`` (inference mode, on a fixed training slice
+            the size of the validation slice), ``seconds`` (training time of those steps).
+        steps_per_epoch: batches per epoch.
+        diverged_at: the first evaluated step whose loss was NaN or infinite, else None.
+        step_to_target: first evaluated step with ``val_acc >= config.target``, else None.
+        n_params: number of weights of the model.
+    """
+
+    name: str
+    spec: MLPSpec
+    config: TrainConfig
+    seed: int
+    history: object
+    steps_per_epoch: int
+    diverged_at: object
+    step_to_target: object
+    n_params: int
+
+    @property
+    def diverged(self):
+        """True when the loss became NaN or infinite."""
+        return self.diverged_at is not None
+
+    @property
+    def seconds_per_step(self):
+        """Median training seconds per step over the evaluation intervals (robust to hiccups)."""
+        h = self.history.iloc[1:]
+        steps = np.diff(self.history["step"].to_numpy())
+        return float(np.median(h["seconds"].to_numpy() / steps)) if len(h) else float("nan")
+
+    @property
+    def seconds_per_epoch(self):
+        """`seconds_per_step` times the number of steps in an epoch."""
+        return self.seconds_per_step * self.steps_per_epoch
+
+    @property
+    def seconds_to_target(self):
+        """Measured training seconds until the step that reached the target, or None."""
+        if self.step_to_target is None:
+            return None
+        h = self.history
+        return float(h.loc[h["step"] <= self.step_to_target, "seconds"].sum())
+
+    def row(self):
+        """One tidy row (a dict) for `results_table`."""
+        last = self.history.iloc[-1]
+        s, c = self.spec, self.config
+        return {
+            "name": self.name,
+            "depth": s.depth, "width": s.width, "activation": s.activation,
+            "initializer": s.init_name,
+            "batch_norm": s.batch_norm or "none", "dropout": s.dropout,
+            "residual": s.residual, "fixup": s.fixup,
+            "learning_rate": c.learning_rate, "batch_size": c.batch_size, "seed": self.seed,
+            "params": self.n_params,
+            "steps": int(last["step"]),
+            "epochs": float(last["step"]) / self.steps_per_epoch,
+            "diverged": self.diverged,
+            "final_val_acc": float("nan") if self.diverged else float(last["val_acc"]),
+            "final_train_acc": float("nan") if self.diverged else float(last["train_acc"]),
+            "best_val_acc": float(self.history["val_acc"].max()),
+            "gap": float("nan") if self.diverged else float(last["train_acc"] - last["val_acc"]),
+            "target": c.target,
+            "step_to_target": self.step_to_target,
+            "epochs_to_target": None if self.step_to_target is None else self.step_to_target / self.steps_per_epoch,
+            "sec_per_epoch": self.seconds_per_epoch,
+            "sec_to_target": self.seconds_to_target,
+        }
+
+
+def _flat(X, name):
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim < 2 or len(X) == 0:
+        raise ValueError(f"{name} must be a non-empty array of examples (shape (n, ...)), got shape {X.shape}")
+    return X.reshape(len(X), -1)
+
+
+class _Trainer:
+    """A model plus its compiled training and evaluation functions, reusable across runs.
+
+    Tracing and optimizing the graph of a deep network costs more than a short run itself, so
+    runs that differ only in initialization, learning rate or seed share one trainer: it
+    re-initializes the weights and the optimizer and keeps the compiled functions.
+    """
+
+    def __init__(self, spec, arrays, batch_size, momentum, seed):
+        import keras
+        import tensorflow as tf
+
+        X_tr, y_tr, X_va, y_va = arrays
+        n_classes = int(max(y_tr.max(), y_va.max())) + 1
+        self.model = model = build_mlp(spec, X_tr.shape[1], n_classes, seed=seed)
+        self.optimizer = optimizer = keras.optimizers.SGD(learning_rate=0.01, momentum=momentum)
+        optimizer.build(model.trainable_variables)
+        X_t, y_t = tf.constant(X_tr), tf.constant(y_tr)
+        n_eval = min(len(X_va), len(X_tr))
+        self.evals = {"val": (tf.constant(X_va), tf.constant(y_va)), "train": (X_t[:n_eval], y_t[:n_eval])}
+
+        def loss_fn(y, logits):
+            return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, batch_size], tf.int32)])
+        def train_steps(batches):
+            total = tf.constant(0.0)
+            for i in tf.range(tf.shape(batches)[0]):
+                xb, yb = tf.gather(X_t, batches[i]), tf.gather(y_t, batches[i])
+                with tf.GradientTape() as tape:
+                    loss = loss_fn(yb, model(xb, training=True))
+                grads = tape.gradient(loss, model.trainable_variables)
+                optimizer.apply(grads, model.trainable_variables)
+                total += loss
+            return total
+
+        @tf.function
+        def evaluate(X, y):
+            logits = model(X, training=False)
+            hits = tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32), y)
+            return loss_fn(y, logits), tf.reduce_mean(tf.cast(hits, tf.float32))
+
+        self.train_steps, self.evaluate = train_steps, evaluate
+        train_steps(tf.zeros([0, batch_size], tf.int32))  # trace and optimize; runs no step
+        evaluate(*self.evals["val"])
+
+    def reset(self, spec, seed, learning_rate):
+        initialize_weights(self.model, spec, seed)
+        for var in self.optimizer.variables:
+            var.assign(np.zeros(var.shape, dtype=var.dtype))
+        self.optimizer.learning_rate = learning_rate
+
+
+#: The last trainer built, with its key and the data it holds (see `train(reuse=...)`).
+_CACHE = {"key": None, "trainer": None, "data": None}
+
+
+def _arch_key(spec):
+    return (spec.depth, spec.width, spec.activation, spec.batch_norm, spec.dropout, spec.residual)
+
+
+def train(spec, data, config, seed=42, name=None, reuse=True):
+    """Train one network with plain mini-batch SGD and record how it went.
+
+    Each step minimizes the mean softmax cross-entropy of a mini-batch of $B$ examples,
+
+    $$\theta \leftarrow \theta - \eta\,\nabla_\theta \frac{1}{B}\sum_{i=1}^{B}
+    -\log \operatorname{softmax}(f_\theta(x_i))_{y_i},$$
+
+    with BN in training mode (batch statistics, moving averages updated). At step 0 and every
+    ``config.eval_every`` steps the model is evaluated in inference mode on the whole
+    validation set given and on an equally large fixed slice of the training set. The steps
+    between two evaluations run inside one compiled `tf.function`, traced before the clock
+    starts, so ``seconds`` measures training only (no tracing, no evaluation).
+
+    Weights, shuffles and dropout masks depend on `seed` only (see `initialize_weights`,
+    `make_batches`), and TensorFlow's op determinism is on, so a run is repeatable. When the
+    mean loss of an interval, or the validation loss, is NaN or infinite, the run stops and is
+    recorded as diverged.
+
+    Args:
+        spec: an `MLPSpec`.
+        data: ``(X_train, y_train, X_valid, y_valid)``; images are flattened; labels are
+            integers in ``[0, n_classes)``. Do not modify these arrays in place between runs.
+        config: a `TrainConfig`.
+        seed: non-negative integer for the weights, the shuffles and dropout.
+        name: label of the run; defaults to ``spec.label`` plus the learning rate.
+        reuse: reuse the compiled model of the previous call when only the initialization,
+            learning rate or seed differ (same architecture, data, batch size, momentum and no
+            dropout). Results are identical either way; reuse only skips tracing. A new model
+            is built after `helpers.setup(seed)`.
+
+    Returns:
+        A `RunResult`.
+
+    Raises:
+        ValueError: `spec`/`config` have the wrong type, or `data` is malformed (wrong number
+            of arrays, mismatched lengths, training set smaller than one batch).
+    """
+    from helpers.repro import setup
+
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if not isinstance(spec, MLPSpec):
+        raise ValueError(f"spec must be an MLPSpec, got {type(spec).__name__}")
+    if not _is_int(seed) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if not isinstance(data, (tuple, list)) or len(data) != 4:
+        raise ValueError("data must be a tuple (X_train, y_train, X_valid, y_valid)")
+    X_tr, X_va = _flat(data[0], "X_train"), _flat(data[2], "X_valid")
+    y_tr, y_va = np.asarray(data[1]).astype(np.int32), np.asarray(data[3]).astype(np.int32)
+    if len(y_tr) != len(X_tr) or len(y_va) != len(X_va):
+        raise ValueError(f"X and y must have the same length: X_train {len(X_tr)} vs y_train {len(y_tr)}, X_valid {len(X_va)} vs y_valid {len(y_va)}")
+    if X_tr.shape[1] != X_va.shape[1]:
+        raise ValueError(f"X_train and X_valid must have the same number of features, got {X_tr.shape[1]} and {X_va.shape[1]}")
+    if len(X_tr) < config.batch_size:
+        raise ValueError(f"X_train has {len(X_tr)} examples, fewer than batch_size={config.batch_size}; use more data or a smaller batch")
+    if min(y_tr.min(), y_va.min()) < 0 or max(y_tr.max(), y_va.max()) < 1:
+        raise ValueError("labels must be integers 0, 1, ..., n_classes - 1 with at least two classes")
+
+    import pandas as pd
+    import tensorflow as tf
+
+    key = (_arch_key(spec), config.batch_size, config.momentum, tuple(id(a) for a in data))
+    if reuse and not spec.dropout and _CACHE["key"] == key:
+        trainer = _CACHE["trainer"]
+    else:
+        _CACHE.update(key=None, trainer=None, data=None)
+        setup(int(seed))
+        trainer = _Trainer(spec, (X_tr, y_tr, X_va, y_va), config.batch_size, config.momentum, int(seed))
+        if reuse and not spec.dropout:  # keep the arrays alive so their ids stay theirs
+            _CACHE.update(key=key, trainer=trainer, data=tuple(data))
+    trainer.reset(spec, int(seed), config.learning_rate)
+
+    batches = make_batches(len(X_tr), config.batch_size, config.max_steps, int(seed))
+    steps_per_epoch = len(X_tr) // config.batch_size
+    rows, diverged_at, step_to_target = [], None, None
+
+    def record(step, train_loss, seconds):
+        (vl, va), (_, ta) = (trainer.evaluate(*trainer.evals[k]) for k in ("val", "train"))
+        row = {"step": step, "epoch": step / steps_per_epoch, "train_loss": train_loss,
+               "val_loss": float(vl), "val_acc": float(va), "train_acc": float(ta), "seconds": seconds}
+        rows.append(row)
+        return row
+
+    record(0, float("nan"), 0.0)
+    step = 0
+    while step < config.max_steps:
+        chunk = batches[step: step + config.eval_every]
+        start = time.perf_counter()
+        total = float(trainer.train_steps(tf.constant(chunk)))
+        seconds = time.perf_counter() - start
+        step += len(chunk)
+        row = record(step, total / len(chunk), seconds)
+        if not (math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])):
+            diverged_at = step
+            break
+        if config.target is not None and step_to_target is None and row["val_acc"] >= config.target:
+            step_to_target = step
+            if config.stop_at_target:
+                break
+    return RunResult(
+        name=name or f"{spec.label} lr={config.learning_rate:g}",
+        spec=spec, config=config, seed=int(seed), history=pd.DataFrame(rows),
+        steps_per_epoch=steps_per_epoch, diverged_at=diverged_at,
+        step_to_target=step_to_target, n_params=int(trainer.model.count_params()),
+    )
+
+
+def results_table(results):
+    """One row per run, ready to print, filter and plot.
+
+    Args:
+        results: an iterable of `RunResult`.
+
+    Returns:
+        A pandas DataFrame with the columns of `RunResult.row` (learning rate, BN, final and
+        best validation accuracy, train/validation gap, steps and epochs to target, seconds per
+        epoch, whether it diverged, ...).
+
+    Raises:
+        ValueError: `results` is empty or holds something that is not a `RunResult`.
+    """
+    import pandas as pd
+
+    results = list(results)
+    if not results:
+        raise ValueError("results is empty; pass the RunResult objects returned by train()")
+    bad = [type(r).__name__ for r in results if not isinstance(r, RunResult)]
+    if bad:
+        raise ValueError(f"results must hold RunResult objects (from train()), got {bad[0]}")
+    table = pd.DataFrame([r.row() for r in results])
+    for col in ("step_to_target",):
+        table[col] = table[col].astype("Int64")
+    return table
