@@ -80,6 +80,23 @@ def _time_group(fns, args, entry):
             entry["ratios"][f"{a}/{b}"] = {"median": mid, "q25": lo, "q75": hi}
 
 
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+MARKERS = ("<!-- bench:start (written by make bench) -->", "<!-- bench:end -->")
+
+
+def update_readme(table, path=README):
+    """Replace the README's benchmark section (between `MARKERS`) with the new results."""
+    with open(path) as f:
+        text = f.read()
+    start, end = text.find(MARKERS[0]), text.find(MARKERS[1])
+    if start < 0 or end < start:
+        print(f"{path} has no benchmark markers; the results are only in bench/latency.md")
+        return
+    text = text[: start + len(MARKERS[0])] + "\n" + table.strip() + "\n" + text[end:]
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="bench", help="folder for latency.json and latency.md")
@@ -174,6 +191,7 @@ def main(argv=None):
         f.write("\n")
     with open(os.path.join(args.out, "latency.md"), "w") as f:
         f.write(markdown(results))
+    update_readme(markdown(results))
     print(markdown(results))
 
 
