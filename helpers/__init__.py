@@ -11,6 +11,6 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-from helpers.repro import BOOK_VERSIONS, setup, versions_table  # noqa: E402
+from helpers.repro import BOOK_VERSIONS, setup, versions_frame, versions_table  # noqa: E402
 
-__all__ = ["BOOK_VERSIONS", "setup", "versions_table"]
+__all__ = ["BOOK_VERSIONS", "setup", "versions_frame", "versions_table"]

@@ -73,3 +73,10 @@ def versions_table():
         "NumPy": np.__version__,
     }
     return [(name, today[name], BOOK_VERSIONS[name]) for name in today]
+
+
+def versions_frame():
+    """`versions_table` as a pandas DataFrame, ready to display at the end of a chapter."""
+    import pandas as pd
+
+    return pd.DataFrame(versions_table(), columns=["package", "this run", "the book (TF 2.0)"])

@@ -49,3 +49,9 @@ def test_versions_table():
     assert [r[0] for r in rows] == ["Python", "TensorFlow", "Keras", "NumPy"]
     assert dict((r[0], r[1]) for r in rows)["Keras"] == keras.__version__
     assert dict((r[0], r[2]) for r in rows)["TensorFlow"] == "2.0.0"
+
+
+def test_versions_frame_matches_the_table():
+    frame = helpers.versions_frame()
+    assert list(frame.columns) == ["package", "this run", "the book (TF 2.0)"]
+    assert [tuple(row) for row in frame.itertuples(index=False)] == versions_table()
