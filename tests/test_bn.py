@@ -147,9 +147,8 @@ def _keras_bn(keras, x, axis, momentum, epsilon, gamma, beta, moving_mean=None, 
     return layer
 
 
-@settings(max_examples=25, deadline=None)
-@given(shapes, st.integers(0, 2**31 - 1), st.sampled_from([0.9, 0.99, 0.5]), st.data())
-def test_agrees_with_keras_training_mode(keras, shape, seed, momentum, data):
+def _random_case(shape, seed, data):
+    """A random float32 batch, a feature axis (never the batch axis), and gamma/beta for it."""
     batch, rest = shape
     full = (batch, *rest)
     axis = data.draw(st.integers(-len(full), len(full) - 1).filter(lambda a: a % len(full) != 0), label="axis")
@@ -157,6 +156,13 @@ def test_agrees_with_keras_training_mode(keras, shape, seed, momentum, data):
     x = rng.normal(1.0, 2.0, size=full).astype("float32")
     n_feat = full[axis]
     gamma, beta = rng.uniform(0.5, 2.0, n_feat), rng.normal(size=n_feat)
+    return rng, x, axis, n_feat, gamma, beta
+
+
+@settings(max_examples=25, deadline=None)
+@given(shapes, st.integers(0, 2**31 - 1), st.sampled_from([0.9, 0.99, 0.5]), st.data())
+def test_agrees_with_keras_training_mode(keras, shape, seed, momentum, data):
+    rng, x, axis, n_feat, gamma, beta = _random_case(shape, seed, data)
     layer = _keras_bn(keras, x, axis, momentum, 1e-3, gamma, beta)
     out = keras.ops.convert_to_numpy(layer(x, training=True))
     z, mean, var = batch_norm_train(x, gamma, beta, axis=axis, epsilon=1e-3)
@@ -169,13 +175,7 @@ def test_agrees_with_keras_training_mode(keras, shape, seed, momentum, data):
 @settings(max_examples=25, deadline=None)
 @given(shapes, st.integers(0, 2**31 - 1), st.data())
 def test_agrees_with_keras_inference_mode(keras, shape, seed, data):
-    batch, rest = shape
-    full = (batch, *rest)
-    axis = data.draw(st.integers(-len(full), len(full) - 1).filter(lambda a: a % len(full) != 0), label="axis")
-    rng = np.random.default_rng(seed)
-    x = rng.normal(1.0, 2.0, size=full).astype("float32")
-    n_feat = full[axis]
-    gamma, beta = rng.uniform(0.5, 2.0, n_feat), rng.normal(size=n_feat)
+    rng, x, axis, n_feat, gamma, beta = _random_case(shape, seed, data)
     mm, mv = rng.normal(size=n_feat), rng.uniform(0.1, 3.0, n_feat)
     layer = _keras_bn(keras, x, axis, 0.99, 1e-3, gamma, beta, mm, mv)
     out = keras.ops.convert_to_numpy(layer(x, training=False))
