@@ -853,6 +853,27 @@ def tflite_predict(tflite_model, x, batch_size=1024, num_threads=None):
 # ---------------------------------------------------------------------------------------------
 
 
+def keras_inference_fn(model, x):
+    """A no-argument callable that runs `model` on `x` in inference mode, as timed code should.
+
+    The model is traced once into a concrete ``tf.function`` for the shape of `x`, so each call
+    runs the graph and converts the output to NumPy, without Keras's per-call Python overhead
+    (the way both chapter 06 and ``make bench`` time Keras models).
+
+    Args:
+        model: a built Keras model.
+        x: the input batch (array or tensor); its shape is fixed by the trace.
+
+    Returns:
+        A callable with no arguments returning ``model(x, training=False)`` as a NumPy array.
+    """
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(x, dtype=tf.float32)
+    f = tf.function(lambda t: model(t, training=False)).get_concrete_function(tf.TensorSpec(x.shape, tf.float32))
+    return lambda: f(x).numpy()
+
+
 def time_interleaved(fns, reps=30, inner=1, warmup=3):
     """Time several callables interleaved (A B C A B C ...), warm-up excluded.
 

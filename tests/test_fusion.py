@@ -389,3 +389,13 @@ def test_time_interleaved_and_errors():
         F.time_interleaved({"a": lambda: None}, reps=0)
     with pytest.raises(ValueError, match="inner"):
         F.time_interleaved({"a": lambda: None}, inner=1.5)
+
+
+def test_keras_inference_fn_runs_the_model_in_inference_mode():
+    helpers.setup(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.BatchNormalization(), keras.layers.Dense(2)])
+    model.layers[0].moving_mean.assign([1.0, 2.0, 3.0])
+    x = np.arange(12, dtype="float32").reshape(4, 3)
+    call = F.keras_inference_fn(model, x)
+    np.testing.assert_array_equal(call(), model(x, training=False).numpy())
+    assert not np.allclose(call(), model(x, training=True).numpy())
