@@ -112,7 +112,7 @@ lab: data ## JupyterLab with Jupytext: open chapters/*.md as notebooks
 	$(BIN)/jupyter lab --notebook-dir=chapters
 
 bench: data ## Fusion latency benchmark: writes bench/latency.{json,md}
-	$(PY) bench/fusion_latency.py --out bench
+	$(PY) bench/fusion_latency.py --out bench --update-readme
 
 clean: ## Remove build outputs and scratch runs
 	rm -rf build/book build/scratch $(RUNS) .pytest_cache
