@@ -1,7 +1,6 @@
 """Reproducibility: one call that every chapter makes before it builds a model."""
 
 import logging
-import os
 import platform
 import warnings
 
@@ -38,8 +37,6 @@ def setup(seed=42):
     """
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     import keras
     import tensorflow as tf
 
