@@ -1,0 +1,119 @@
+"""Printing results at the precision a claim needs, and verdicts that several seeds agree on.
+
+A chapter's checked outputs must read the same on every CPU. Two kinds of number cannot:
+
+* **rounding noise**, such as the 1e-6 by which Keras's float32 result differs from a float64
+  formula: its digits change with the instruction set and the thread count. `below` shows such
+  a number only as "below the limit the claim needs", and asserts it.
+* **results of training**, such as an accuracy after three epochs: the noise of the first step
+  grows into the second decimal by the end. `verdict` turns one yes/no finding per seed into
+  the statement the chapter makes, which every seed must support; `seed_table` and `spread`
+  give the per-seed figures for cells whose output is not compared.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+#: The three verdicts a claim checked over several seeds can get.
+VERDICTS = ("held in every seed", "held in no seed", "seeds disagree")
+
+
+def below(value, limit):
+    """Check that a rounding-level error is below the limit its claim needs, and say so.
+
+    The text depends on `limit` only, never on `value`, so it reads the same on every CPU.
+
+    Args:
+        value: the measured error, a finite number >= 0.
+        limit: the limit the claim needs, a number > 0.
+
+    Returns:
+        Text such as ``"< 1e-05"``.
+
+    Raises:
+        ValueError: `value` is negative or not finite, or `limit` is not > 0.
+        AssertionError: `value` is not below `limit` (the claim failed).
+    """
+    if not isinstance(limit, numbers.Real) or not limit > 0 or not math.isfinite(limit):
+        raise ValueError(f"limit must be a finite number > 0, got {limit!r}")
+    if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"value must be a finite error >= 0, got {value!r}")
+    assert value < limit, f"error {value:.3g} is not below the limit {limit:g}"
+    return f"< {limit:.0e}"
+
+
+def _flags(held):
+    if not isinstance(held, dict) or not held:
+        raise ValueError("held must be a non-empty dict {seed: True or False}")
+    bad = {seed: flag for seed, flag in held.items() if not isinstance(flag, (bool, np.bool_))}
+    if bad:
+        seed, flag = next(iter(bad.items()))
+        raise ValueError(f"held[{seed!r}] must be True or False, got {flag!r}")
+    return [bool(flag) for flag in held.values()]
+
+
+def verdict(held):
+    """The verdict on one claim from its per-seed findings.
+
+    Args:
+        held: dict ``{seed: bool}``, whether the claim held in the run with that seed.
+
+    Returns:
+        ``"held in every seed"``, ``"held in no seed"``, or ``"seeds disagree"`` when some
+        seeds support the claim and others do not.
+
+    Raises:
+        ValueError: `held` is empty or a finding is not a bool.
+    """
+    flags = _flags(held)
+    return VERDICTS[0] if all(flags) else VERDICTS[1] if not any(flags) else VERDICTS[2]
+
+
+def seed_table(values, digits):
+    """Per-seed figures with their mean, standard deviation, minimum and maximum.
+
+    Args:
+        values: a pandas DataFrame (or a dict ``{column: {seed: value}}``) of numbers, one row
+            per seed.
+        digits: decimals to round to.
+
+    Returns:
+        A DataFrame: the seeds' rows, then ``mean``, ``std`` (with n - 1), ``min`` and ``max``.
+
+    Raises:
+        ValueError: no seeds, or `digits` is not a non-negative integer.
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame(values)
+    if frame.empty:
+        raise ValueError("values must hold at least one seed")
+    if not isinstance(digits, int) or isinstance(digits, bool) or digits < 0:
+        raise ValueError(f"digits must be a non-negative integer, got {digits!r}")
+    frame.index.name = frame.index.name or "seed"
+    stats = ["mean", "std", "min", "max"] if len(frame) > 1 else ["mean"]
+    summary = frame.apply(pd.to_numeric, errors="coerce").agg(stats)
+    return pd.concat([frame, summary]).map(
+        lambda v: v if isinstance(v, str) or v is None else round(float(v), digits) + 0.0)
+
+
+def spread(values, digits=2):
+    """``"mean (min-max) over n seeds"`` as text, for a per-seed figure.
+
+    Args:
+        values: the per-seed numbers (NaN allowed, ignored).
+        digits: decimals.
+
+    Returns:
+        Text such as ``"1.75 (1.40-2.00) over 3 seeds"``.
+
+    Raises:
+        ValueError: no finite value.
+    """
+    arr = np.asarray(list(values), dtype=float)
+    arr = arr[np.isfinite(arr)]
+    if not arr.size:
+        raise ValueError("values must hold at least one finite number")
+    return f"{arr.mean():.{digits}f} ({arr.min():.{digits}f}-{arr.max():.{digits}f}) over {arr.size} seeds"
