@@ -154,6 +154,10 @@ class TrainConfig:
         target: validation accuracy whose first crossing is recorded, in (0, 1], or None.
         stop_at_target: stop as soon as `target` is reached (saves time when only the
             number of steps matters).
+        train_accuracy: also evaluate the training slice at every checkpoint (needed for the
+            train/validation gap; evaluating costs about as much as the steps between two
+            checkpoints, so experiments that only need validation accuracy turn it off and get
+            NaN ``train_acc``).
 
     Raises:
         ValueError: an argument is out of range.
@@ -166,6 +170,7 @@ class TrainConfig:
     eval_every: int = 50
     target: object = None
     stop_at_target: bool = False
+    train_accuracy: bool = True
 
     def __post_init__(self):
         if not _is_real(self.learning_rate) or not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
@@ -178,6 +183,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if self.target is not None and (not _is_real(self.target) or not 0.0 < self.target <= 1.0):
             raise ValueError(f"target must be a validation accuracy in (0, 1] or None, got {self.target!r}")
+        if not isinstance(self.stop_at_target, bool) or not isinstance(self.train_accuracy, bool):
+            raise ValueError("stop_at_target and train_accuracy must be True or False")
         if self.stop_at_target and self.target is None:
             raise ValueError("stop_at_target=True needs a target accuracy; set target=0.8 for example")
 
@@ -245,6 +252,11 @@ def _layer_initializers(model, spec):
     return plan
 
 
+def _dropout_seed(seed, i):
+    """The seed of the `i`-th dropout layer (from 1) of a network initialized with `seed`."""
+    return 10_000 * int(seed) + 5_000 + i
+
+
 def initialize_weights(model, spec, seed):
     """Give a model built by `build_mlp` the initial weights that `spec` and `seed` prescribe.
 
@@ -252,7 +264,8 @@ def initialize_weights(model, spec, seed):
     (hidden layers: ``spec.initializer``; output layer: Glorot uniform; with Fixup, zeros for
     the output layer and for the last layer of every residual branch, and the inner layers'
     initializer scaled by `fixup_scale`). Biases start at 0; BN starts as the identity
-    ($\gamma = 1$, $\beta = 0$, moving mean 0, moving variance 1). Because every value
+    ($\gamma = 1$, $\beta = 0$, moving mean 0, moving variance 1); the $k$-th dropout layer's
+    masks restart from seed ``10_000 * seed + 5_000 + k``. Because every value
     depends on `spec` and `seed` only, re-initializing a model gives exactly the weights a
     freshly built one would have.
 
@@ -274,7 +287,7 @@ def initialize_weights(model, spec, seed):
     expected = spec.depth * (2 if spec.residual else 1) + (2 if spec.residual else 1)
     if len(plan) != expected:
         raise ValueError(f"model has {len(plan)} Dense layers but spec {spec.label!r} describes {expected}; build the model with build_mlp(spec, ...)")
-    j = 0
+    j = k = 0
     for layer in model.layers:
         kind = layer.__class__.__name__
         if kind == "Dense":
@@ -288,6 +301,10 @@ def initialize_weights(model, spec, seed):
             for var, value in ((layer.gamma, 1.0), (layer.beta, 0.0),
                                (layer.moving_mean, 0.0), (layer.moving_variance, 1.0)):
                 var.assign(np.full(var.shape, value, dtype=np.float32))
+        elif kind == "Dropout":  # the masks restart from the seed a fresh build gives the layer
+            k += 1
+            state = layer.seed_generator.state
+            state.assign(np.array([_dropout_seed(seed, k), 0], dtype=state.dtype))
     return model
 
 
@@ -340,7 +357,7 @@ def build_mlp(spec, input_dim, n_classes=10, seed=42):
                 if bn == "after":
                     x = layers.BatchNormalization(name=f"bn_{i}")(x)
             if spec.dropout:
-                x = layers.Dropout(spec.dropout, seed=10_000 * int(seed) + 5_000 + i, name=f"dropout_{i}")(x)
+                x = layers.Dropout(spec.dropout, seed=_dropout_seed(seed, i), name=f"dropout_{i}")(x)
     else:
         x = dense(spec.width, activation=act, name="stem")(x)
         for i in range(1, spec.depth + 1):
@@ -431,7 +448,8 @@ class RunResult:
         history: pandas DataFrame, one row per evaluation: ``step``, ``epoch``,
             ``train_loss`` (mean training-mode loss over the steps since the previous row),
             ``val_loss``, ``val_acc``, ``train_acc`` (inference mode, on a fixed training slice
-            the size of the validation slice), ``seconds`` (training time of those steps).
+            the size of the validation slice; NaN unless ``config.train_accuracy``),
+            ``seconds`` (training time of those steps).
         steps_per_epoch: batches per epoch.
         diverged_at: the first evaluated step whose loss was NaN or infinite, else None.
         step_to_target: first evaluated step with ``val_acc >= config.target``, else None.
@@ -595,9 +613,9 @@ def train(spec, data, config, seed=42, name=None, reuse=True):
         seed: non-negative integer for the weights, the shuffles and dropout.
         name: label of the run; defaults to ``spec.label`` plus the learning rate.
         reuse: reuse the compiled model of the previous call when only the initialization,
-            learning rate or seed differ (same architecture, data, batch size, momentum and no
-            dropout). Results are identical either way; reuse only skips tracing. A new model
-            is built after `helpers.setup(seed)`.
+            learning rate or seed differ (same architecture, data, batch size and momentum).
+            Results are identical either way; reuse only skips tracing. A new model is built
+            after `helpers.setup(seed)`.
 
     Returns:
         A `RunResult`.
@@ -631,13 +649,13 @@ def train(spec, data, config, seed=42, name=None, reuse=True):
     import tensorflow as tf
 
     key = (_arch_key(spec), config.batch_size, config.momentum, tuple(id(a) for a in data))
-    if reuse and not spec.dropout and _CACHE["key"] == key:
+    if reuse and _CACHE["key"] == key:
         trainer = _CACHE["trainer"]
     else:
         _CACHE.update(key=None, trainer=None, data=None)
         setup(int(seed))
         trainer = _Trainer(spec, (X_tr, y_tr, X_va, y_va), config.batch_size, config.momentum, int(seed))
-        if reuse and not spec.dropout:  # keep the arrays alive so their ids stay theirs
+        if reuse:  # keep the arrays alive so their ids stay theirs
             _CACHE.update(key=key, trainer=trainer, data=tuple(data))
     trainer.reset(spec, int(seed), config.learning_rate)
 
@@ -646,7 +664,8 @@ def train(spec, data, config, seed=42, name=None, reuse=True):
     rows, diverged_at, step_to_target = [], None, None
 
     def record(step, train_loss, seconds):
-        (vl, va), (_, ta) = (trainer.evaluate(*trainer.evals[k]) for k in ("val", "train"))
+        vl, va = trainer.evaluate(*trainer.evals["val"])
+        ta = trainer.evaluate(*trainer.evals["train"])[1] if config.train_accuracy else float("nan")
         row = {"step": step, "epoch": step / steps_per_epoch, "train_loss": train_loss,
                "val_loss": float(vl), "val_acc": float(va), "train_acc": float(ta), "seconds": seconds}
         rows.append(row)

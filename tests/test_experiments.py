@@ -73,6 +73,7 @@ def test_spec_labels_and_init_names():
     ({"target": 1.5}, "target"),
     ({"target": 0.0}, "target"),
     ({"stop_at_target": True}, "target"),
+    ({"train_accuracy": 1}, "train_accuracy"),
 ])
 def test_config_rejects_bad_values(kwargs, word):
     with pytest.raises(ValueError, match=word):
@@ -226,6 +227,29 @@ def test_tiny_run_reaches_its_target_and_records_the_first_step():
     row = run.row()
     assert row["step_to_target"] == run.step_to_target and row["epochs_to_target"] == run.step_to_target / 8
     assert math.isclose(row["gap"], row["final_train_acc"] - row["final_val_acc"])
+
+
+def test_dropout_runs_repeat_exactly_with_or_without_reuse():
+    spec = E.MLPSpec(depth=2, width=8, dropout=0.3)
+    cfg = E.TrainConfig(learning_rate=0.1, batch_size=32, max_steps=30, eval_every=10)
+    first = E.train(spec, DATA, cfg, seed=4)
+    other = E.train(spec, DATA, cfg, seed=5)  # shares the graph, other masks
+    again = E.train(spec, DATA, cfg, seed=4)
+    fresh = E.train(spec, DATA, cfg, seed=4, reuse=False)
+    for run in (again, fresh):
+        np.testing.assert_array_equal(run.history["train_loss"], first.history["train_loss"])
+    assert not np.array_equal(other.history["train_loss"][1:], first.history["train_loss"][1:])
+
+
+def test_without_train_accuracy_only_the_validation_set_is_evaluated_and_runs_are_unchanged():
+    spec = E.MLPSpec(depth=2, width=8, batch_norm="before")
+    both = E.train(spec, DATA, E.TrainConfig(learning_rate=0.1, batch_size=32, max_steps=40, eval_every=8), seed=2)
+    val_only = E.train(spec, DATA, E.TrainConfig(learning_rate=0.1, batch_size=32, max_steps=40, eval_every=8,
+                                                 train_accuracy=False), seed=2)
+    assert val_only.history["train_acc"].isna().all() and both.history["train_acc"].notna().all()
+    for column in ("step", "train_loss", "val_loss", "val_acc"):
+        np.testing.assert_array_equal(val_only.history[column], both.history[column])
+    assert math.isnan(val_only.row()["gap"]) and val_only.row()["final_val_acc"] == both.row()["final_val_acc"]
 
 
 def test_stop_at_target_stops_and_runs_repeat_exactly_with_or_without_reuse():
