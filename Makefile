@@ -15,10 +15,19 @@ MATHJAX := $(NPM_DIR)/node_modules/mathjax/es5/tex-chtml-full.js
 BOOK_HTML := build/book/_build/html
 RUNS := runs
 
-# Quiet TensorFlow start-up in every process and kernel (chapters also set these themselves).
-export TF_CPP_MIN_LOG_LEVEL := 3
-export TF_ENABLE_ONEDNN_OPTS := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+# Numerics (helpers/numerics.py): every command that runs chapter code starts through
+# `python -m helpers --`, which puts the pins (instruction set, thread counts, BLAS kernel) into
+# its environment, so every kernel it starts inherits them. NUMERICS=alternate pins other
+# values on purpose; `make test` runs nbval under it. NUMERICS=none pins nothing.
+NUMERICS ?= pinned
+PINNED = BN_COMPANION_NUMERICS=$(NUMERICS) $(PY) -m helpers --
+# The seed of CI's second execution of every chapter, other than the chapters' own 42.
+ALT_SEED ?= 7
+# Chapters executed at once by execute-check and nbval. TensorFlow runs each operation on one
+# thread (see helpers/numerics.py), so two chapters at a time keep two cores busy.
+JOBS ?= 2
 
 CHAPTER_MDS := $(sort $(wildcard chapters/[0-9][0-9]_*.md))
 CHAPTER ?=
@@ -57,29 +66,30 @@ $(MATHJAX): tools/npm/package.json
 
 # --- CI: `make test` stops at the first broken step ----------------------------------------
 
+# Each step prints how long it took when it ends.
+timed = start=$$(date +%s); $(MAKE) --no-print-directory $(1); \
+	echo "== make $(1): $$(( $$(date +%s) - start )) s"
+
 test: data ## Everything CI checks, in order, stopping at the first failure
-	$(MAKE) --no-print-directory unit
-	$(MAKE) --no-print-directory sync-check
-	$(MAKE) --no-print-directory execute-check
-	$(MAKE) --no-print-directory nbval
-	$(MAKE) --no-print-directory book-build
-	$(MAKE) --no-print-directory book-check
+	@$(call timed,unit)
+	@$(call timed,sync-check)
+	@$(call timed,execute-check)
+	@$(call timed,nbval NUMERICS=alternate)
+	@$(call timed,book-build)
+	@$(call timed,book-check)
 
 unit: $(STAMP) ## 1. Unit tests of helpers
-	$(BIN)/pytest -q tests --ignore=tests/test_book.py
+	$(PINNED) $(BIN)/pytest -q -n $(JOBS) tests --ignore=tests/test_book.py
 
 sync-check: $(STAMP) ## 2. Every chapter .md / .ipynb pair holds the same cells
 	$(PY) tools/check_sync.py $(CHAPTER_MDS)
 
-execute-check: $(STAMP) ## 3. Every chapter executes with papermill, into build/scratch
-	@mkdir -p build/scratch
-	@for md in $(CHAPTER_MDS); do nb=$${md%.md}.ipynb; out=build/scratch/$$(basename $$nb); \
-	  start=$$(date +%s); \
-	  $(BIN)/papermill --no-progress-bar --log-level WARNING --cwd chapters $$nb $$out; \
-	  echo "executed $$nb in $$(( $$(date +%s) - start )) s"; done
+execute-check: $(STAMP) ## 3. Every chapter executes at seed ALT_SEED with reduced sizes, into build/scratch
+	$(PINNED) $(PY) tools/execute_chapters.py --into build/scratch --seed $(ALT_SEED) --reduced \
+	  --jobs $(JOBS) $(CHAPTER_MDS)
 
-nbval: $(STAMP) ## 4. nbval: stored outputs match a fresh execution
-	$(BIN)/pytest -q -p no:cacheprovider --nbval --nbval-current-env \
+nbval: $(STAMP) ## 4. nbval: stored outputs match a fresh execution (make test: NUMERICS=alternate)
+	$(PINNED) $(BIN)/pytest -q -p no:cacheprovider -n $(JOBS) --dist loadfile --nbval --nbval-current-env \
 	  --nbval-sanitize-with nbval_sanitize.cfg --nbval-cell-timeout 900 \
 	  $(patsubst %.md,%.ipynb,$(CHAPTER_MDS))
 
@@ -92,27 +102,28 @@ book-check: $(STAMP) ## 6. Open the built book in headless Chromium: maths types
 # --- reading and writing chapters ----------------------------------------------------------
 
 book: data $(MATHJAX) ## Execute every chapter (refreshing stored outputs) and render the book
-	@for md in $(CHAPTER_MDS); do tools/execute_chapter.sh $$md; done
+	$(PINNED) $(PY) tools/execute_chapters.py --in-place $(CHAPTER_MDS)
 	$(PY) tools/build_book.py
 	@echo "The book is in $(BOOK_HTML)/index.html"
 
 chapter: data ## Execute one chapter in place from its .md: make chapter CHAPTER=03
-	@tools/execute_chapter.sh $(chapter_md)
+	$(PINNED) $(PY) tools/execute_chapters.py --in-place $(chapter_md)
 
-run: data ## Execute one chapter with other parameters into runs/: make run CHAPTER=07 PARAMS="-p epochs 20"
+run: data ## Execute one chapter with other parameters into runs/: make run CHAPTER=07 PARAMS="-p n_seeds 5"
 	@mkdir -p $(RUNS)
 	@md=$(chapter_md); nb=$${md%.md}.ipynb; out=$(RUNS)/$$(basename $$nb); \
-	  $(BIN)/papermill --no-progress-bar --log-level WARNING --cwd chapters $(PARAMS) $$nb $$out; \
+	  $(PINNED) $(BIN)/papermill --no-progress-bar --log-level WARNING --cwd chapters $(PARAMS) $$nb $$out; \
 	  echo "wrote $$out (the chapter itself is unchanged)"
 
 sync: $(STAMP) ## Re-pair .md and .ipynb after editing either side in JupyterLab
 	$(BIN)/jupytext --sync $(CHAPTER_MDS)
 
 lab: data ## JupyterLab with Jupytext: open chapters/*.md as notebooks
-	$(BIN)/jupyter lab --notebook-dir=chapters
+	$(PINNED) $(BIN)/jupyter lab --notebook-dir=chapters
 
+# The benchmark measures speed, not numbers: TensorFlow keeps its default thread counts.
 bench: data ## Fusion latency benchmark: writes bench/latency.{json,md}
-	$(PY) bench/fusion_latency.py --out bench --update-readme
+	BN_COMPANION_NUMERICS=none $(PY) bench/fusion_latency.py --out bench --update-readme
 
 clean: ## Remove build outputs and scratch runs
 	rm -rf build/book build/scratch $(RUNS) .pytest_cache
