@@ -92,11 +92,11 @@ def seed_table(values, digits):
         raise ValueError("values must hold at least one seed")
     if not isinstance(digits, int) or isinstance(digits, bool) or digits < 0:
         raise ValueError(f"digits must be a non-negative integer, got {digits!r}")
-    frame.index.name = frame.index.name or "seed"
     stats = ["mean", "std", "min", "max"] if len(frame) > 1 else ["mean"]
     summary = frame.apply(pd.to_numeric, errors="coerce").agg(stats)
-    return pd.concat([frame, summary]).map(
+    table = pd.concat([frame, summary]).map(
         lambda v: v if isinstance(v, str) or v is None else round(float(v), digits) + 0.0)
+    return table.rename_axis(frame.index.name or "seed")
 
 
 def spread(values, digits=2):

@@ -41,7 +41,7 @@ def test_verdict_rejects_what_is_not_a_finding_per_seed(held):
 
 def test_seed_table_adds_the_spread_under_the_seeds():
     table = report.seed_table({"ratio": {42: 1.75, 43: 1.5, 44: 2.0}, "lr": {42: 0.1, 43: 0.1, 44: 0.3}}, 3)
-    assert list(table.index) == [42, 43, 44, "mean", "std", "min", "max"]
+    assert list(table.index) == [42, 43, 44, "mean", "std", "min", "max"] and table.index.name == "seed"
     assert table.loc["mean", "ratio"] == 1.75 and table.loc["max", "lr"] == 0.3
     assert table.loc["std", "ratio"] == round(float(np.std([1.75, 1.5, 2.0], ddof=1)), 3)
     assert list(report.seed_table(pd.DataFrame({"a": [1.0]}, index=[7]), 1).index) == [7, "mean"]
