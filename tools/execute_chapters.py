@@ -84,6 +84,7 @@ def main(argv=None):
     parser.add_argument("--reduced", action="store_true", help="use chapters/reduced_sizes.yml")
     parser.add_argument("--keep-going", action="store_true", help="run every chapter even after a failure")
     parser.add_argument("--jobs", type=int, default=1, help="chapters executed at once (with --into only)")
+    parser.add_argument("--build", default=os.path.join(ROOT, "build"), help="where run/ and failed/ go")
     parser.add_argument("chapters", nargs="+", metavar="NN_topic.md")
     args = parser.parse_args(argv)
     if args.jobs < 1 or (args.jobs > 1 and args.in_place):
@@ -95,7 +96,7 @@ def main(argv=None):
         parameters = {"seed": args.seed} if args.seed is not None else {}
         if args.reduced:
             parameters.update(reduced_sizes(name[:2]))
-        folder = os.path.join(ROOT, "build", "run") if args.in_place else args.into
+        folder = os.path.join(args.build, "run") if args.in_place else args.into
         os.makedirs(folder, exist_ok=True)
         runs.append((md, os.path.join(folder, name + ".ipynb"), parameters))
 
@@ -106,15 +107,15 @@ def main(argv=None):
         if error:
             kept = output
             if args.in_place and os.path.exists(output):
-                os.makedirs(os.path.join(ROOT, "build", "failed"), exist_ok=True)
-                kept = os.path.join(ROOT, "build", "failed", name + ".ipynb")
+                os.makedirs(os.path.join(args.build, "failed"), exist_ok=True)
+                kept = os.path.join(args.build, "failed", name + ".ipynb")
                 os.replace(output, kept)
             print(f"FAILED {name}{f' ({shown})' if shown else ''} after {seconds:.0f} s: {error}",
                   file=sys.stderr)
             if os.path.exists(kept):
-                print(f"  the failed run is in {os.path.relpath(kept, ROOT)}", file=sys.stderr)
+                print(f"  the failed run is in {os.path.relpath(kept)}", file=sys.stderr)
             if args.in_place:
-                print(f"  chapters/{name}.ipynb is unchanged", file=sys.stderr)
+                print(f"  {os.path.relpath(md[: -len('.md')] + '.ipynb')} is unchanged", file=sys.stderr)
                 if refreshed:
                     print(f"  refreshed before it: {', '.join(refreshed)}", file=sys.stderr)
             failed.append(name)
