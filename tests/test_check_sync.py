@@ -1,29 +1,15 @@
 """tools/check_sync.py: a chapter edited on one side only is caught, with the fix named."""
 
-import importlib.util
 import os
 import shutil
 
 import jupytext
 import pytest
+from tool_modules import MYST_HEADER, load_tool
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-spec = importlib.util.spec_from_file_location("check_sync", os.path.join(ROOT, "tools", "check_sync.py"))
-check_sync = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(check_sync)
+check_sync = load_tool("check_sync")
 
-MD = """---
-jupytext:
-  formats: ipynb,md:myst
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
+MD = MYST_HEADER + """
 # Title
 
 ```{code-cell} ipython3

@@ -1,31 +1,13 @@
 """tools/execute_chapters.py: a stored notebook is replaced only by a successful, cleaned run."""
 
-import importlib.util
-import os
-import sys
-
 import jupytext
 import nbformat
 import pytest
+from tool_modules import MYST_HEADER, load_tool
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-spec = importlib.util.spec_from_file_location("execute_chapters", os.path.join(ROOT, "tools", "execute_chapters.py"))
-execute_chapters = importlib.util.module_from_spec(spec)
-sys.modules["execute_chapters"] = execute_chapters  # --jobs pickles its functions by module name
-spec.loader.exec_module(execute_chapters)
+execute_chapters = load_tool("execute_chapters")
 
-HEADER = """---
-jupytext:
-  formats: ipynb,md:myst
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
+HEADER = MYST_HEADER + """
 ```{code-cell} ipython3
 :tags: [parameters]
 
