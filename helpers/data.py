@@ -137,7 +137,8 @@ def stage_local_copy(source_dir=None, cache_dir=None):
     """Place verified copies of the four files in Keras's cache, so nothing is downloaded.
 
     A cached file that already verifies is kept; a cached file that does not is replaced by
-    the local copy. Every source file is verified before it is copied.
+    the local copy. Every source file is verified before it is copied, and copied under a
+    temporary name first, so an interrupted copy never leaves a truncated file behind.
 
     Args:
         source_dir: folder with the original files; defaults to `local_source_dir()`.
@@ -145,6 +146,10 @@ def stage_local_copy(source_dir=None, cache_dir=None):
 
     Returns:
         The cache folder, or None when there is no local copy to stage.
+
+    Raises:
+        DataError: a source file is missing or corrupt, or the cache cannot be written (a full
+            disk, a file-size limit); the message names the file and what to do.
     """
     source_dir = source_dir or local_source_dir()
     if source_dir is None:
@@ -161,7 +166,16 @@ def stage_local_copy(source_dir=None, cache_dir=None):
                 os.remove(target)
         source = os.path.join(source_dir, name)
         verify_file(source)
-        shutil.copyfile(source, target)
+        partial = target + ".partial"
+        try:  # copy, then rename: an interrupted copy never leaves a half file under the real name
+            shutil.copyfile(source, partial)
+            os.replace(partial, target)
+        except OSError as err:
+            if os.path.exists(partial):
+                os.remove(partial)
+            raise DataError(f"{target}: cannot copy the local Fashion-MNIST file into Keras's cache "
+                            f"({err.strerror or err}); free some space in {cache_dir} (or set KERAS_HOME "
+                            "to another folder) and run again.") from err
     return cache_dir
 
 

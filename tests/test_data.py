@@ -115,6 +115,33 @@ def test_stage_copies_and_repairs_the_cache(fake_source, tmp_path):
     data.verify_file(str(bad))
 
 
+def test_a_full_disk_while_staging_is_one_clear_error_and_the_next_run_repairs(fake_source, tmp_path):
+    import json
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    code = ("import json, resource, signal, sys; from helpers import data; "
+            "data.EXPECTED = {k: tuple(v) for k, v in json.loads(sys.argv[3]).items()}; "
+            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000)); "
+            "data.stage_local_copy(sys.argv[1], sys.argv[2])")
+    run = subprocess.run([sys.executable, "-c", code, str(fake_source), str(cache), json.dumps(data.EXPECTED)],
+                         capture_output=True, text=True)
+    assert run.returncode != 0
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("helpers.data.DataError: ") and "cannot copy the local Fashion-MNIST file" in last
+    assert "File too large" in last
+    assert not any(name.endswith(".partial") for name in os.listdir(cache))
+    for name in os.listdir(cache):  # whatever was copied is complete
+        data.verify_file(str(cache / name))
+    assert resource.getrlimit(resource.RLIMIT_FSIZE)[0] == resource.RLIM_INFINITY and signal
+    data.stage_local_copy(str(fake_source), str(cache))  # with space again, the next run completes it
+    assert sorted(os.listdir(cache)) == sorted(data.EXPECTED)
+
+
 def test_stage_refuses_a_corrupt_source(fake_source, tmp_path):
     (fake_source / "t10k-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8b\x08broken")
     with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz"):
