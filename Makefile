@@ -110,10 +110,7 @@ chapter: data ## Execute one chapter in place from its .md: make chapter CHAPTER
 	$(PINNED) $(PY) tools/execute_chapters.py --in-place $(chapter_md)
 
 run: data ## Execute one chapter with other parameters into runs/: make run CHAPTER=07 PARAMS="-p n_seeds 5"
-	@mkdir -p $(RUNS)
-	@md=$(chapter_md); nb=$${md%.md}.ipynb; out=$(RUNS)/$$(basename $$nb); \
-	  $(PINNED) $(BIN)/papermill --no-progress-bar --log-level WARNING --cwd chapters $(PARAMS) $$nb $$out; \
-	  echo "wrote $$out (the chapter itself is unchanged)"
+	$(PINNED) $(PY) tools/execute_chapters.py --into $(RUNS) $(PARAMS) $(chapter_md)
 
 sync: $(STAMP) ## Re-pair .md and .ipynb after editing either side in JupyterLab
 	$(BIN)/jupytext --sync $(CHAPTER_MDS)

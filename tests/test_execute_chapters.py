@@ -1,9 +1,16 @@
 """tools/execute_chapters.py: a stored notebook is replaced only by a successful, cleaned run."""
 
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+
 import jupytext
 import nbformat
 import pytest
-from tool_modules import MYST_HEADER, load_tool
+from tool_modules import MYST_HEADER, ROOT, load_tool
 
 execute_chapters = load_tool("execute_chapters")
 
@@ -49,3 +56,62 @@ def test_a_successful_chapter_is_replaced_cleaned_and_parameters_reach_it(tmp_pa
 def test_jobs_only_with_into(tmp_path):
     with pytest.raises(SystemExit):
         execute_chapters.main(["--in-place", "--jobs", "2", str(tmp_path / "x.md")])
+
+
+# --- faults: a run killed midway, a full disk ----------------------------------------------
+
+TOOL = os.path.join(ROOT, "tools", "execute_chapters.py")
+
+
+def _start(md, tmp_path, preexec_fn=None):
+    env = {**os.environ, "IPYTHONDIR": str(tmp_path / "ipython")}  # a fresh, small history file
+    return subprocess.Popen([sys.executable, TOOL, "--in-place", "--build", str(tmp_path / "build"), str(md)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=preexec_fn)
+
+
+def _wait_for(path, proc, seconds=90):
+    deadline = time.monotonic() + seconds
+    while not (path.exists() and path.read_text()):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the chapter never started its long cell"
+        time.sleep(0.2)
+    return int(path.read_text())
+
+
+@pytest.mark.parametrize("target, sig, message", [
+    ("runner", signal.SIGINT, "interrupted"),
+    ("kernel", signal.SIGINT, "raised KeyboardInterrupt"),
+    ("kernel", signal.SIGKILL, "the kernel died"),
+])
+def test_a_run_killed_midway_leaves_the_stored_notebook_byte_for_byte(tmp_path, target, sig, message):
+    marker = tmp_path / "kernel.pid"
+    md = chapter(tmp_path, "03_sleeps", "\n```{code-cell} ipython3\nimport os, time\n"
+                 f"open({str(marker)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n```\n")
+    stored = (tmp_path / "03_sleeps.ipynb").read_bytes()
+    proc = _start(md, tmp_path)
+    kernel = _wait_for(marker, proc)
+    os.kill(proc.pid if target == "runner" else kernel, sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode in (1, 130)
+    assert message in err and "03_sleeps.ipynb is unchanged" in err
+    assert (tmp_path / "03_sleeps.ipynb").read_bytes() == stored
+    assert not [f for f in os.listdir(tmp_path / "build" / "run")]  # no temporary file left
+    time.sleep(1)
+    with pytest.raises(ProcessLookupError):  # and no kernel left behind
+        os.kill(kernel, 0)
+
+
+def test_a_full_disk_leaves_the_stored_notebook_and_says_so(tmp_path):
+    md = chapter(tmp_path, "04_big", "\n```{code-cell} ipython3\nprint('x' * 300_000)\n```\n")
+    stored = (tmp_path / "04_big.ipynb").read_bytes()
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000))
+
+    proc = _start(md, tmp_path, preexec_fn=limit_file_size)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert "FAILED 04_big" in err and "File too large" in err and "04_big.ipynb is unchanged" in err
+    assert (tmp_path / "04_big.ipynb").read_bytes() == stored

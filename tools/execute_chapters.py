@@ -1,25 +1,31 @@
-"""Execute chapters from their MyST source with papermill, one after the other.
+"""Execute chapters from their MyST source with papermill, never losing a stored notebook.
 
-    python tools/execute_chapters.py [--in-place | --into DIR] [--seed N] [--reduced] NN_topic.md ...
+    python tools/execute_chapters.py (--in-place | --into DIR) [--seed N] [--reduced]
+        [-p NAME VALUE ...] [-y YAML] [--jobs N] [--keep-going] NN_topic.md ...
 
-* ``--in-place`` refreshes the stored ``chapters/NN_topic.ipynb``. Each chapter runs into a
-  file under ``build/run/``; only a run that succeeded is cleaned (`clean_notebook`) and then
-  moved over the stored notebook in one ``os.replace``. An interrupted or failed run leaves the
-  stored notebook as it was, and a failed one is kept under ``build/failed/``.
-* ``--into DIR`` writes the executed copies to DIR and leaves the chapters alone.
-* ``--seed N`` runs every chapter at another seed; ``--reduced`` adds the chapter's smaller
-  sizes from ``chapters/reduced_sizes.yml``. CI uses both: at any seed and at those sizes, every
-  assert of a chapter still tests its claim.
+* ``--in-place`` refreshes the stored ``chapters/NN_topic.ipynb``; ``--into DIR`` writes
+  ``DIR/NN_topic.ipynb`` (``make run`` uses ``runs/``). Either way a chapter runs into a
+  temporary file (under ``build/run/``, or hidden in DIR), and only a run that succeeded is cleaned
+  (`clean_notebook`) and moved over its target in one ``os.replace``. An interrupted or failed
+  run, a kernel that died or a disk that filled up leave the target as it was; a failed run is
+  kept under ``build/failed/``.
+* ``-p NAME VALUE`` sets a parameter (the value is read as YAML: ``20``, ``0.5``, ``[8, 256]``,
+  ``abc``), ``-y`` gives several as YAML, ``--seed N`` sets the seed, and ``--reduced`` adds the
+  chapter's smaller sizes from ``chapters/reduced_sizes.yml``. CI uses the last two: at any seed
+  and at those sizes, every assert of a chapter still tests its claim.
 
 Run it through ``python -m helpers --`` (the Makefile does), so that every kernel inherits the
-numerics pins. It stops at the first chapter that fails, names it, its cell and the first line
-of the error, and exits with status 1.
+numerics pins. It stops at the first chapter that fails (unless ``--keep-going``), names it,
+its cell and the first line of the error, lists the chapters refreshed before it, and exits
+with status 1 (130 when interrupted).
 """
 
 import argparse
 import concurrent.futures
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 import jupytext
@@ -44,17 +50,26 @@ def reduced_sizes(number):
 def execute(md, output, parameters):
     """Execute the chapter `md` into `output`; return (None or the error as one line, seconds)."""
     start = time.monotonic()
-    nb = jupytext.read(md)
     try:
+        nb = jupytext.read(md)
         papermill.execute_notebook(nb, output, parameters=parameters, cwd=os.path.dirname(md),
                                    progress_bar=False, log_output=False)
     except papermill.PapermillExecutionError as err:
         first = (str(err.evalue).strip().splitlines() or [""])[0]
         code = (err.source.strip().splitlines() or [""])[0][:60]
-        return f"code cell {err.cell_index} ({code!r}...) raised {err.ename}: {first}", time.monotonic() - start
+        error = f"cell {err.cell_index} ({code!r}...) raised {err.ename}: {first}"
     except KeyboardInterrupt:
-        return "interrupted", time.monotonic() - start
-    return None, time.monotonic() - start
+        error = "interrupted"
+    except OSError as err:  # e.g. no space left on device, file too large
+        error = f"could not write {err.filename or output}: {err.strerror or err}"
+    except Exception as err:  # noqa: BLE001  (a dead kernel, a timeout: one line, not a traceback)
+        message = (str(err).strip().splitlines() or [""])[0]
+        error = f"{type(err).__name__}: {message}" if message else type(err).__name__
+        if "DeadKernel" in type(err).__name__:
+            error = f"the kernel died ({message or 'killed'})"
+    else:
+        error = None
+    return error, time.monotonic() - start
 
 
 def execute_all(jobs, runs):
@@ -75,6 +90,26 @@ def execute_all(jobs, runs):
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def parse_parameters(pairs, yaml_text):
+    """`-p NAME VALUE` pairs and a `-y` YAML mapping as one dict (values read as YAML)."""
+    parameters = {}
+    if yaml_text:
+        given = yaml.safe_load(yaml_text)
+        if not isinstance(given, dict):
+            raise ValueError(f"-y must be a YAML mapping such as 'epochs: 5', got {yaml_text!r}")
+        parameters.update(given)
+    for name, value in pairs or []:
+        parameters[name] = yaml.safe_load(value) if value.strip() else value
+    return parameters
+
+
+def _discard(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     where = parser.add_mutually_exclusive_group(required=True)
@@ -82,6 +117,9 @@ def main(argv=None):
     where.add_argument("--into", metavar="DIR", help="write the executed copies to DIR")
     parser.add_argument("--seed", type=int, help="run every chapter at this seed")
     parser.add_argument("--reduced", action="store_true", help="use chapters/reduced_sizes.yml")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                        help="set a parameter (value read as YAML)")
+    parser.add_argument("-y", "--yaml", help="parameters as a YAML mapping")
     parser.add_argument("--keep-going", action="store_true", help="run every chapter even after a failure")
     parser.add_argument("--jobs", type=int, default=1, help="chapters executed at once (with --into only)")
     parser.add_argument("--build", default=os.path.join(ROOT, "build"), help="where run/ and failed/ go")
@@ -89,45 +127,69 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.jobs < 1 or (args.jobs > 1 and args.in_place):
         parser.error("--jobs must be 1 or more, and 1 with --in-place (each chapter is replaced in turn)")
+    try:
+        given = parse_parameters(args.parameter, args.yaml)
+    except (ValueError, yaml.YAMLError) as err:
+        parser.error(f"cannot read the parameters: {str(err).splitlines()[0]}")
+    missing = [md for md in args.chapters if not os.path.isfile(md)]
+    if missing:
+        parser.error(f"no such chapter: {missing[0]}")
 
-    runs = []
+    # The temporary file sits next to its target's folder, so that os.replace never crosses devices.
+    work = os.path.join(args.build, "run") if args.in_place else args.into
+    os.makedirs(work, exist_ok=True)
+    runs, targets = [], []
     for md in args.chapters:
         name = os.path.splitext(os.path.basename(md))[0]
-        parameters = {"seed": args.seed} if args.seed is not None else {}
-        if args.reduced:
-            parameters.update(reduced_sizes(name[:2]))
-        folder = os.path.join(args.build, "run") if args.in_place else args.into
-        os.makedirs(folder, exist_ok=True)
-        runs.append((md, os.path.join(folder, name + ".ipynb"), parameters))
+        parameters = dict(reduced_sizes(name[:2])) if args.reduced else {}
+        if args.seed is not None:
+            parameters["seed"] = args.seed
+        parameters.update(given)
+        target = md[: -len(".md")] + ".ipynb" if args.in_place else os.path.join(args.into, name + ".ipynb")
+        fd, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".ipynb", dir=work)
+        os.close(fd)
+        runs.append((md, temporary, parameters))
+        targets.append(target)
 
     refreshed, failed = [], []
-    for (md, output, parameters), (error, seconds) in zip(runs, execute_all(args.jobs, runs)):
-        name = os.path.splitext(os.path.basename(md))[0]
-        shown = " ".join(f"{k}={v}" for k, v in parameters.items())
-        if error:
-            kept = output
-            if args.in_place and os.path.exists(output):
-                os.makedirs(os.path.join(args.build, "failed"), exist_ok=True)
-                kept = os.path.join(args.build, "failed", name + ".ipynb")
-                os.replace(output, kept)
-            print(f"FAILED {name}{f' ({shown})' if shown else ''} after {seconds:.0f} s: {error}",
-                  file=sys.stderr)
-            if os.path.exists(kept):
-                print(f"  the failed run is in {os.path.relpath(kept)}", file=sys.stderr)
-            if args.in_place:
-                print(f"  {os.path.relpath(md[: -len('.md')] + '.ipynb')} is unchanged", file=sys.stderr)
+    try:
+        for (md, temporary, parameters), target, (error, seconds) in zip(runs, targets, execute_all(args.jobs, runs)):
+            name = os.path.splitext(os.path.basename(md))[0]
+            shown = " ".join(f"{k}={v}" for k, v in parameters.items())
+            label = f"{name}{f' ({shown})' if shown else ''}"
+            if not error:
+                try:
+                    clean(temporary)
+                    nbformat.validate(nbformat.read(temporary, as_version=4))
+                    os.replace(temporary, target)
+                except (OSError, ValueError) as err:
+                    error = f"could not store the executed notebook: {err}"
+            if error:
+                kept = None
+                if os.path.exists(temporary) and os.path.getsize(temporary):
+                    os.makedirs(os.path.join(args.build, "failed"), exist_ok=True)
+                    kept = os.path.join(args.build, "failed", name + ".ipynb")
+                    shutil.move(temporary, kept)
+                _discard(temporary)
+                print(f"FAILED {label} after {seconds:.0f} s: {error}", file=sys.stderr)
+                if kept:
+                    print(f"  the failed run is in {os.path.relpath(kept)}", file=sys.stderr)
+                if os.path.exists(target):
+                    print(f"  {os.path.relpath(target)} is unchanged", file=sys.stderr)
                 if refreshed:
                     print(f"  refreshed before it: {', '.join(refreshed)}", file=sys.stderr)
-            failed.append(name)
-            if error == "interrupted" or not args.keep_going:
-                return 1
-            continue
-        if args.in_place:
-            clean(output)
-            nbformat.validate(nbformat.read(output, as_version=4))
-            os.replace(output, md[: -len(".md")] + ".ipynb")
+                failed.append(name)
+                if error == "interrupted" or not args.keep_going:
+                    return 130 if error == "interrupted" else 1
+                continue
             refreshed.append(name)
-        print(f"executed {name}{f' ({shown})' if shown else ''} in {seconds:.0f} s")
+            print(f"executed {label} in {seconds:.0f} s -> {os.path.relpath(target)}")
+    except KeyboardInterrupt:
+        print("interrupted; every notebook not listed above as executed is unchanged", file=sys.stderr)
+        return 130
+    finally:
+        for _, temporary, _ in runs:
+            _discard(temporary)
     if failed:
         print(f"{len(failed)} chapter(s) failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
