@@ -8,6 +8,8 @@ still check its claim with an assert, and they must stay few.
 import glob
 import os
 import re
+import subprocess
+import sys
 
 import jupytext
 import pytest
@@ -56,3 +58,59 @@ def test_the_sanitizer_never_rewrites_numbers():
     for regex in regexes:
         for number in ("0.8080", "1.5e-08", "8 settings", "271,346", "-0.0960"):
             assert not re.search(regex, number), (regex, number)
+
+
+# --- parameters: checked right after the parameters cell, one sentence when wrong -----------
+
+def parameter_cells(md):
+    """The parameters cell and the cell right after it (the check)."""
+    cells = code_cells(md)
+    index = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+    return cells[index], cells[index + 1]
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=os.path.basename)
+def test_the_defaults_pass_and_every_wrong_value_is_named(md):
+    from helpers.parameters import ParameterError
+
+    parameters, checking = parameter_cells(md)
+    assert "check(globals()," in checking.source, "the cell after the parameters must check them"
+    defaults = {}
+    exec(parameters.source, defaults)  # noqa: S102  (our own chapter source)
+    names = [n for n in defaults if not n.startswith("__")]
+    exec(checking.source, dict(defaults))  # noqa: S102
+    for name in names:
+        with pytest.raises(ParameterError, match=f"^{name} must be "):
+            exec(checking.source, {**defaults, name: object()})  # noqa: S102
+    with pytest.raises(ParameterError, match="^n_trian is not a parameter of this chapter"):
+        exec(checking.source, {**defaults, "n_trian": 5})  # noqa: S102
+
+
+#: One wrong value per chapter, as a reader would pass it to `make run`, and the sentence it gets.
+BAD = {
+    "00": ("n_samples_per_class", "0", "n_samples_per_class must be an integer from 1 to 50, got 0"),
+    "01": ("batch_size", "12", "batch_size must be an integer from 8 to 55,000, a multiple of 8, got 12"),
+    "02": ("ema_steps", "150", "ema_steps must be an integer >= 100, a multiple of 100, got 150"),
+    "03": ("n_fit", "0", "n_fit must be an integer from 32 (batch_size) to 50,000, got 0"),
+    "04": ("n_train", "0", "n_train must be an integer from 32 (batch_size) to 55,000, got 0"),
+    "05": ("seed", "abc", "seed must be an integer >= 0, got 'abc'"),
+    "06": ("epochs", "-1", "epochs must be an integer >= 1, got -1"),
+    "07": ("n_train", "10", "n_train must be an integer from 64 (batch_size) to 55,000, got 10"),
+    "08": ("norm_limits", "[]", "norm_limits must be a non-empty list of a number > 0, got []"),
+}
+
+
+def test_every_chapter_has_a_bad_parameter_case():
+    assert sorted(BAD) == [os.path.basename(md)[:2] for md in CHAPTERS]
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=os.path.basename)
+def test_a_bad_parameter_stops_the_chapter_with_one_sentence(md, tmp_path):
+    name, value, sentence = BAD[os.path.basename(md)[:2]]
+    run = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "execute_chapters.py"), "--into",
+                          str(tmp_path / "out"), "--build", str(tmp_path / "build"), "-p", name, value, md],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1
+    failure = [line for line in run.stderr.splitlines() if line.startswith("FAILED")]
+    assert failure and failure[0].endswith(f"raised ParameterError: {sentence}"), run.stderr[-2000:]
+    assert not (tmp_path / "out" / (os.path.basename(md)[:-3] + ".ipynb")).exists()
