@@ -695,6 +695,55 @@ def train(spec, data, config, seed=42, name=None, reuse=True):
     )
 
 
+#: Graph operations that cost nothing at run time and are left out of `step_operations`.
+FREE_OPS = frozenset({"Placeholder", "ReadVariableOp", "Identity", "NoOp", "Const"})
+
+
+def step_operations(spec, input_dim, batch_size, n_classes=10):
+    """The TensorFlow operations of one training step of the network `spec` describes, by type.
+
+    The step is the one `train` runs: forward pass in training mode, softmax cross-entropy,
+    gradients, and the SGD update of every trainable weight (for BN, also the two
+    moving-average updates), traced as a graph. Counting its operations is a deterministic
+    measure of the work a step does, unlike its time, which depends on the machine and on what
+    else it runs; operations in `FREE_OPS` are left out.
+
+    Args:
+        spec: an `MLPSpec`.
+        input_dim: number of input features, >= 1.
+        batch_size: examples per step, >= 1.
+        n_classes: number of output logits, >= 2.
+
+    Returns:
+        A pandas Series: operation type -> count, largest first.
+
+    Raises:
+        ValueError: `spec` is not an `MLPSpec` or a size is invalid.
+    """
+    import keras
+    import pandas as pd
+    import tensorflow as tf
+
+    if not _is_int(batch_size) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    model = build_mlp(spec, input_dim, n_classes)
+    optimizer = keras.optimizers.SGD(learning_rate=0.01)
+    optimizer.build(model.trainable_variables)
+
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply(grads, model.trainable_variables)
+        return loss
+
+    graph = tf.function(step).get_concrete_function(
+        tf.TensorSpec([batch_size, input_dim], tf.float32), tf.TensorSpec([batch_size], tf.int32)).graph
+    kinds = [op.type for op in graph.get_operations() if op.type not in FREE_OPS]
+    return pd.Series(kinds, dtype=object).value_counts()
+
+
 def results_table(results):
     """One row per run, ready to print, filter and plot.
 

@@ -310,3 +310,14 @@ def test_train_and_table_reject_wrong_types():
         E.results_table([])
     with pytest.raises(ValueError, match="RunResult"):
         E.results_table([{"name": "x"}])
+
+
+def test_step_operations_count_the_work_of_a_step_deterministically():
+    plain = E.step_operations(E.MLPSpec(depth=3, width=8), 5, 4, n_classes=3)
+    bn = E.step_operations(E.MLPSpec(depth=3, width=8, batch_norm="before"), 5, 4, n_classes=3)
+    assert plain.equals(E.step_operations(E.MLPSpec(depth=3, width=8), 5, 4, n_classes=3))
+    assert bn["MatMul"] == plain["MatMul"] and bn.sum() > 2 * plain.sum()
+    assert bn["AssignVariableOp"] >= 2 * 3  # two moving averages per BN layer
+    assert not set(bn.index) & E.FREE_OPS
+    with pytest.raises(ValueError, match="batch_size"):
+        E.step_operations(E.MLPSpec(depth=1), 5, 0)
