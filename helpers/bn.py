@@ -17,9 +17,11 @@ Conventions, matching `keras.layers.BatchNormalization`:
 * ε is added to the variance *inside* the square root.
 """
 
-import numbers
-
 import numpy as np
+
+from helpers import checks
+
+_EPSILON_HINT = "Keras's default is 1e-3; without it a constant feature divides zero by zero"
 
 __all__ = [
     "batch_moments",
@@ -45,11 +47,9 @@ def _feature_axes(axis, ndim):
     """Normalize `axis` (int or sequence of ints) to a sorted tuple of non-negative axes."""
     if ndim < 1:
         raise ValueError("x must have at least one dimension (a batch axis); got a scalar. Pass an array of shape [batch, features].")
-    if isinstance(axis, (numbers.Integral,)) and not isinstance(axis, bool):
+    if checks.is_int(axis):
         axes = [int(axis)]
-    elif isinstance(axis, (list, tuple)) and axis and all(
-        isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in axis
-    ):
+    elif isinstance(axis, (list, tuple)) and axis and all(checks.is_int(a) for a in axis):
         axes = [int(a) for a in axis]
     else:
         raise ValueError(f"axis must be an int or a non-empty list/tuple of ints naming the feature axes, got {axis!r}.")
@@ -63,11 +63,6 @@ def _feature_axes(axis, ndim):
     if len(normalized) == ndim:
         raise ValueError(f"axis {axis!r} makes every axis of x a feature axis, leaving nothing to average over; keep at least the batch axis out of axis.")
     return tuple(sorted(normalized))
-
-
-def _check_x(x):
-    x = _as_array(x, "x")
-    return x
 
 
 def _layout(x, axis):
@@ -90,15 +85,6 @@ def _per_feature(value, name, feature_shape, broadcast):
             f"pass one value per feature (shape {feature_shape})."
         )
     return arr.reshape(broadcast)
-
-
-def _check_epsilon(epsilon):
-    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not np.isfinite(epsilon) or epsilon <= 0:
-        raise ValueError(
-            f"epsilon must be a positive finite number (Keras's default is 1e-3), got {epsilon!r}; "
-            "without it a constant feature divides zero by zero."
-        )
-    return float(epsilon)
 
 
 # --- the equations -------------------------------------------------------------------------
@@ -128,7 +114,7 @@ def batch_moments(x, axis=-1, ddof=0):
         ValueError: `axis` is out of range, repeated, or covers every axis; `x` is empty or a
             scalar; `ddof` is not 0 or 1, or N − ddof is not positive.
     """
-    x = _check_x(x)
+    x = _as_array(x, "x")
     _, reduce_axes, feature_shape, _, n = _layout(x, axis)
     if isinstance(ddof, bool) or ddof not in (0, 1):
         raise ValueError(f"ddof must be 0 (divide by N) or 1 (divide by N - 1), got {ddof!r}.")
@@ -164,11 +150,11 @@ def batch_norm_train(x, gamma, beta, axis=-1, epsilon=1e-3):
         ValueError: bad `axis` (out of range, repeated, covering every axis), empty `x`,
             `gamma`/`beta` whose shape is not the feature shape, or `epsilon` not positive.
     """
-    x = _check_x(x)
+    x = _as_array(x, "x")
     _, reduce_axes, feature_shape, broadcast, _ = _layout(x, axis)
     g = _per_feature(gamma, "gamma", feature_shape, broadcast)
     b = _per_feature(beta, "beta", feature_shape, broadcast)
-    eps = _check_epsilon(epsilon)
+    eps = checks.positive(epsilon, "epsilon", _EPSILON_HINT)
     mean, variance = batch_moments(x, axis)
     x_hat = (x - mean.reshape(broadcast)) / np.sqrt(variance.reshape(broadcast) + eps)
     return g * x_hat + b, mean, variance
@@ -198,7 +184,7 @@ def batch_norm_inference(x, gamma, beta, moving_mean, moving_variance, axis=-1, 
         ValueError: bad `axis`; any per-feature argument whose shape is not the feature shape;
             a negative `moving_variance`; `epsilon` not positive.
     """
-    x = _check_x(x)
+    x = _as_array(x, "x")
     _, _, feature_shape, broadcast, _ = _layout(x, axis)
     g = _per_feature(gamma, "gamma", feature_shape, broadcast)
     b = _per_feature(beta, "beta", feature_shape, broadcast)
@@ -206,14 +192,8 @@ def batch_norm_inference(x, gamma, beta, moving_mean, moving_variance, axis=-1, 
     var = _per_feature(moving_variance, "moving_variance", feature_shape, broadcast)
     if np.any(var < 0):
         raise ValueError("moving_variance has negative entries; a variance must be >= 0 (did you pass a standard deviation difference or a log-variance?).")
-    eps = _check_epsilon(epsilon)
+    eps = checks.positive(epsilon, "epsilon", _EPSILON_HINT)
     return g * (x - mu) / np.sqrt(var + eps) + b
-
-
-def _check_momentum(momentum):
-    if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"momentum must be a number in [0, 1] (typically 0.9, 0.99 or 0.999), got {momentum!r}.")
-    return float(momentum)
 
 
 def update_moving(moving, batch_value, momentum):
@@ -237,7 +217,7 @@ def update_moving(moving, batch_value, momentum):
     Raises:
         ValueError: `momentum` outside [0, 1], or shapes that differ.
     """
-    m = _check_momentum(momentum)
+    m = checks.unit_interval(momentum, "momentum", hint="typically 0.9, 0.99 or 0.999")
     moving = _as_array(moving, "moving")
     batch_value = _as_array(batch_value, "batch_value")
     if moving.shape != batch_value.shape:
@@ -268,7 +248,7 @@ def moving_average_trajectory(batch_values, momentum, initial=0.0):
         ValueError: `momentum` outside [0, 1]; `batch_values` with no step axis or no steps;
             `initial` whose shape is neither scalar nor ``batch_values.shape[1:]``.
     """
-    m = _check_momentum(momentum)
+    m = checks.unit_interval(momentum, "momentum", hint="typically 0.9, 0.99 or 0.999")
     values = _as_array(batch_values, "batch_values")
     if values.ndim < 1 or values.shape[0] == 0:
         raise ValueError(f"batch_values must have shape [T, ...] with T >= 1 steps, got shape {values.shape}.")

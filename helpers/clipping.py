@@ -25,6 +25,8 @@ import os
 
 import numpy as np
 
+from helpers import checks
+
 # `helpers/__init__.py` has already set TensorFlow's environment defaults by the time a
 # submodule is imported, so importing TensorFlow here is safe.
 import keras  # noqa: E402
@@ -34,20 +36,8 @@ import tensorflow as tf  # noqa: E402
 STEP_KEYS = ("batch_loss", "grad_norm", "update_norm", "update_angle")
 
 
-def _check_threshold(value, name):
-    """Return `value` as a float after checking that it is a finite number > 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(
-            f"{name} must be a positive number (e.g. 1.0), got {value!r} of type "
-            f"{type(value).__name__}."
-        )
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(
-            f"{name} must be a finite number > 0, got {value!r}. A threshold of 0 would zero "
-            f"every gradient; to switch clipping off, do not clip (pass no clip argument)."
-        )
-    return value
+_THRESHOLD_HINT = ("a threshold of 0 would zero every gradient; to switch clipping off, "
+                   "pass no clip argument")
 
 
 def _as_float_array(grad, name):
@@ -85,7 +75,7 @@ def clip_by_value(grad, limit):
     Raises:
         ValueError: `limit` is not a finite number > 0, or `grad` does not hold numbers.
     """
-    limit = _check_threshold(limit, "limit")
+    limit = checks.positive(limit, "limit", _THRESHOLD_HINT)
     arr = _as_float_array(grad, "grad")
     return np.clip(arr, -limit, limit).astype(arr.dtype, copy=False)
 
@@ -115,7 +105,7 @@ def clip_by_norm(grad, max_norm):
     Raises:
         ValueError: `max_norm` is not a finite number > 0, or `grad` does not hold numbers.
     """
-    max_norm = _check_threshold(max_norm, "max_norm")
+    max_norm = checks.positive(max_norm, "max_norm", _THRESHOLD_HINT)
     arr = _as_float_array(grad, "grad")
     norm = np.sqrt(np.sum(np.square(arr, dtype=np.float64)))
     with np.errstate(invalid="ignore"):
@@ -180,7 +170,7 @@ def clip_by_global_norm(grads, max_norm):
         ValueError: `max_norm` is not a finite number > 0, or `grads` is not a non-empty list
             or tuple of number arrays.
     """
-    max_norm = _check_threshold(max_norm, "max_norm")
+    max_norm = checks.positive(max_norm, "max_norm", _THRESHOLD_HINT)
     arrays = _grad_list(grads)
     norm = global_norm(arrays)
     scale = max_norm / max(norm, max_norm) if math.isfinite(norm) else math.nan
@@ -429,7 +419,7 @@ def fit_seeds(build, optimizer, seeds, logdir, **fit_kwargs):
     from helpers.repro import setup
 
     seeds = list(seeds)
-    if not seeds or any(not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 0 for s in seeds):
+    if not seeds or not all(checks.is_int(s) and s >= 0 for s in seeds):
         raise ValueError(f"seeds must be a non-empty list of non-negative integers, got {seeds!r}.")
     for name, fn in (("build", build), ("optimizer", optimizer), ("logdir", logdir)):
         if not callable(fn):

@@ -25,16 +25,10 @@ import time
 
 import numpy as np
 
+from helpers import checks
+
 #: Placements of the BN layer in a hidden block (book, p. 343).
 BN_PLACEMENTS = (None, "before", "after")
-
-
-def _is_int(x):
-    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
-
-
-def _is_real(x):
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,17 +80,15 @@ class MLPSpec:
     def __post_init__(self):
         import keras
 
-        if not _is_int(self.depth) or self.depth < 1:
-            raise ValueError(f"depth must be an integer >= 1 (number of hidden blocks), got {self.depth!r}")
-        if not _is_int(self.width) or self.width < 1:
-            raise ValueError(f"width must be an integer >= 1 (units per hidden layer), got {self.width!r}")
+        checks.integer(self.depth, "depth", minimum=1, hint="it is the number of hidden blocks")
+        checks.integer(self.width, "width", minimum=1, hint="it is the number of units per hidden layer")
         if not isinstance(self.activation, str):
             raise ValueError(f"activation must be a Keras activation name such as 'relu', got {self.activation!r}")
         try:
             keras.activations.get(self.activation)
         except (ValueError, TypeError) as err:
             raise ValueError(f"activation={self.activation!r} is not a Keras activation; use e.g. 'relu', 'elu', 'tanh' or 'sigmoid'") from err
-        if _is_real(self.initializer):
+        if checks.is_real(self.initializer):
             if not (math.isfinite(self.initializer) and self.initializer > 0):
                 raise ValueError(f"initializer given as a number is the stddev of a normal distribution and must be > 0, got {self.initializer!r}")
         elif isinstance(self.initializer, str):
@@ -108,7 +100,7 @@ class MLPSpec:
             raise ValueError(f"initializer must be a Keras initializer name or a float stddev, got {self.initializer!r}")
         if self.batch_norm not in BN_PLACEMENTS:
             raise ValueError(f"batch_norm must be one of {BN_PLACEMENTS}, got {self.batch_norm!r}")
-        if not _is_real(self.dropout) or not 0.0 <= self.dropout < 1.0:
+        if not checks.is_real(self.dropout) or not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be a rate in [0, 1), got {self.dropout!r}")
         if not isinstance(self.residual, bool) or not isinstance(self.fixup, bool):
             raise ValueError("residual and fixup must be True or False")
@@ -126,7 +118,7 @@ class MLPSpec:
         """The initializer as shown in tables: its name, ``N(0,0.01)`` for a float, or ``Fixup``."""
         if self.fixup:
             return "Fixup"
-        return f"N(0,{self.initializer:g})" if _is_real(self.initializer) else self.initializer
+        return f"N(0,{self.initializer:g})" if checks.is_real(self.initializer) else self.initializer
 
     @property
     def label(self):
@@ -173,15 +165,13 @@ class TrainConfig:
     train_accuracy: bool = True
 
     def __post_init__(self):
-        if not _is_real(self.learning_rate) or not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise ValueError(f"learning_rate must be a finite number > 0, got {self.learning_rate!r}")
-        if not _is_real(self.momentum) or not 0.0 <= self.momentum < 1.0:
+        checks.positive(self.learning_rate, "learning_rate")
+        if not checks.is_real(self.momentum) or not 0.0 <= self.momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
         for name in ("batch_size", "max_steps", "eval_every"):
             value = getattr(self, name)
-            if not _is_int(value) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if self.target is not None and (not _is_real(self.target) or not 0.0 < self.target <= 1.0):
+            checks.integer(value, name, minimum=1)
+        if self.target is not None and (not checks.is_real(self.target) or not 0.0 < self.target <= 1.0):
             raise ValueError(f"target must be a validation accuracy in (0, 1] or None, got {self.target!r}")
         if not isinstance(self.stop_at_target, bool) or not isinstance(self.train_accuracy, bool):
             raise ValueError("stop_at_target and train_accuracy must be True or False")
@@ -210,10 +200,8 @@ def fixup_scale(n_branches, layers_per_branch=2):
     Raises:
         ValueError: `n_branches` < 1 or `layers_per_branch` < 2.
     """
-    if not _is_int(n_branches) or n_branches < 1:
-        raise ValueError(f"n_branches must be an integer >= 1, got {n_branches!r}")
-    if not _is_int(layers_per_branch) or layers_per_branch < 2:
-        raise ValueError(f"layers_per_branch must be an integer >= 2 (Fixup's exponent divides by 2m-2), got {layers_per_branch!r}")
+    checks.integer(n_branches, "n_branches", minimum=1)
+    checks.integer(layers_per_branch, "layers_per_branch", minimum=2, hint="Fixup's exponent divides by 2m-2")
     return float(n_branches) ** (-1.0 / (2 * layers_per_branch - 2))
 
 
@@ -221,7 +209,7 @@ def _initializer(spec_init, seed, scale=1.0):
     """A fresh, explicitly seeded Keras initializer (so weights depend on `seed` only)."""
     import keras
 
-    if _is_real(spec_init):
+    if checks.is_real(spec_init):
         return keras.initializers.RandomNormal(mean=0.0, stddev=float(spec_init) * scale, seed=seed)
     init = keras.initializers.get(spec_init)
     if scale != 1.0:
@@ -281,8 +269,7 @@ def initialize_weights(model, spec, seed):
         ValueError: `seed` is not a non-negative integer, or `model` does not have the layers
             `spec` describes.
     """
-    if not _is_int(seed) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    checks.seed(seed)
     plan = _layer_initializers(model, spec)
     expected = spec.depth * (2 if spec.residual else 1) + (2 if spec.residual else 1)
     if len(plan) != expected:
@@ -331,12 +318,9 @@ def build_mlp(spec, input_dim, n_classes=10, seed=42):
 
     if not isinstance(spec, MLPSpec):
         raise ValueError(f"spec must be an MLPSpec, got {type(spec).__name__}")
-    if not _is_int(input_dim) or input_dim < 1:
-        raise ValueError(f"input_dim must be an integer >= 1, got {input_dim!r}")
-    if not _is_int(n_classes) or n_classes < 2:
-        raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
-    if not _is_int(seed) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    checks.integer(input_dim, "input_dim", minimum=1)
+    checks.integer(n_classes, "n_classes", minimum=2)
+    checks.seed(seed)
     act, bn = spec.activation, spec.batch_norm
 
     def dense(units, use_bias=True, activation=None, name=None):
@@ -393,14 +377,11 @@ def make_batches(n_examples, batch_size, n_steps, seed):
     Raises:
         ValueError: a size is not a positive integer, or the set is smaller than one batch.
     """
-    if not _is_int(batch_size) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    if not _is_int(n_examples) or n_examples < batch_size:
+    checks.integer(batch_size, "batch_size", minimum=1)
+    if not checks.is_int(n_examples) or n_examples < batch_size:
         raise ValueError(f"n_examples must be an integer >= batch_size ({batch_size}), got {n_examples!r}; use more training data or a smaller batch")
-    if not _is_int(n_steps) or n_steps < 0:
-        raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}")
-    if not _is_int(seed) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    checks.integer(n_steps, "n_steps", minimum=0)
+    checks.seed(seed)
     rng = np.random.default_rng(int(seed))
     per_epoch = n_examples // batch_size
     n_epochs = -(-n_steps // per_epoch)
@@ -630,8 +611,7 @@ def train(spec, data, config, seed=42, name=None, reuse=True):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
     if not isinstance(spec, MLPSpec):
         raise ValueError(f"spec must be an MLPSpec, got {type(spec).__name__}")
-    if not _is_int(seed) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    checks.seed(seed)
     if not isinstance(data, (tuple, list)) or len(data) != 4:
         raise ValueError("data must be a tuple (X_train, y_train, X_valid, y_valid)")
     X_tr, X_va = _flat(data[0], "X_train"), _flat(data[2], "X_valid")
@@ -724,8 +704,7 @@ def step_operations(spec, input_dim, batch_size, n_classes=10):
     import pandas as pd
     import tensorflow as tf
 
-    if not _is_int(batch_size) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    checks.integer(batch_size, "batch_size", minimum=1)
     model = build_mlp(spec, input_dim, n_classes)
     optimizer = keras.optimizers.SGD(learning_rate=0.01)
     optimizer.build(model.trainable_variables)

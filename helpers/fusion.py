@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from helpers import checks
+
 __all__ = [
     "FoldRecord",
     "FusionError",
@@ -96,16 +98,7 @@ def bn_affine(gamma, beta, moving_mean, moving_variance, epsilon):
             f"moving_variance has negative entries (min {var.min():.3g}); a variance cannot be "
             "negative: pass the BN layer's moving_variance, not a shifted or log value."
         )
-    if (
-        isinstance(epsilon, bool)
-        or not isinstance(epsilon, (int, float, np.integer, np.floating))
-        or not np.isfinite(epsilon)
-        or epsilon <= 0
-    ):
-        raise ValueError(
-            f"epsilon must be a positive number (the BN layer's `epsilon`, 1e-3 by default in "
-            f"Keras), got {epsilon!r}."
-        )
+    epsilon = checks.positive(epsilon, "epsilon", "the BN layer's `epsilon`, 1e-3 by default in Keras")
     gamma = _vector("gamma", gamma, n, allow_none=True)
     beta = _vector("beta", beta, n, allow_none=True)
     s = 1.0 / np.sqrt(var + float(epsilon))
@@ -545,10 +538,8 @@ def fuse(model, x=None, *, n_random=64, seed=0, rtol=RTOL):
     keras = _keras()
     if not isinstance(model, keras.Model):
         raise ValueError(f"model must be a keras.Model, got {type(model).__name__}.")
-    if not isinstance(n_random, (int, np.integer)) or n_random < 0:
-        raise ValueError(f"n_random must be a non-negative integer, got {n_random!r}.")
-    if not (isinstance(rtol, (int, float)) and rtol > 0):
-        raise ValueError(f"rtol must be a positive number, got {rtol!r}.")
+    checks.integer(n_random, "n_random", minimum=0)
+    rtol = checks.positive(rtol, "rtol")
     g = _Graph(model)
 
     kernels = {}  # id(linear layer) -> [kernel, bias] in float64, updated fold after fold
@@ -827,8 +818,7 @@ def tflite_predict(tflite_model, x, batch_size=1024, num_threads=None):
     Raises:
         ValueError: bad `tflite_model`, empty `x`, or non-positive `batch_size`.
     """
-    if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    batch_size = checks.integer(batch_size, "batch_size", minimum=1)
     x = np.asarray(x, np.float32)
     if x.ndim < 1 or len(x) == 0:
         raise ValueError("x must hold at least one sample along its first axis.")

@@ -9,6 +9,8 @@ only accepts a single integer axis.
 import keras
 from keras import ops
 
+from helpers import checks
+
 
 def _as_axes(axis):
     """A list of ints from `axis`, or ValueError naming the argument."""
@@ -79,12 +81,8 @@ class MultiAxisBatchNormalization(keras.layers.Layer):
         super().__init__(**kwargs)
         axes = _as_axes(axis)
         self.axis = axis if isinstance(axis, int) else axes
-        if not 0.0 <= float(momentum) <= 1.0:
-            raise ValueError(f"momentum must be between 0 and 1 (typically 0.9 to 0.999), got {momentum!r}.")
-        if not float(epsilon) > 0.0:
-            raise ValueError(f"epsilon must be a positive float (Keras's default is 1e-3), got {epsilon!r}.")
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
+        self.momentum = checks.unit_interval(momentum, "momentum", hint="typically 0.9 to 0.999")
+        self.epsilon = checks.positive(epsilon, "epsilon", "Keras's default is 1e-3")
         self.center = bool(center)
         self.scale = bool(scale)
         self.beta_initializer = keras.initializers.get(beta_initializer)

@@ -17,7 +17,8 @@ This module must not import TensorFlow: the check runs before the chapter loads 
 """
 
 import math
-import numbers
+
+from helpers import checks
 
 #: Names the notebook kernel defines by itself; everything else at the check is a parameter.
 _KERNEL_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
@@ -27,16 +28,8 @@ class ParameterError(ValueError):
     """A chapter parameter has a wrong value; the message says which, and what is allowed."""
 
 
-def _is_int(x):
-    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
-
-
-def _is_real(x):
-    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
-
-
 def _fmt(x):
-    return f"{x:,}" if _is_int(x) else f"{x:g}" if isinstance(x, float) else repr(x)
+    return f"{x:,}" if checks.is_int(x) else f"{x:g}" if isinstance(x, float) else repr(x)
 
 
 class _Rule:
@@ -105,7 +98,7 @@ class Int(_Number):
     noun = "an integer"
 
     def ok(self, value, resolve):
-        return _is_int(value) and self._fits(value, resolve)
+        return checks.is_int(value) and self._fits(value, resolve)
 
 
 class Float(_Number):
@@ -119,7 +112,7 @@ class Float(_Number):
     noun = "a number"
 
     def ok(self, value, resolve):
-        return _is_real(value) and self._fits(value, resolve)
+        return checks.is_real(value) and math.isfinite(value) and self._fits(value, resolve)
 
 
 class Choice(_Rule):

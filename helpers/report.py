@@ -12,9 +12,10 @@ A chapter's checked outputs must read the same on every CPU. Two kinds of number
 """
 
 import math
-import numbers
 
 import numpy as np
+
+from helpers import checks
 
 #: The three verdicts a claim checked over several seeds can get.
 VERDICTS = ("held in every seed", "held in no seed", "seeds disagree")
@@ -36,9 +37,8 @@ def below(value, limit):
         ValueError: `value` is negative or not finite, or `limit` is not > 0.
         AssertionError: `value` is not below `limit` (the claim failed).
     """
-    if not isinstance(limit, numbers.Real) or not limit > 0 or not math.isfinite(limit):
-        raise ValueError(f"limit must be a finite number > 0, got {limit!r}")
-    if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+    limit = checks.positive(limit, "limit")
+    if not checks.is_real(value) or not math.isfinite(value) or value < 0:
         raise ValueError(f"value must be a finite error >= 0, got {value!r}")
     assert value < limit, f"error {value:.3g} is not below the limit {limit:g}"
     return f"< {limit:.0e}"
@@ -90,8 +90,7 @@ def seed_table(values, digits):
     frame = pd.DataFrame(values)
     if frame.empty:
         raise ValueError("values must hold at least one seed")
-    if not isinstance(digits, int) or isinstance(digits, bool) or digits < 0:
-        raise ValueError(f"digits must be a non-negative integer, got {digits!r}")
+    checks.integer(digits, "digits", minimum=0)
     stats = ["mean", "std", "min", "max"] if len(frame) > 1 else ["mean"]
     summary = frame.apply(pd.to_numeric, errors="coerce").agg(stats)
     table = pd.concat([frame, summary]).map(

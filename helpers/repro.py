@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 
+from helpers import checks
+
 #: What the book itself printed (Chapter 10, ``tf.__version__`` and ``keras.__version__``).
 #: The book does not print its Python or NumPy versions, so none is invented here.
 BOOK_VERSIONS = {
@@ -35,8 +37,7 @@ def setup(seed=42):
     Returns:
         The seed, so a chapter can print what it ran with.
     """
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = checks.seed(seed)
     import keras
     import tensorflow as tf
 
@@ -50,8 +51,8 @@ def setup(seed=42):
     # capture it on purpose with `warnings.catch_warnings(record=True)`.
     warnings.filterwarnings("ignore", category=UserWarning, module=r"keras(\.|$)")
     keras.backend.clear_session()
-    keras.utils.set_random_seed(int(seed))
-    return int(seed)
+    keras.utils.set_random_seed(seed)
+    return seed
 
 
 def versions_table():

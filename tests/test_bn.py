@@ -251,9 +251,9 @@ def test_negative_moving_variance():
 
 @pytest.mark.parametrize("epsilon", [0.0, -1e-3, float("nan"), float("inf"), True, "1e-3", None])
 def test_bad_epsilon(epsilon):
-    with pytest.raises(ValueError, match="epsilon must be a positive"):
+    with pytest.raises(ValueError, match="epsilon must be a finite number > 0"):
         batch_norm_train(X3, np.ones(3), np.zeros(3), epsilon=epsilon)
-    with pytest.raises(ValueError, match="epsilon must be a positive"):
+    with pytest.raises(ValueError, match="epsilon must be a finite number > 0"):
         batch_norm_inference(X3, np.ones(3), np.zeros(3), np.zeros(3), np.ones(3), epsilon=epsilon)
 
 
