@@ -32,7 +32,7 @@ import warnings
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import helpers  # noqa: E402  (sets TensorFlow's environment before it loads)
+import helpers
 
 BATCH_SIZES = (1, 32, 1024)
 VARIANTS = ("original", "fused", "no_bn", "tflite_original", "tflite_fused")
@@ -50,7 +50,11 @@ def build(placement, with_bn=True):
         if placement == "after":
             layers += [L.Dense(units, activation="elu", kernel_initializer="he_normal"), *bn()]
         else:
-            layers += [L.Dense(units, kernel_initializer="he_normal", use_bias=not with_bn), *bn(), L.Activation("elu")]
+            layers += [
+                L.Dense(units, kernel_initializer="he_normal", use_bias=not with_bn),
+                *bn(),
+                L.Activation("elu"),
+            ]
     layers.append(L.Dense(10, activation="softmax"))
     return keras.Sequential(layers, name=f"bn_{placement}" if with_bn else f"no_bn_{placement}")
 
@@ -62,9 +66,9 @@ def _time_group(fns, args, entry):
     Ratios are computed only between variants of the same group, so they are paired
     repetition by repetition.
     """
-    import numpy as np
-
     from helpers.fusion import time_interleaved
+
+    import numpy as np
 
     probe = time_interleaved(fns, reps=3, inner=1, warmup=3)
     slowest = max(float(np.median(v)) for v in probe.values())
@@ -100,24 +104,36 @@ def update_readme(table, path=README):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="bench", help="folder for latency.json and latency.md")
-    parser.add_argument("--reps", type=int, default=60, help="timed repetitions per variant (>= 30)")
-    parser.add_argument("--target-ms", type=float, default=4.0, help="time per measurement (sets calls per repetition)")
-    parser.add_argument("--n-train", type=int, default=10_000, help="training images for the short fit")
+    parser.add_argument(
+        "--reps", type=int, default=60, help="timed repetitions per variant (>= 30)"
+    )
+    parser.add_argument(
+        "--target-ms",
+        type=float,
+        default=4.0,
+        help="time per measurement (sets calls per repetition)",
+    )
+    parser.add_argument(
+        "--n-train", type=int, default=10_000, help="training images for the short fit"
+    )
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--update-readme", action="store_true",
-                        help="also rewrite the README's benchmark section (what make bench does)")
+    parser.add_argument(
+        "--update-readme",
+        action="store_true",
+        help="also rewrite the README's benchmark section (what make bench does)",
+    )
     args = parser.parse_args(argv)
     if args.reps < 30:
         parser.error("--reps must be at least 30")
 
     helpers.setup(args.seed)
     warnings.filterwarnings("ignore", message=r"\s*Warning: tf.lite.Interpreter is deprecated")
+    from helpers.data import load_fashion_mnist
+    from helpers.fusion import fuse, keras_inference_fn, tflite_ops, tflite_predict, to_tflite
+
     import keras
     import numpy as np
     import tensorflow as tf
-
-    from helpers.data import load_fashion_mnist
-    from helpers.fusion import fuse, keras_inference_fn, tflite_ops, tflite_predict, to_tflite
 
     (X_train, y_train), _, (X_test, _) = load_fashion_mnist()
     started = time.time()
@@ -142,7 +158,10 @@ def main(argv=None):
         results["models"][key] = {
             "bn_layers_folded": len(report.folded),
             "bn_layers_left": len(report.left),
-            "batches": {str(b): {"inner_calls": {}, "reps": args.reps, "variants": {}, "ratios": {}} for b in BATCH_SIZES},
+            "batches": {
+                str(b): {"inner_calls": {}, "reps": args.reps, "variants": {}, "ratios": {}}
+                for b in BATCH_SIZES
+            },
         }
         for batch in BATCH_SIZES:
             x = tf.constant(X_test[:batch])
@@ -150,12 +169,19 @@ def main(argv=None):
             _time_group(fns, args, results["models"][key]["batches"][str(batch)])
 
     # Phase 2, TensorFlow Lite: convert both variants of each model and time them together.
-    for key, (keras_models, report) in built.items():
+    for key, (keras_models, _report) in built.items():
         model, fused = keras_models["original"], keras_models["fused"]
-        tfl = {name: to_tflite(m)[0] for name, m in (("tflite_original", model), ("tflite_fused", fused))}
-        results["models"][key]["tflite_ops"] = {name: " ".join(tflite_ops(c)[0]) for name, c in tfl.items()}
-        for name, content in tfl.items():
-            np.testing.assert_allclose(tflite_predict(content, X_test[:256]), model(X_test[:256]), atol=1e-4)
+        tfl = {
+            name: to_tflite(m)[0]
+            for name, m in (("tflite_original", model), ("tflite_fused", fused))
+        }
+        results["models"][key]["tflite_ops"] = {
+            name: " ".join(tflite_ops(c)[0]) for name, c in tfl.items()
+        }
+        for content in tfl.values():
+            np.testing.assert_allclose(
+                tflite_predict(content, X_test[:256]), model(X_test[:256]), atol=1e-4
+            )
         for batch in BATCH_SIZES:
             fns = {}
             for name, content in tfl.items():
@@ -164,11 +190,14 @@ def main(argv=None):
                 it.resize_tensor_input(inp["index"], [batch, 28, 28])
                 it.allocate_tensors()
                 it.set_tensor(inp["index"], X_test[:batch])
-                fns[name] = (lambda it=it, o=out["index"]: (it.invoke(), it.get_tensor(o)))
+                fns[name] = lambda it=it, o=out["index"]: (it.invoke(), it.get_tensor(o))
             entry = results["models"][key]["batches"][str(batch)]
             _time_group(fns, args, entry)
-            print(f"{key} batch {batch:4d}: " + ", ".join(
-                f"{n} {entry['variants'][n]['median_us']:.0f} us" for n in VARIANTS), flush=True)
+            print(
+                f"{key} batch {batch:4d}: "
+                + ", ".join(f"{n} {entry['variants'][n]['median_us']:.0f} us" for n in VARIANTS),
+                flush=True,
+            )
     results["meta"] = {
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
@@ -178,7 +207,9 @@ def main(argv=None):
         "call_path": "Keras: concrete tf.function of model(x, training=False) + .numpy(); "
         "TFLite: invoke() + get_tensor(), XNNPACK delegate, num_threads=2; "
         "Keras variants interleaved with each other, TFLite variants with each other",
-        "statistics": "median and IQR over reps; ratios are medians (and quartiles) of per-repetition ratios",
+        "statistics": (
+            "median and IQR over reps; ratios are medians (and quartiles) of per-repetition ratios"
+        ),
         "load_average_1min": os.getloadavg()[0],
         "seconds": round(time.time() - started, 1),
     }
@@ -197,7 +228,9 @@ def markdown(results):
     """The results as a Markdown table (latencies in microseconds per call)."""
     meta = results["meta"]
     lines = [
-        f"Inference latency per call, µs: median (IQR) of {next(iter(next(iter(results['models'].values()))['batches'].values()))['reps']} interleaved repetitions. "
+        "Inference latency per call, µs: median (IQR) of "
+        f"{next(iter(next(iter(results['models'].values()))['batches'].values()))['reps']} "
+        "interleaved repetitions. "
         f"TensorFlow {meta['tensorflow']}, Keras {meta['keras']}, {meta['cpu_count']} CPUs, "
         f"1-min load average {meta['load_average_1min']:.1f} when the run ended.",
         "",
@@ -215,7 +248,8 @@ def markdown(results):
     lines += [
         "Keras is timed through `helpers.fusion.keras_inference_fn`. An earlier version traced",
         "`lambda t, m=m: m(t, training=False)`, binding the model as a default argument; every",
-        "call then paid about 3 ms of Python overhead, which hid most of BN's cost at small batches.",
+        "call then paid about 3 ms of Python overhead, which hid most of BN's cost at small "
+        "batches.",
         "",
     ]
     return "\n".join(lines)

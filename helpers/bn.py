@@ -17,9 +17,9 @@ Conventions, matching `keras.layers.BatchNormalization`:
 * ε is added to the variance *inside* the square root.
 """
 
-import numpy as np
-
 from helpers import checks
+
+import numpy as np
 
 _EPSILON_HINT = "Keras's default is 1e-3; without it a constant feature divides zero by zero"
 
@@ -39,41 +39,61 @@ def _as_array(value, name):
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be an array of real numbers, got {type(value).__name__}: {err}") from err
+        raise ValueError(
+            f"{name} must be an array of real numbers, got {type(value).__name__}: {err}"
+        ) from err
     return arr
 
 
 def _feature_axes(axis, ndim):
     """Normalize `axis` (int or sequence of ints) to a sorted tuple of non-negative axes."""
     if ndim < 1:
-        raise ValueError("x must have at least one dimension (a batch axis); got a scalar. Pass an array of shape [batch, features].")
+        raise ValueError(
+            "x must have at least one dimension (a batch axis); got a scalar. Pass an array of "
+            "shape [batch, features]."
+        )
     if checks.is_int(axis):
         axes = [int(axis)]
     elif isinstance(axis, (list, tuple)) and axis and all(checks.is_int(a) for a in axis):
         axes = [int(a) for a in axis]
     else:
-        raise ValueError(f"axis must be an int or a non-empty list/tuple of ints naming the feature axes, got {axis!r}.")
+        raise ValueError(
+            "axis must be an int or a non-empty list/tuple of ints naming the feature axes, got "
+            f"{axis!r}."
+        )
     normalized = []
     for a in axes:
         if not -ndim <= a < ndim:
-            raise ValueError(f"axis {a} is out of range for x with {ndim} dimensions; use a value in [{-ndim}, {ndim - 1}].")
+            raise ValueError(
+                f"axis {a} is out of range for x with {ndim} dimensions; use a value in "
+                f"[{-ndim}, {ndim - 1}]."
+            )
         normalized.append(a % ndim)
     if len(set(normalized)) != len(normalized):
-        raise ValueError(f"axis {axis!r} names the same axis twice (for x with {ndim} dimensions); list each feature axis once.")
+        raise ValueError(
+            f"axis {axis!r} names the same axis twice (for x with {ndim} dimensions); list each "
+            "feature axis once."
+        )
     if len(normalized) == ndim:
-        raise ValueError(f"axis {axis!r} makes every axis of x a feature axis, leaving nothing to average over; keep at least the batch axis out of axis.")
+        raise ValueError(
+            f"axis {axis!r} makes every axis of x a feature axis, leaving nothing to average "
+            "over; keep at least the batch axis out of axis."
+        )
     return tuple(sorted(normalized))
 
 
 def _layout(x, axis):
-    """Feature axes, reduction axes, feature shape and the broadcast shape of per-feature vectors."""
+    """Feature axes, reduction axes, feature shape and broadcast shape of per-feature vectors."""
     feat = _feature_axes(axis, x.ndim)
     reduce_axes = tuple(i for i in range(x.ndim) if i not in feat)
     feature_shape = tuple(x.shape[i] for i in feat)
     broadcast = tuple(x.shape[i] if i in feat else 1 for i in range(x.ndim))
     n = int(np.prod([x.shape[i] for i in reduce_axes]))
     if n == 0:
-        raise ValueError(f"x has shape {x.shape}: there are no values to average over the non-feature axes {reduce_axes}; pass a non-empty batch.")
+        raise ValueError(
+            f"x has shape {x.shape}: there are no values to average over the non-feature axes "
+            f"{reduce_axes}; pass a non-empty batch."
+        )
     return feat, reduce_axes, feature_shape, broadcast, n
 
 
@@ -81,7 +101,8 @@ def _per_feature(value, name, feature_shape, broadcast):
     arr = _as_array(value, name)
     if arr.shape != feature_shape:
         raise ValueError(
-            f"{name} has shape {arr.shape}, but the feature shape of x along axis is {feature_shape}; "
+            f"{name} has shape {arr.shape}, but the feature shape of x along axis is "
+            f"{feature_shape}; "
             f"pass one value per feature (shape {feature_shape})."
         )
     return arr.reshape(broadcast)
@@ -119,7 +140,10 @@ def batch_moments(x, axis=-1, ddof=0):
     if isinstance(ddof, bool) or ddof not in (0, 1):
         raise ValueError(f"ddof must be 0 (divide by N) or 1 (divide by N - 1), got {ddof!r}.")
     if n - ddof <= 0:
-        raise ValueError(f"ddof={ddof} needs more than {ddof} value(s) per feature, but x has N={n}; pass a larger batch or ddof=0.")
+        raise ValueError(
+            f"ddof={ddof} needs more than {ddof} value(s) per feature, but x has N={n}; pass a "
+            "larger batch or ddof=0."
+        )
     mean = x.mean(axis=reduce_axes)
     variance = x.var(axis=reduce_axes, ddof=ddof)
     return mean.reshape(feature_shape), variance.reshape(feature_shape)
@@ -191,7 +215,10 @@ def batch_norm_inference(x, gamma, beta, moving_mean, moving_variance, axis=-1, 
     mu = _per_feature(moving_mean, "moving_mean", feature_shape, broadcast)
     var = _per_feature(moving_variance, "moving_variance", feature_shape, broadcast)
     if np.any(var < 0):
-        raise ValueError("moving_variance has negative entries; a variance must be >= 0 (did you pass a standard deviation difference or a log-variance?).")
+        raise ValueError(
+            "moving_variance has negative entries; a variance must be >= 0 (did you pass a "
+            "standard deviation difference or a log-variance?)."
+        )
     eps = checks.positive(epsilon, "epsilon", _EPSILON_HINT)
     return g * (x - mu) / np.sqrt(var + eps) + b
 
@@ -221,7 +248,10 @@ def update_moving(moving, batch_value, momentum):
     moving = _as_array(moving, "moving")
     batch_value = _as_array(batch_value, "batch_value")
     if moving.shape != batch_value.shape:
-        raise ValueError(f"moving has shape {moving.shape} but batch_value has shape {batch_value.shape}; pass one statistic per feature for both.")
+        raise ValueError(
+            f"moving has shape {moving.shape} but batch_value has shape {batch_value.shape}; "
+            "pass one statistic per feature for both."
+        )
     return moving * m + batch_value * (1.0 - m)
 
 
@@ -251,12 +281,17 @@ def moving_average_trajectory(batch_values, momentum, initial=0.0):
     m = checks.unit_interval(momentum, "momentum", hint="typically 0.9, 0.99 or 0.999")
     values = _as_array(batch_values, "batch_values")
     if values.ndim < 1 or values.shape[0] == 0:
-        raise ValueError(f"batch_values must have shape [T, ...] with T >= 1 steps, got shape {values.shape}.")
+        raise ValueError(
+            f"batch_values must have shape [T, ...] with T >= 1 steps, got shape {values.shape}."
+        )
     start = _as_array(initial, "initial")
     if start.shape == ():
         start = np.full(values.shape[1:], float(start))
     elif start.shape != values.shape[1:]:
-        raise ValueError(f"initial has shape {start.shape}; pass a scalar or an array of shape {values.shape[1:]} (one value per feature).")
+        raise ValueError(
+            f"initial has shape {start.shape}; pass a scalar or an array of shape "
+            f"{values.shape[1:]} (one value per feature)."
+        )
     out = np.empty_like(values)
     current = start
     for t in range(values.shape[0]):

@@ -23,21 +23,21 @@ import glob
 import math
 import os
 
-import numpy as np
-
 from helpers import checks
 
 # `helpers/__init__.py` has already set TensorFlow's environment defaults by the time a
 # submodule is imported, so importing TensorFlow here is safe.
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
 #: The per-step values that `GradientNormModel.train_step` adds to Keras's logs.
 STEP_KEYS = ("batch_loss", "grad_norm", "update_norm", "update_angle")
 
 
-_THRESHOLD_HINT = ("a threshold of 0 would zero every gradient; to switch clipping off, "
-                   "pass no clip argument")
+_THRESHOLD_HINT = (
+    "a threshold of 0 would zero every gradient; to switch clipping off, pass no clip argument"
+)
 
 
 def _as_float_array(grad, name):
@@ -45,7 +45,9 @@ def _as_float_array(grad, name):
     try:
         arr = np.asarray(grad)
     except Exception as err:  # ragged lists and the like
-        raise ValueError(f"{name} must be array-like of numbers, got {type(grad).__name__}: {err}") from err
+        raise ValueError(
+            f"{name} must be array-like of numbers, got {type(grad).__name__}: {err}"
+        ) from err
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise ValueError(f"{name} must hold numbers, got an array of dtype {arr.dtype}.")
     if not np.issubdtype(arr.dtype, np.floating):
@@ -128,7 +130,9 @@ def global_norm(grads):
         ValueError: `grads` is not a non-empty list or tuple, or holds no array at all.
     """
     arrays = _grad_list(grads)
-    return float(np.sqrt(sum(np.sum(np.square(a, dtype=np.float64)) for a in arrays if a is not None)))
+    return float(
+        np.sqrt(sum(np.sum(np.square(a, dtype=np.float64)) for a in arrays if a is not None))
+    )
 
 
 def _grad_list(grads):
@@ -137,9 +141,13 @@ def _grad_list(grads):
             f"grads must be a list or tuple of gradient arrays (one per variable), got "
             f"{type(grads).__name__}; for a single array use clip_by_norm, or wrap it: [grad]."
         )
-    arrays = [None if g is None else _as_float_array(g, f"grads[{i}]") for i, g in enumerate(grads)]
+    arrays = [
+        None if g is None else _as_float_array(g, f"grads[{i}]") for i, g in enumerate(grads)
+    ]
     if all(a is None for a in arrays):
-        raise ValueError("grads must hold at least one gradient array, got only None entries or an empty list.")
+        raise ValueError(
+            "grads must hold at least one gradient array, got only None entries or an empty list."
+        )
     return arrays
 
 
@@ -201,12 +209,16 @@ def angle_between(a, b):
     u = _as_float_array(a, "a").astype(np.float64).ravel()
     v = _as_float_array(b, "b").astype(np.float64).ravel()
     if u.size != v.size:
-        raise ValueError(f"a and b must have the same number of components, got {u.size} and {v.size}.")
+        raise ValueError(
+            f"a and b must have the same number of components, got {u.size} and {v.size}."
+        )
     for name, x in (("a", u), ("b", v)):
         if not np.all(np.isfinite(x)):
             raise ValueError(f"{name} holds NaN or inf; an angle needs finite components.")
         if not np.any(x):
-            raise ValueError(f"{name} is the zero vector, which has no direction; the angle is undefined.")
+            raise ValueError(
+                f"{name} is the zero vector, which has no direction; the angle is undefined."
+            )
     u = u / np.linalg.norm(u)
     v = v / np.linalg.norm(v)
     return float(np.degrees(2.0 * np.arctan2(np.linalg.norm(u - v), np.linalg.norm(u + v))))
@@ -238,10 +250,15 @@ def keras_sgd_step(grads, **clip_kwargs):
             `learning_rate` (fixed at 1 here) or something Keras's SGD rejects.
     """
     if "learning_rate" in clip_kwargs:
-        raise ValueError("keras_sgd_step fixes learning_rate at 1.0 so that the step equals the clipped gradient; do not pass it.")
+        raise ValueError(
+            "keras_sgd_step fixes learning_rate at 1.0 so that the step equals the clipped "
+            "gradient; do not pass it."
+        )
     arrays = _grad_list(grads)
     if any(a is None for a in arrays):
-        raise ValueError("grads must not hold None entries here: every variable needs a gradient to inject.")
+        raise ValueError(
+            "grads must not hold None entries here: every variable needs a gradient to inject."
+        )
     optimizer = keras.optimizers.SGD(learning_rate=1.0, **clip_kwargs)
     variables = [keras.Variable(np.zeros(a.shape, np.float32)) for a in arrays]
     constants = [tf.constant(a, tf.float32) for a in arrays]
@@ -301,7 +318,9 @@ class GradientNormModel(keras.Model):
 
     def __init__(self, model, **kwargs):
         if not isinstance(model, keras.layers.Layer):
-            raise ValueError(f"model must be a Keras model (e.g. keras.Sequential), got {type(model).__name__}.")
+            raise ValueError(
+                f"model must be a Keras model (e.g. keras.Sequential), got {type(model).__name__}."
+            )
         super().__init__(**kwargs)
         self.inner = model
 
@@ -312,7 +331,9 @@ class GradientNormModel(keras.Model):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True)
-            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+            loss = self.compute_loss(
+                x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
+            )
         variables = self.trainable_variables
         grads = tape.gradient(loss, variables)
         before = [tf.identity(v.value) for v in variables]
@@ -360,7 +381,10 @@ class TensorBoardScalars(keras.callbacks.Callback):
         if not isinstance(logdir, (str, os.PathLike)) or not os.fspath(logdir):
             raise ValueError(f"logdir must be a non-empty folder path, got {logdir!r}.")
         if isinstance(batch_keys, str) or not batch_keys:
-            raise ValueError(f"batch_keys must be a non-empty list of log names such as {STEP_KEYS}, got {batch_keys!r}.")
+            raise ValueError(
+                f"batch_keys must be a non-empty list of log names such as {STEP_KEYS}, got "
+                f"{batch_keys!r}."
+            )
         super().__init__()
         self.logdir = os.fspath(logdir)
         self.batch_keys = tuple(batch_keys)
@@ -420,14 +444,18 @@ def fit_seeds(build, optimizer, seeds, logdir, **fit_kwargs):
 
     seeds = list(seeds)
     if not seeds or not all(checks.is_int(s) and s >= 0 for s in seeds):
-        raise ValueError(f"seeds must be a non-empty list of non-negative integers, got {seeds!r}.")
+        raise ValueError(
+            f"seeds must be a non-empty list of non-negative integers, got {seeds!r}."
+        )
     for name, fn in (("build", build), ("optimizer", optimizer), ("logdir", logdir)):
         if not callable(fn):
             raise ValueError(f"{name} must be a function, got {type(fn).__name__}.")
     fit_kwargs.setdefault("verbose", 0)
     setup(int(seeds[0]))
     model = GradientNormModel(build())
-    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"], optimizer=optimizer())
+    model.compile(
+        loss="sparse_categorical_crossentropy", metrics=["accuracy"], optimizer=optimizer()
+    )
     model.optimizer.build(model.trainable_variables)
     start = [v.numpy() for v in model.optimizer.variables]
     runs = {}
@@ -465,10 +493,15 @@ def read_scalars(logdir):
         raise ValueError(f"logdir must be a non-empty folder path, got {logdir!r}.")
     logdir = os.fspath(logdir)
     if not os.path.isdir(logdir):
-        raise FileNotFoundError(f"logdir {logdir!r} is not a folder; pass the folder given to TensorBoardScalars.")
+        raise FileNotFoundError(
+            f"logdir {logdir!r} is not a folder; pass the folder given to TensorBoardScalars."
+        )
     files = sorted(glob.glob(os.path.join(logdir, "**", "events.out.tfevents.*"), recursive=True))
     if not files:
-        raise FileNotFoundError(f"no TensorBoard event file (events.out.tfevents.*) under {logdir!r}; was the callback passed to fit()?")
+        raise FileNotFoundError(
+            f"no TensorBoard event file (events.out.tfevents.*) under {logdir!r}; was the "
+            "callback passed to fit()?"
+        )
     scalars = {}
     for path in files:
         for record in tf.data.TFRecordDataset(path):
@@ -485,6 +518,9 @@ def read_scalars(logdir):
                     continue
                 scalars.setdefault(value.tag, {})[int(event.step)] = number
     return {
-        tag: (np.array(sorted(d), dtype=np.int64), np.array([d[s] for s in sorted(d)], dtype=np.float64))
+        tag: (
+            np.array(sorted(d), dtype=np.int64),
+            np.array([d[s] for s in sorted(d)], dtype=np.float64),
+        )
         for tag, d in scalars.items()
     }

@@ -126,11 +126,19 @@ def verify_file(path, expected=None):
                 sha.update(chunk)
                 n += len(chunk)
     except (OSError, EOFError, zlib.error) as err:
-        raise DataError(f"{path}: cannot be decompressed ({err}); it is truncated or not gzip. {_FIX}") from err
+        raise DataError(
+            f"{path}: cannot be decompressed ({err}); it is truncated or not gzip. {_FIX}"
+        ) from err
     if n != size:
-        raise DataError(f"{path}: decompresses to {n:,} bytes, expected {size:,}; the file is truncated or wrong. {_FIX}")
+        raise DataError(
+            f"{path}: decompresses to {n:,} bytes, expected {size:,}; the file is truncated or "
+            f"wrong. {_FIX}"
+        )
     if sha.hexdigest() != digest:
-        raise DataError(f"{path}: contents do not match the Fashion-MNIST checksum (SHA-256 {sha.hexdigest()[:12]}..., expected {digest[:12]}...). {_FIX}")
+        raise DataError(
+            f"{path}: contents do not match the Fashion-MNIST checksum (SHA-256 "
+            f"{sha.hexdigest()[:12]}..., expected {digest[:12]}...). {_FIX}"
+        )
 
 
 def stage_local_copy(source_dir=None, cache_dir=None):
@@ -173,9 +181,11 @@ def stage_local_copy(source_dir=None, cache_dir=None):
         except OSError as err:
             if os.path.exists(partial):
                 os.remove(partial)
-            raise DataError(f"{target}: cannot copy the local Fashion-MNIST file into Keras's cache "
-                            f"({err.strerror or err}); free some space in {cache_dir} (or set KERAS_HOME "
-                            "to another folder) and run again.") from err
+            raise DataError(
+                f"{target}: cannot copy the local Fashion-MNIST file into Keras's cache "
+                f"({err.strerror or err}); free some space in {cache_dir} (or set KERAS_HOME "
+                "to another folder) and run again."
+            ) from err
     return cache_dir
 
 
@@ -204,7 +214,10 @@ def load_fashion_mnist(n_valid=5000):
         cache_dir = keras_cache_dir()
         missing = [n for n in EXPECTED if not os.path.exists(os.path.join(cache_dir, n))]
         if missing and os.environ.get("CI"):
-            raise DataError(f"No local Fashion-MNIST copy and CI must not download: missing {missing} in {cache_dir}. {_FIX}")
+            raise DataError(
+                f"No local Fashion-MNIST copy and CI must not download: missing {missing} in "
+                f"{cache_dir}. {_FIX}"
+            )
     import keras
 
     (X_full, y_full), (X_test, y_test) = keras.datasets.fashion_mnist.load_data()

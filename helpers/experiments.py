@@ -23,9 +23,9 @@ import dataclasses
 import math
 import time
 
-import numpy as np
-
 from helpers import checks
+
+import numpy as np
 
 #: Placements of the BN layer in a hidden block (book, p. 343).
 BN_PLACEMENTS = (None, "before", "after")
@@ -33,7 +33,7 @@ BN_PLACEMENTS = (None, "before", "after")
 
 @dataclasses.dataclass(frozen=True)
 class MLPSpec:
-    """What network to build: a deep multilayer perceptron, optionally residual.
+    r"""What network to build: a deep multilayer perceptron, optionally residual.
 
     A plain MLP has `depth` hidden blocks, each ``Dense(width) -> activation``; with BN
     ``"after"`` a BN layer follows the activation (the book's first model, p. 341), with
@@ -43,7 +43,7 @@ class MLPSpec:
     A residual MLP (``residual=True``) has a stem ``Dense(width) -> activation`` and then
     `depth` residual blocks, each computing
 
-    $$x \\leftarrow \\phi\\big(x + W_2\\,\\phi(W_1 x + b_1) + b_2\\big)$$
+    $$x \leftarrow \phi\big(x + W_2\,\phi(W_1 x + b_1) + b_2\big)$$
 
     with BN (when ``batch_norm="before"``) after each of the two Dense layers of the branch.
     ``fixup=True`` applies Fixup-style initialization (Zhang et al., 2019): the last layer of
@@ -81,23 +81,40 @@ class MLPSpec:
         import keras
 
         checks.integer(self.depth, "depth", minimum=1, hint="it is the number of hidden blocks")
-        checks.integer(self.width, "width", minimum=1, hint="it is the number of units per hidden layer")
+        checks.integer(
+            self.width, "width", minimum=1, hint="it is the number of units per hidden layer"
+        )
         if not isinstance(self.activation, str):
-            raise ValueError(f"activation must be a Keras activation name such as 'relu', got {self.activation!r}")
+            raise ValueError(
+                "activation must be a Keras activation name such as 'relu', got "
+                f"{self.activation!r}"
+            )
         try:
             keras.activations.get(self.activation)
         except (ValueError, TypeError) as err:
-            raise ValueError(f"activation={self.activation!r} is not a Keras activation; use e.g. 'relu', 'elu', 'tanh' or 'sigmoid'") from err
+            raise ValueError(
+                f"activation={self.activation!r} is not a Keras activation; use e.g. 'relu', "
+                "'elu', 'tanh' or 'sigmoid'"
+            ) from err
         if checks.is_real(self.initializer):
             if not (math.isfinite(self.initializer) and self.initializer > 0):
-                raise ValueError(f"initializer given as a number is the stddev of a normal distribution and must be > 0, got {self.initializer!r}")
+                raise ValueError(
+                    "initializer given as a number is the stddev of a normal distribution and "
+                    f"must be > 0, got {self.initializer!r}"
+                )
         elif isinstance(self.initializer, str):
             try:
                 keras.initializers.get(self.initializer)
             except (ValueError, TypeError) as err:
-                raise ValueError(f"initializer={self.initializer!r} is not a Keras initializer; use e.g. 'he_normal', 'glorot_uniform', or a float stddev") from err
+                raise ValueError(
+                    f"initializer={self.initializer!r} is not a Keras initializer; use e.g. "
+                    "'he_normal', 'glorot_uniform', or a float stddev"
+                ) from err
         else:
-            raise ValueError(f"initializer must be a Keras initializer name or a float stddev, got {self.initializer!r}")
+            raise ValueError(
+                "initializer must be a Keras initializer name or a float stddev, got "
+                f"{self.initializer!r}"
+            )
         if self.batch_norm not in BN_PLACEMENTS:
             raise ValueError(f"batch_norm must be one of {BN_PLACEMENTS}, got {self.batch_norm!r}")
         if not checks.is_real(self.dropout) or not 0.0 <= self.dropout < 1.0:
@@ -107,18 +124,27 @@ class MLPSpec:
         if self.fixup and not self.residual:
             raise ValueError("fixup=True needs residual=True: Fixup initializes residual branches")
         if self.fixup and self.batch_norm is not None:
-            raise ValueError("fixup=True replaces BN; set batch_norm=None (or fixup=False to compare with BN)")
+            raise ValueError(
+                "fixup=True replaces BN; set batch_norm=None (or fixup=False to compare with BN)"
+            )
         if self.residual and self.batch_norm == "after":
-            raise ValueError("residual blocks put BN before the activation (ResNet style); use batch_norm='before' or None")
+            raise ValueError(
+                "residual blocks put BN before the activation (ResNet style); use "
+                "batch_norm='before' or None"
+            )
         if self.residual and self.dropout:
-            raise ValueError("dropout is only supported in plain MLPs; set dropout=0 when residual=True")
+            raise ValueError(
+                "dropout is only supported in plain MLPs; set dropout=0 when residual=True"
+            )
 
     @property
     def init_name(self):
-        """The initializer as shown in tables: its name, ``N(0,0.01)`` for a float, or ``Fixup``."""
+        """The initializer as tables show it: its name, ``N(0,0.01)`` for a float, or ``Fixup``."""
         if self.fixup:
             return "Fixup"
-        return f"N(0,{self.initializer:g})" if checks.is_real(self.initializer) else self.initializer
+        return (
+            f"N(0,{self.initializer:g})" if checks.is_real(self.initializer) else self.initializer
+        )
 
     @property
     def label(self):
@@ -171,12 +197,18 @@ class TrainConfig:
         for name in ("batch_size", "max_steps", "eval_every"):
             value = getattr(self, name)
             checks.integer(value, name, minimum=1)
-        if self.target is not None and (not checks.is_real(self.target) or not 0.0 < self.target <= 1.0):
-            raise ValueError(f"target must be a validation accuracy in (0, 1] or None, got {self.target!r}")
+        if self.target is not None and (
+            not checks.is_real(self.target) or not 0.0 < self.target <= 1.0
+        ):
+            raise ValueError(
+                f"target must be a validation accuracy in (0, 1] or None, got {self.target!r}"
+            )
         if not isinstance(self.stop_at_target, bool) or not isinstance(self.train_accuracy, bool):
             raise ValueError("stop_at_target and train_accuracy must be True or False")
         if self.stop_at_target and self.target is None:
-            raise ValueError("stop_at_target=True needs a target accuracy; set target=0.8 for example")
+            raise ValueError(
+                "stop_at_target=True needs a target accuracy; set target=0.8 for example"
+            )
 
 
 def fixup_scale(n_branches, layers_per_branch=2):
@@ -201,7 +233,9 @@ def fixup_scale(n_branches, layers_per_branch=2):
         ValueError: `n_branches` < 1 or `layers_per_branch` < 2.
     """
     checks.integer(n_branches, "n_branches", minimum=1)
-    checks.integer(layers_per_branch, "layers_per_branch", minimum=2, hint="Fixup's exponent divides by 2m-2")
+    checks.integer(
+        layers_per_branch, "layers_per_branch", minimum=2, hint="Fixup's exponent divides by 2m-2"
+    )
     return float(n_branches) ** (-1.0 / (2 * layers_per_branch - 2))
 
 
@@ -210,13 +244,19 @@ def _initializer(spec_init, seed, scale=1.0):
     import keras
 
     if checks.is_real(spec_init):
-        return keras.initializers.RandomNormal(mean=0.0, stddev=float(spec_init) * scale, seed=seed)
+        return keras.initializers.RandomNormal(
+            mean=0.0, stddev=float(spec_init) * scale, seed=seed
+        )
     init = keras.initializers.get(spec_init)
     if scale != 1.0:
         if not isinstance(init, keras.initializers.VarianceScaling):
-            raise ValueError(f"initializer={spec_init!r} cannot be rescaled for Fixup; use a variance-scaling one such as 'he_normal'")
+            raise ValueError(
+                f"initializer={spec_init!r} cannot be rescaled for Fixup; use a variance-scaling "
+                "one such as 'he_normal'"
+            )
         return keras.initializers.VarianceScaling(  # weights x c  <=>  variance x c**2
-            scale=init.scale * scale**2, mode=init.mode, distribution=init.distribution, seed=seed)
+            scale=init.scale * scale**2, mode=init.mode, distribution=init.distribution, seed=seed
+        )
     config = init.get_config()
     if "seed" in config:
         config["seed"] = seed
@@ -246,7 +286,7 @@ def _dropout_seed(seed, i):
 
 
 def initialize_weights(model, spec, seed):
-    """Give a model built by `build_mlp` the initial weights that `spec` and `seed` prescribe.
+    r"""Give a model built by `build_mlp` the initial weights that `spec` and `seed` prescribe.
 
     The $j$-th Dense kernel is drawn from its initializer seeded with ``10_000 * seed + j``
     (hidden layers: ``spec.initializer``; output layer: Glorot uniform; with Fixup, zeros for
@@ -273,7 +313,10 @@ def initialize_weights(model, spec, seed):
     plan = _layer_initializers(model, spec)
     expected = spec.depth * (2 if spec.residual else 1) + (2 if spec.residual else 1)
     if len(plan) != expected:
-        raise ValueError(f"model has {len(plan)} Dense layers but spec {spec.label!r} describes {expected}; build the model with build_mlp(spec, ...)")
+        raise ValueError(
+            f"model has {len(plan)} Dense layers but spec {spec.label!r} describes {expected}; "
+            "build the model with build_mlp(spec, ...)"
+        )
     j = k = 0
     for layer in model.layers:
         kind = layer.__class__.__name__
@@ -285,8 +328,12 @@ def initialize_weights(model, spec, seed):
                 layer.bias.assign(np.zeros(layer.bias.shape, dtype=np.float32))
             j += 1
         elif kind == "BatchNormalization":
-            for var, value in ((layer.gamma, 1.0), (layer.beta, 0.0),
-                               (layer.moving_mean, 0.0), (layer.moving_variance, 1.0)):
+            for var, value in (
+                (layer.gamma, 1.0),
+                (layer.beta, 0.0),
+                (layer.moving_mean, 0.0),
+                (layer.moving_variance, 1.0),
+            ):
                 var.assign(np.full(var.shape, value, dtype=np.float32))
         elif kind == "Dropout":  # the masks restart from the seed a fresh build gives the layer
             k += 1
@@ -325,8 +372,9 @@ def build_mlp(spec, input_dim, n_classes=10, seed=42):
 
     def dense(units, use_bias=True, activation=None, name=None):
         # zeros for now: initialize_weights() sets the real values, seeded per layer.
-        return layers.Dense(units, activation=activation, use_bias=use_bias, name=name,
-                            kernel_initializer="zeros")
+        return layers.Dense(
+            units, activation=activation, use_bias=use_bias, name=name, kernel_initializer="zeros"
+        )
 
     inputs = keras.Input((input_dim,), name="pixels")
     x = inputs
@@ -341,7 +389,9 @@ def build_mlp(spec, input_dim, n_classes=10, seed=42):
                 if bn == "after":
                     x = layers.BatchNormalization(name=f"bn_{i}")(x)
             if spec.dropout:
-                x = layers.Dropout(spec.dropout, seed=_dropout_seed(seed, i), name=f"dropout_{i}")(x)
+                x = layers.Dropout(spec.dropout, seed=_dropout_seed(seed, i), name=f"dropout_{i}")(
+                    x
+                )
     else:
         x = dense(spec.width, activation=act, name="stem")(x)
         for i in range(1, spec.depth + 1):
@@ -360,10 +410,10 @@ def build_mlp(spec, input_dim, n_classes=10, seed=42):
 
 
 def make_batches(n_examples, batch_size, n_steps, seed):
-    """Indices of every mini-batch of a run: a fresh shuffle each epoch, remainder dropped.
+    r"""Indices of every mini-batch of a run: a fresh shuffle each epoch, remainder dropped.
 
     Epoch $e$ uses the permutation drawn by ``numpy.random.default_rng(seed)`` for that epoch,
-    cut into $\\lfloor n / B \\rfloor$ batches of $B$ examples.
+    cut into $\lfloor n / B \rfloor$ batches of $B$ examples.
 
     Args:
         n_examples: training set size $n$, >= `batch_size`.
@@ -379,13 +429,19 @@ def make_batches(n_examples, batch_size, n_steps, seed):
     """
     checks.integer(batch_size, "batch_size", minimum=1)
     if not checks.is_int(n_examples) or n_examples < batch_size:
-        raise ValueError(f"n_examples must be an integer >= batch_size ({batch_size}), got {n_examples!r}; use more training data or a smaller batch")
+        raise ValueError(
+            f"n_examples must be an integer >= batch_size ({batch_size}), got {n_examples!r}; "
+            "use more training data or a smaller batch"
+        )
     checks.integer(n_steps, "n_steps", minimum=0)
     checks.seed(seed)
     rng = np.random.default_rng(int(seed))
     per_epoch = n_examples // batch_size
     n_epochs = -(-n_steps // per_epoch)
-    epochs = [rng.permutation(n_examples)[: per_epoch * batch_size].reshape(per_epoch, batch_size) for _ in range(n_epochs)]
+    epochs = [
+        rng.permutation(n_examples)[: per_epoch * batch_size].reshape(per_epoch, batch_size)
+        for _ in range(n_epochs)
+    ]
     if not epochs:
         return np.zeros((0, batch_size), dtype=np.int32)
     return np.concatenate(epochs)[:n_steps].astype(np.int32)
@@ -408,9 +464,14 @@ def first_step_reaching(steps, accuracies, target):
     steps = list(steps)
     accuracies = list(accuracies)
     if len(steps) != len(accuracies):
-        raise ValueError(f"steps and accuracies must have the same length, got {len(steps)} and {len(accuracies)}")
+        raise ValueError(
+            f"steps and accuracies must have the same length, got {len(steps)} and "
+            f"{len(accuracies)}"
+        )
     if any(b <= a for a, b in zip(steps, steps[1:])):
-        raise ValueError("steps must be strictly increasing (they are evaluation checkpoints in order)")
+        raise ValueError(
+            "steps must be strictly increasing (they are evaluation checkpoints in order)"
+        )
     for step, acc in zip(steps, accuracies):
         if acc >= target:  # False for NaN
             return int(step)
@@ -478,11 +539,17 @@ class RunResult:
         s, c = self.spec, self.config
         return {
             "name": self.name,
-            "depth": s.depth, "width": s.width, "activation": s.activation,
+            "depth": s.depth,
+            "width": s.width,
+            "activation": s.activation,
             "initializer": s.init_name,
-            "batch_norm": s.batch_norm or "none", "dropout": s.dropout,
-            "residual": s.residual, "fixup": s.fixup,
-            "learning_rate": c.learning_rate, "batch_size": c.batch_size, "seed": self.seed,
+            "batch_norm": s.batch_norm or "none",
+            "dropout": s.dropout,
+            "residual": s.residual,
+            "fixup": s.fixup,
+            "learning_rate": c.learning_rate,
+            "batch_size": c.batch_size,
+            "seed": self.seed,
             "params": self.n_params,
             "steps": int(last["step"]),
             "epochs": float(last["step"]) / self.steps_per_epoch,
@@ -493,7 +560,9 @@ class RunResult:
             "gap": float("nan") if self.diverged else float(last["train_acc"] - last["val_acc"]),
             "target": c.target,
             "step_to_target": self.step_to_target,
-            "epochs_to_target": None if self.step_to_target is None else self.step_to_target / self.steps_per_epoch,
+            "epochs_to_target": None
+            if self.step_to_target is None
+            else self.step_to_target / self.steps_per_epoch,
             "sec_per_epoch": self.seconds_per_epoch,
             "sec_to_target": self.seconds_to_target,
         }
@@ -502,7 +571,9 @@ class RunResult:
 def _flat(X, name):
     X = np.asarray(X, dtype=np.float32)
     if X.ndim < 2 or len(X) == 0:
-        raise ValueError(f"{name} must be a non-empty array of examples (shape (n, ...)), got shape {X.shape}")
+        raise ValueError(
+            f"{name} must be a non-empty array of examples (shape (n, ...)), got shape {X.shape}"
+        )
     return X.reshape(len(X), -1)
 
 
@@ -525,10 +596,15 @@ class _Trainer:
         optimizer.build(model.trainable_variables)
         X_t, y_t = tf.constant(X_tr), tf.constant(y_tr)
         n_eval = min(len(X_va), len(X_tr))
-        self.evals = {"val": (tf.constant(X_va), tf.constant(y_va)), "train": (X_t[:n_eval], y_t[:n_eval])}
+        self.evals = {
+            "val": (tf.constant(X_va), tf.constant(y_va)),
+            "train": (X_t[:n_eval], y_t[:n_eval]),
+        }
 
         def loss_fn(y, logits):
-            return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+            return tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+            )
 
         @tf.function(input_signature=[tf.TensorSpec([None, batch_size], tf.int32)])
         def train_steps(batches):
@@ -568,7 +644,7 @@ def _arch_key(spec):
 
 
 def train(spec, data, config, seed=42, name=None, reuse=True):
-    """Train one network with plain mini-batch SGD and record how it went.
+    r"""Train one network with plain mini-batch SGD and record how it went.
 
     Each step minimizes the mean softmax cross-entropy of a mini-batch of $B$ examples,
 
@@ -617,13 +693,24 @@ def train(spec, data, config, seed=42, name=None, reuse=True):
     X_tr, X_va = _flat(data[0], "X_train"), _flat(data[2], "X_valid")
     y_tr, y_va = np.asarray(data[1]).astype(np.int32), np.asarray(data[3]).astype(np.int32)
     if len(y_tr) != len(X_tr) or len(y_va) != len(X_va):
-        raise ValueError(f"X and y must have the same length: X_train {len(X_tr)} vs y_train {len(y_tr)}, X_valid {len(X_va)} vs y_valid {len(y_va)}")
+        raise ValueError(
+            f"X and y must have the same length: X_train {len(X_tr)} vs y_train {len(y_tr)}, "
+            f"X_valid {len(X_va)} vs y_valid {len(y_va)}"
+        )
     if X_tr.shape[1] != X_va.shape[1]:
-        raise ValueError(f"X_train and X_valid must have the same number of features, got {X_tr.shape[1]} and {X_va.shape[1]}")
+        raise ValueError(
+            f"X_train and X_valid must have the same number of features, got {X_tr.shape[1]} and "
+            f"{X_va.shape[1]}"
+        )
     if len(X_tr) < config.batch_size:
-        raise ValueError(f"X_train has {len(X_tr)} examples, fewer than batch_size={config.batch_size}; use more data or a smaller batch")
+        raise ValueError(
+            f"X_train has {len(X_tr)} examples, fewer than batch_size={config.batch_size}; use "
+            "more data or a smaller batch"
+        )
     if min(y_tr.min(), y_va.min()) < 0 or max(y_tr.max(), y_va.max()) < 1:
-        raise ValueError("labels must be integers 0, 1, ..., n_classes - 1 with at least two classes")
+        raise ValueError(
+            "labels must be integers 0, 1, ..., n_classes - 1 with at least two classes"
+        )
 
     import pandas as pd
     import tensorflow as tf
@@ -634,7 +721,9 @@ def train(spec, data, config, seed=42, name=None, reuse=True):
     else:
         _CACHE.update(key=None, trainer=None, data=None)
         setup(int(seed))
-        trainer = _Trainer(spec, (X_tr, y_tr, X_va, y_va), config.batch_size, config.momentum, int(seed))
+        trainer = _Trainer(
+            spec, (X_tr, y_tr, X_va, y_va), config.batch_size, config.momentum, int(seed)
+        )
         if reuse:  # keep the arrays alive so their ids stay theirs
             _CACHE.update(key=key, trainer=trainer, data=tuple(data))
     trainer.reset(spec, int(seed), config.learning_rate)
@@ -645,16 +734,25 @@ def train(spec, data, config, seed=42, name=None, reuse=True):
 
     def record(step, train_loss, seconds):
         vl, va = trainer.evaluate(*trainer.evals["val"])
-        ta = trainer.evaluate(*trainer.evals["train"])[1] if config.train_accuracy else float("nan")
-        row = {"step": step, "epoch": step / steps_per_epoch, "train_loss": train_loss,
-               "val_loss": float(vl), "val_acc": float(va), "train_acc": float(ta), "seconds": seconds}
+        ta = (
+            trainer.evaluate(*trainer.evals["train"])[1] if config.train_accuracy else float("nan")
+        )
+        row = {
+            "step": step,
+            "epoch": step / steps_per_epoch,
+            "train_loss": train_loss,
+            "val_loss": float(vl),
+            "val_acc": float(va),
+            "train_acc": float(ta),
+            "seconds": seconds,
+        }
         rows.append(row)
         return row
 
     record(0, float("nan"), 0.0)
     step = 0
     while step < config.max_steps:
-        chunk = batches[step: step + config.eval_every]
+        chunk = batches[step : step + config.eval_every]
         start = time.perf_counter()
         total = float(trainer.train_steps(tf.constant(chunk)))
         seconds = time.perf_counter() - start
@@ -663,15 +761,24 @@ def train(spec, data, config, seed=42, name=None, reuse=True):
         if not (math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])):
             diverged_at = step
             break
-        if config.target is not None and step_to_target is None and row["val_acc"] >= config.target:
+        if (
+            config.target is not None
+            and step_to_target is None
+            and row["val_acc"] >= config.target
+        ):
             step_to_target = step
             if config.stop_at_target:
                 break
     return RunResult(
         name=name or f"{spec.label} lr={config.learning_rate:g}",
-        spec=spec, config=config, seed=int(seed), history=pd.DataFrame(rows),
-        steps_per_epoch=steps_per_epoch, diverged_at=diverged_at,
-        step_to_target=step_to_target, n_params=int(trainer.model.count_params()),
+        spec=spec,
+        config=config,
+        seed=int(seed),
+        history=pd.DataFrame(rows),
+        steps_per_epoch=steps_per_epoch,
+        diverged_at=diverged_at,
+        step_to_target=step_to_target,
+        n_params=int(trainer.model.count_params()),
     )
 
 
@@ -712,13 +819,21 @@ def step_operations(spec, input_dim, batch_size, n_classes=10):
     def step(x, y):
         with tf.GradientTape() as tape:
             logits = model(x, training=True)
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+            loss = tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+            )
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply(grads, model.trainable_variables)
         return loss
 
-    graph = tf.function(step).get_concrete_function(
-        tf.TensorSpec([batch_size, input_dim], tf.float32), tf.TensorSpec([batch_size], tf.int32)).graph
+    graph = (
+        tf.function(step)
+        .get_concrete_function(
+            tf.TensorSpec([batch_size, input_dim], tf.float32),
+            tf.TensorSpec([batch_size], tf.int32),
+        )
+        .graph
+    )
     kinds = [op.type for op in graph.get_operations() if op.type not in FREE_OPS]
     return pd.Series(kinds, dtype=object).value_counts()
 

@@ -23,9 +23,9 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from helpers import checks
+
+import numpy as np
 
 __all__ = [
     "FoldRecord",
@@ -57,7 +57,9 @@ def _vector(name, value, n=None, allow_none=False):
         raise ValueError(f"{name} must be an array, got None.")
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D vector with one entry per channel, got shape {arr.shape}.")
+        raise ValueError(
+            f"{name} must be a 1-D vector with one entry per channel, got shape {arr.shape}."
+        )
     if n is not None and arr.shape[0] != n:
         raise ValueError(
             f"{name} has {arr.shape[0]} entries but the BN layer has {n} channels; "
@@ -98,7 +100,9 @@ def bn_affine(gamma, beta, moving_mean, moving_variance, epsilon):
             f"moving_variance has negative entries (min {var.min():.3g}); a variance cannot be "
             "negative: pass the BN layer's moving_variance, not a shifted or log value."
         )
-    epsilon = checks.positive(epsilon, "epsilon", "the BN layer's `epsilon`, 1e-3 by default in Keras")
+    epsilon = checks.positive(
+        epsilon, "epsilon", "the BN layer's `epsilon`, 1e-3 by default in Keras"
+    )
     gamma = _vector("gamma", gamma, n, allow_none=True)
     beta = _vector("beta", beta, n, allow_none=True)
     s = 1.0 / np.sqrt(var + float(epsilon))
@@ -133,7 +137,9 @@ def _bias(bias, n):
         return np.zeros(n)
     b = np.asarray(bias, dtype=np.float64)
     if b.shape != (n,):
-        raise ValueError(f"bias must have shape ({n},) to match the kernel's output channels, got {b.shape}.")
+        raise ValueError(
+            f"bias must have shape ({n},) to match the kernel's output channels, got {b.shape}."
+        )
     return b
 
 
@@ -176,7 +182,7 @@ def fold_into_next(gamma, beta, moving_mean, moving_variance, epsilon, kernel, b
     BN computes ``z = s * x + t`` per input channel (see `bn_affine`) and the next layer
     ``y = z W + b``. Substituting,
 
-        W'[..., i, o] = s[i] * W[..., i, o],    b'[o] = b[o] + sum over (..., i) of t[i] W[..., i, o],
+        W'[..., i, o] = s[i] * W[..., i, o], b'[o] = b[o] + sum over (..., i) of t[i] W[..., i, o],
 
     so that ``y = x W' + b'``. For a convolution the sum runs over every kernel position, which
     is exact only when every kernel position sees a real input (``padding="valid"``): with
@@ -256,7 +262,13 @@ class FusionReport:
     def rows(self):
         """The report as a list of dicts (one per BN), e.g. for ``pandas.DataFrame``."""
         return [
-            {"BN layer": r.bn, "action": r.action, "into": r.target, "via": r.via, "reason": r.reason}
+            {
+                "BN layer": r.bn,
+                "action": r.action,
+                "into": r.target,
+                "via": r.via,
+                "reason": r.reason,
+            }
             for r in self.records
         ]
 
@@ -359,7 +371,9 @@ class _Graph:
     def consumers(self, tid):
         """Live nodes reading tensor `tid`, and whether it is a model output."""
         tid = self.resolve(tid)
-        nodes = [n for n in self.live() if any(self.resolve(id(x)) == tid for x in n.input_tensors)]
+        nodes = [
+            n for n in self.live() if any(self.resolve(id(x)) == tid for x in n.input_tensors)
+        ]
         is_output = any(self.resolve(o) == tid for o in self.outputs)
         return nodes, is_output
 
@@ -406,7 +420,7 @@ def _try_previous(g, node, bn):
 
 
 def _try_next(g, node, bn):
-    """(target node, chain of pass-through layers, channel map, "") or (None, None, None, reason)."""
+    """(target node, chain of pass-through layers, channel map, "") or (None,) * 3 + (reason,)."""
     keras = _keras()
     chain = []
     tid = id(node.outputs[0])
@@ -446,7 +460,9 @@ def _try_next(g, node, bn):
     n_ch = in_shape[axis - 1]
     if n_ch >= 2**24:
         return None, None, None, "too many channels to trace"
-    idx = np.arange(n_ch, dtype=np.float32).reshape([-1 if a == axis - 1 else 1 for a in range(len(in_shape))])
+    idx = np.arange(n_ch, dtype=np.float32).reshape(
+        [-1 if a == axis - 1 else 1 for a in range(len(in_shape))]
+    )
     idx = np.broadcast_to(idx, in_shape)[None].copy()
     for link in chain:
         layer = link.operation
@@ -455,7 +471,12 @@ def _try_next(g, node, bn):
     c_axis = _channel_axis(op, idx.ndim)
     moved = np.moveaxis(idx[0], c_axis - 1, -1).reshape(-1, idx.shape[c_axis])
     if not np.all(moved == moved[:1]):
-        return None, None, None, f"BN axis {bn.axis} does not map onto the input channels of '{op.name}'"
+        return (
+            None,
+            None,
+            None,
+            f"BN axis {bn.axis} does not map onto the input channels of '{op.name}'",
+        )
     return nxt, chain, moved[0].astype(np.int64), ""
 
 
@@ -567,14 +588,21 @@ def fuse(model, x=None, *, n_random=64, seed=0, rtol=RTOL):
             if prev is not None:
                 k, b = current(prev.operation)
                 kernels[id(prev.operation)] = list(fold_into_previous(k, b, *stats))
-                rec.action, rec.target, rec.reason = "folded into previous", prev.operation.name, ""
+                rec.action, rec.target, rec.reason = (
+                    "folded into previous",
+                    prev.operation.name,
+                    "",
+                )
                 g.remove(node)
                 changed = True
                 continue
             nxt, chain, chan, why_next = _try_next(g, node, bn)
             if nxt is not None:
                 gamma, beta, mean, var, eps = stats
-                pick = (lambda v: None if v is None else v[chan])
+
+                def pick(v, chan=chan):
+                    return None if v is None else v[chan]
+
                 k, b = current(nxt.operation)
                 kernels[id(nxt.operation)] = list(
                     fold_into_next(pick(gamma), pick(beta), mean[chan], var[chan], eps, k, b)
@@ -593,10 +621,14 @@ def fuse(model, x=None, *, n_random=64, seed=0, rtol=RTOL):
     if n_random:
         rand = _random_inputs(model, n_random, seed)
         if rand is None and x is None:
-            raise ValueError("the model's inputs have unknown dimensions: pass sample inputs as x.")
+            raise ValueError(
+                "the model's inputs have unknown dimensions: pass sample inputs as x."
+            )
         xs.append(rand)
     if x is not None:
-        xs.append([np.asarray(a, np.float32) for a in (x if isinstance(x, (list, tuple)) else [x])])
+        xs.append(
+            [np.asarray(a, np.float32) for a in (x if isinstance(x, (list, tuple)) else [x])]
+        )
     xs = [v for v in xs if v is not None]
     if not xs:
         raise ValueError("nothing to check the fused model on: use n_random > 0 or pass x.")
@@ -634,7 +666,9 @@ def _rebuild(model, g, kernels):
     if isinstance(model, keras.Sequential):
         t = model.inputs[0]
         inp = keras.Input(shape=_shape(t)[1:], dtype=t.dtype)
-        fused = keras.Sequential([inp] + [new_layers[id(n.operation)] for n in g.live()], name=name)
+        fused = keras.Sequential(
+            [inp] + [new_layers[id(n.operation)] for n in g.live()], name=name
+        )
     else:
         tensors = {}
         new_inputs = []
@@ -655,7 +689,9 @@ def _rebuild(model, g, kernels):
         outputs = keras.tree.pack_sequence_as(
             model._outputs_struct, [tensors[g.resolve(id(o))] for o in model.outputs]
         )
-        fused = keras.Model(new_inputs if len(new_inputs) > 1 else new_inputs[0], outputs, name=name)
+        fused = keras.Model(
+            new_inputs if len(new_inputs) > 1 else new_inputs[0], outputs, name=name
+        )
     for node in g.live():
         layer = node.operation
         clone = new_layers[id(layer)]
@@ -690,7 +726,9 @@ def layer_table(model):
     """
     keras = _keras()
     if not isinstance(model, keras.Model) or not model.built:
-        raise ValueError("model must be a built keras.Model (give it a keras.Input or call it once).")
+        raise ValueError(
+            "model must be a built keras.Model (give it a keras.Input or call it once)."
+        )
     rows = []
     for layer in model.layers:
         try:
@@ -717,9 +755,11 @@ def _silenced():
         for fd in (1, 2):
             saved.append((fd, os.dup(fd)))
             os.dup2(devnull, fd)
-        with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(
-            open(os.devnull, "w")
-        ) as out, contextlib.redirect_stderr(out):
+        with (
+            warnings.catch_warnings(record=True) as caught,
+            contextlib.redirect_stdout(open(os.devnull, "w")) as out,
+            contextlib.redirect_stderr(out),
+        ):
             warnings.simplefilter("always")
             yield caught
     finally:
@@ -776,7 +816,9 @@ def _interpreter(tflite_model, delegates, num_threads=None):
     resolver = kind.AUTO if delegates else kind.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     with _silenced() as caught:
         it = tf.lite.Interpreter(
-            model_content=bytes(tflite_model), experimental_op_resolver_type=resolver, num_threads=num_threads
+            model_content=bytes(tflite_model),
+            experimental_op_resolver_type=resolver,
+            num_threads=num_threads,
         )
         it.allocate_tensors()
     return it, _warning_texts(caught)
@@ -860,7 +902,9 @@ def keras_inference_fn(model, x):
     import tensorflow as tf
 
     x = tf.convert_to_tensor(x, dtype=tf.float32)
-    f = tf.function(lambda t: model(t, training=False)).get_concrete_function(tf.TensorSpec(x.shape, tf.float32))
+    f = tf.function(lambda t: model(t, training=False)).get_concrete_function(
+        tf.TensorSpec(x.shape, tf.float32)
+    )
     return lambda: f(x).numpy()
 
 
@@ -886,7 +930,9 @@ def time_interleaved(fns, reps=30, inner=1, warmup=3):
     import time
 
     if not isinstance(fns, dict) or not fns or not all(callable(f) for f in fns.values()):
-        raise ValueError("fns must be a non-empty dict mapping names to callables without arguments.")
+        raise ValueError(
+            "fns must be a non-empty dict mapping names to callables without arguments."
+        )
     for name, value, low in (("reps", reps, 1), ("inner", inner, 1), ("warmup", warmup, 0)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")

@@ -6,17 +6,19 @@ meant (p. 344): one mean, variance, γ and β per *position* across several feat
 only accepts a single integer axis.
 """
 
+from helpers import checks
+
 import keras
 from keras import ops
-
-from helpers import checks
 
 
 def _as_axes(axis):
     """A list of ints from `axis`, or ValueError naming the argument."""
     items = [axis] if not isinstance(axis, (list, tuple)) else list(axis)
     if not items:
-        raise ValueError("axis must name at least one feature axis, e.g. axis=-1 or axis=[1, 2]; got [].")
+        raise ValueError(
+            "axis must name at least one feature axis, e.g. axis=-1 or axis=[1, 2]; got []."
+        )
     for a in items:
         if isinstance(a, bool) or not isinstance(a, int):
             raise ValueError(f"axis must be an int or a list of ints, got {axis!r}.")
@@ -25,7 +27,7 @@ def _as_axes(axis):
 
 @keras.saving.register_keras_serializable(package="helpers")
 class MultiAxisBatchNormalization(keras.layers.Layer):
-    """Batch normalization over one or several feature axes.
+    r"""Batch normalization over one or several feature axes.
 
     Like `keras.layers.BatchNormalization`, but `axis` may be a list. The statistics are
     computed over every *other* axis (the batch axis and any axis not listed). For inputs of
@@ -34,8 +36,8 @@ class MultiAxisBatchNormalization(keras.layers.Layer):
 
     With ``F`` the listed axes and ``R`` the others, in training mode
 
-    $$\\mu = \\operatorname{mean}_R(x),\\quad \\sigma^2 = \\operatorname{mean}_R\\big((x-\\mu)^2\\big),
-    \\quad y = \\gamma\\,\\frac{x-\\mu}{\\sqrt{\\sigma^2+\\varepsilon}} + \\beta,$$
+    $$\mu = \operatorname{mean}_R(x),\quad \sigma^2 = \operatorname{mean}_R\big((x-\mu)^2\big),
+    \quad y = \gamma\,\frac{x-\mu}{\sqrt{\sigma^2+\varepsilon}} + \beta,$$
 
     and the moving statistics are updated as Keras does,
     ``moving = moving · momentum + batch · (1 − momentum)`` (the variance is the biased one).
@@ -122,19 +124,43 @@ class MultiAxisBatchNormalization(keras.layers.Layer):
                 )
         self._reduction_axes = [i for i in range(ndim) if i not in self._axes]
         self._param_shape = tuple(int(input_shape[a]) for a in self._axes)
-        self._broadcast_shape = [int(input_shape[i]) if i in self._axes else 1 for i in range(ndim)]
+        self._broadcast_shape = [
+            int(input_shape[i]) if i in self._axes else 1 for i in range(ndim)
+        ]
         shape = self._param_shape
         if self.scale:
-            self.gamma = self.add_weight(shape=shape, name="gamma", initializer=self.gamma_initializer, trainable=True, autocast=False)
+            self.gamma = self.add_weight(
+                shape=shape,
+                name="gamma",
+                initializer=self.gamma_initializer,
+                trainable=True,
+                autocast=False,
+            )
         if self.center:
-            self.beta = self.add_weight(shape=shape, name="beta", initializer=self.beta_initializer, trainable=True, autocast=False)
+            self.beta = self.add_weight(
+                shape=shape,
+                name="beta",
+                initializer=self.beta_initializer,
+                trainable=True,
+                autocast=False,
+            )
         self.moving_mean = self.add_weight(
-            shape=shape, name="moving_mean", initializer=self.moving_mean_initializer, trainable=False, autocast=False
+            shape=shape,
+            name="moving_mean",
+            initializer=self.moving_mean_initializer,
+            trainable=False,
+            autocast=False,
         )
         self.moving_variance = self.add_weight(
-            shape=shape, name="moving_variance", initializer=self.moving_variance_initializer, trainable=False, autocast=False
+            shape=shape,
+            name="moving_variance",
+            initializer=self.moving_variance_initializer,
+            trainable=False,
+            autocast=False,
         )
-        self.input_spec = keras.layers.InputSpec(ndim=ndim, axes={a: int(input_shape[a]) for a in self._axes})
+        self.input_spec = keras.layers.InputSpec(
+            ndim=ndim, axes={a: int(input_shape[a]) for a in self._axes}
+        )
 
     def compute_output_shape(self, input_shape):
         self._normalized_axes(len(input_shape))
@@ -149,7 +175,9 @@ class MultiAxisBatchNormalization(keras.layers.Layer):
             variance = ops.reshape(variance, self._param_shape)
             m = self.momentum
             self.moving_mean.assign(ops.cast(self.moving_mean, dtype) * m + mean * (1.0 - m))
-            self.moving_variance.assign(ops.cast(self.moving_variance, dtype) * m + variance * (1.0 - m))
+            self.moving_variance.assign(
+                ops.cast(self.moving_variance, dtype) * m + variance * (1.0 - m)
+            )
         else:
             mean = ops.cast(self.moving_mean, dtype)
             variance = ops.cast(self.moving_variance, dtype)
@@ -175,8 +203,12 @@ class MultiAxisBatchNormalization(keras.layers.Layer):
                 "scale": self.scale,
                 "beta_initializer": keras.initializers.serialize(self.beta_initializer),
                 "gamma_initializer": keras.initializers.serialize(self.gamma_initializer),
-                "moving_mean_initializer": keras.initializers.serialize(self.moving_mean_initializer),
-                "moving_variance_initializer": keras.initializers.serialize(self.moving_variance_initializer),
+                "moving_mean_initializer": keras.initializers.serialize(
+                    self.moving_mean_initializer
+                ),
+                "moving_variance_initializer": keras.initializers.serialize(
+                    self.moving_variance_initializer
+                ),
             }
         )
         return config

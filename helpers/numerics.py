@@ -126,7 +126,9 @@ def plan(environ=None, machine=None, cpu_flags=None):
     name = environ.get(PROFILE_VARIABLE, "pinned") or "pinned"
     if name not in PROFILES:
         raise NumericsError(
-            f"{PROFILE_VARIABLE}={name!r} is not a numerics profile; use one of {', '.join(PROFILES)}")
+            f"{PROFILE_VARIABLE}={name!r} is not a numerics profile; use one of "
+            f"{', '.join(PROFILES)}"
+        )
     x86 = machine in ("x86_64", "amd64")
     flags = _cpu_flags() if cpu_flags is None and x86 else cpu_flags
     result = {}
@@ -137,7 +139,10 @@ def plan(environ=None, machine=None, cpu_flags=None):
             result[var] = (None, f"not set: x86-64 only, this machine is {machine}")
         elif var == "OPENBLAS_CORETYPE" and not _CORETYPE_NEEDS[value.lower()] <= (flags or set()):
             missing = " ".join(sorted(_CORETYPE_NEEDS[value.lower()] - (flags or set())))
-            result[var] = (None, f"not set: this CPU lacks {missing} for OpenBLAS's {value} kernel")
+            result[var] = (
+                None,
+                f"not set: this CPU lacks {missing} for OpenBLAS's {value} kernel",
+            )
         else:
             result[var] = (value, f"profile {name}")
     return result
@@ -163,8 +168,11 @@ def pin(environ=None):
     environ = os.environ if environ is None else environ
     applied = plan(environ)
     late = [m for m in ("numpy", "tensorflow") if m in sys.modules]
-    newly = [var for var, (value, source) in applied.items()
-             if value is not None and source != "environment" and var not in ALWAYS]
+    newly = [
+        var
+        for var, (value, source) in applied.items()
+        if value is not None and source != "environment" and var not in ALWAYS
+    ]
     for var, (value, _) in applied.items():
         if value is not None:
             environ[var] = value
@@ -176,11 +184,15 @@ def pin(environ=None):
                 f"{' and '.join(late)} was imported before helpers, so the numerics pins "
                 f"({', '.join(newly)}) cannot take effect in this process; import helpers "
                 "first (in a notebook: restart the kernel and run the cells in order)",
-                RuntimeWarning, stacklevel=3)
+                RuntimeWarning,
+                stacklevel=3,
+            )
     return applied
 
 
 def status_rows():
     """The pins in effect in this process, as ``(variable, value, source)`` rows for a table."""
-    return [(var, value if value is not None else "-", source)
-            for var, (value, source) in (STATUS or plan()).items()]
+    return [
+        (var, value if value is not None else "-", source)
+        for var, (value, source) in (STATUS or plan()).items()
+    ]

@@ -75,9 +75,12 @@ class _Number(_Rule):
         text = self.noun
         if self.min is not None and self.max is not None:
             low, high = shown(self.min), shown(self.max)
-            text += {(False, False): f" from {low} to {high}", (True, False): f" above {low}, up to {high}",
-                     (False, True): f" from {low}, below {high}",
-                     (True, True): f" above {low} and below {high}"}[self.min_open, self.max_open]
+            text += {
+                (False, False): f" from {low} to {high}",
+                (True, False): f" above {low}, up to {high}",
+                (False, True): f" from {low}, below {high}",
+                (True, True): f" above {low} and below {high}",
+            }[self.min_open, self.max_open]
         elif self.min is not None:
             text += f" {'>' if self.min_open else '>='} {shown(self.min)}"
         elif self.max is not None:
@@ -178,24 +181,33 @@ class ListOf(_Rule):
         return self.item.bounds()
 
     def ok(self, value, resolve):
-        return (isinstance(value, (list, tuple)) and len(value) >= self.min_len
-                and all(self.item.ok(v, resolve) for v in value)
-                and all(v in value for v in self.including))
+        return (
+            isinstance(value, (list, tuple))
+            and len(value) >= self.min_len
+            and all(self.item.ok(v, resolve) for v in value)
+            and all(v in value for v in self.including)
+        )
 
     def describe(self, resolve=None):
         size = "a non-empty list" if self.min_len == 1 else f"a list of at least {self.min_len}"
         text = f"{size} of {self.item.describe(resolve)}"
-        return text + (f" that includes {', '.join(map(_fmt, self.including))}" if self.including else "")
+        return text + (
+            f" that includes {', '.join(map(_fmt, self.including))}" if self.including else ""
+        )
 
 
 def _spec_errors(spec):
     for name, rule in spec.items():
         if not isinstance(rule, _Rule):
-            raise TypeError(f"the rule for {name!r} must be Int, Float, Choice, Text, AnyOf or ListOf, "
-                            f"got {type(rule).__name__}")
+            raise TypeError(
+                f"the rule for {name!r} must be Int, Float, Choice, Text, AnyOf or ListOf, "
+                f"got {type(rule).__name__}"
+            )
         for bound in rule.bounds():
             if bound not in spec:
-                raise TypeError(f"the rule for {name!r} refers to {bound!r}, which is not a parameter")
+                raise TypeError(
+                    f"the rule for {name!r} refers to {bound!r}, which is not a parameter"
+                )
 
 
 def check(namespace, **spec):
@@ -217,16 +229,26 @@ def check(namespace, **spec):
         TypeError: `spec` itself is malformed (a programming error in the chapter).
     """
     _spec_errors(spec)
-    unknown = sorted(name for name, value in namespace.items()
-                     if not name.startswith("_") and name not in _KERNEL_NAMES and name not in spec
-                     and not callable(value) and type(value).__name__ != "module"
-                     and not isinstance(value, _Rule))
+    unknown = sorted(
+        name
+        for name, value in namespace.items()
+        if not name.startswith("_")
+        and name not in _KERNEL_NAMES
+        and name not in spec
+        and not callable(value)
+        and type(value).__name__ != "module"
+        and not isinstance(value, _Rule)
+    )
     if unknown:
-        raise ParameterError(f"{unknown[0]} is not a parameter of this chapter; its parameters are "
-                             f"{', '.join(spec)}")
+        raise ParameterError(
+            f"{unknown[0]} is not a parameter of this chapter; its parameters are "
+            f"{', '.join(spec)}"
+        )
     missing = [name for name in spec if name not in namespace]
     if missing:
-        raise ParameterError(f"parameter {missing[0]} is not defined; run the parameters cell first")
+        raise ParameterError(
+            f"parameter {missing[0]} is not defined; run the parameters cell first"
+        )
     checked = set()
 
     def resolve(name):
@@ -264,7 +286,9 @@ def table(namespace=None, **spec):
     import pandas as pd
 
     _spec_errors(spec)
-    rows = [(name, rule.describe(None)) + ((repr(namespace[name]),) if namespace is not None else ())
-            for name, rule in spec.items()]
+    rows = [
+        (name, rule.describe(None)) + ((repr(namespace[name]),) if namespace is not None else ())
+        for name, rule in spec.items()
+    ]
     columns = ["parameter", "allowed"] + (["value"] if namespace is not None else [])
     return pd.DataFrame(rows, columns=columns).set_index("parameter")

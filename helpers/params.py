@@ -108,9 +108,9 @@ def _batchnorm(layer, shape):
 
 
 def _rules():
-    import keras
-
     from helpers.layers import MultiAxisBatchNormalization
+
+    import keras
 
     return {
         keras.layers.InputLayer: _no_params,
@@ -217,7 +217,16 @@ def param_table(model):
         if isinstance(layer, keras.layers.InputLayer):
             continue
         out, trainable, non_trainable = count_layer(layer, shape)
-        rows.append((layer.name, type(layer).__name__, str(out), trainable + non_trainable, trainable, non_trainable))
+        rows.append(
+            (
+                layer.name,
+                type(layer).__name__,
+                str(out),
+                trainable + non_trainable,
+                trainable,
+                non_trainable,
+            )
+        )
     table = pd.DataFrame(rows, columns=COLUMNS)
     for col in COLUMNS[3:]:
         table[col] = table[col].astype(np.int64)
@@ -257,7 +266,11 @@ def keras_counts(model):
         return int(sum(np.prod(w.shape) for w in weights))
 
     per_layer = {
-        layer.name: (layer.count_params(), size(layer.trainable_weights), size(layer.non_trainable_weights))
+        layer.name: (
+            layer.count_params(),
+            size(layer.trainable_weights),
+            size(layer.non_trainable_weights),
+        )
         for layer in model.layers
     }
     totals = {

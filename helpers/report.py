@@ -13,9 +13,9 @@ A chapter's checked outputs must read the same on every CPU. Two kinds of number
 
 import math
 
-import numpy as np
-
 from helpers import checks
+
+import numpy as np
 
 #: The three verdicts a claim checked over several seeds can get.
 VERDICTS = ("held in every seed", "held in no seed", "seeds disagree")
@@ -94,7 +94,8 @@ def seed_table(values, digits):
     stats = ["mean", "std", "min", "max"] if len(frame) > 1 else ["mean"]
     summary = frame.apply(pd.to_numeric, errors="coerce").agg(stats)
     table = pd.concat([frame, summary]).map(
-        lambda v: v if isinstance(v, str) or v is None else round(float(v), digits) + 0.0)
+        lambda v: v if isinstance(v, str) or v is None else round(float(v), digits) + 0.0
+    )
     return table.rename_axis(frame.index.name or "seed")
 
 
@@ -115,4 +116,5 @@ def spread(values, digits=2):
     arr = arr[np.isfinite(arr)]
     if not arr.size:
         raise ValueError("values must hold at least one finite number")
-    return f"{arr.mean():.{digits}f} ({arr.min():.{digits}f}-{arr.max():.{digits}f}) over {arr.size} seeds"
+    low, mean, high = (f"{v:.{digits}f}" for v in (arr.min(), arr.mean(), arr.max()))
+    return f"{mean} ({low}-{high}) over {arr.size} seeds"

@@ -4,9 +4,9 @@ import logging
 import platform
 import warnings
 
-import numpy as np
-
 from helpers import checks
+
+import numpy as np
 
 #: What the book itself printed (Chapter 10, ``tf.__version__`` and ``keras.__version__``).
 #: The book does not print its Python or NumPy versions, so none is invented here.

@@ -1,12 +1,6 @@
 """Unit tests for helpers.bn: hand-checked cases, Keras agreement, properties, every error."""
 
-import helpers  # noqa: F401  (sets TensorFlow's environment before Keras loads)
-
-import numpy as np
-import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
+import helpers
 from helpers.bn import (
     batch_moments,
     batch_norm_inference,
@@ -14,6 +8,11 @@ from helpers.bn import (
     moving_average_trajectory,
     update_moving,
 )
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 FAST = settings(max_examples=30, deadline=None)
 # Keras computes in float32: relative rounding ~6e-8 per operation, a few operations per value
@@ -31,14 +30,19 @@ def test_batch_norm_train_by_hand():
     np.testing.assert_allclose(mean, [2.0, 4.0])
     np.testing.assert_allclose(var, [1.0, 4.0])  # divides by N = 2, not N - 1 = 1
     expected = np.array(
-        [[2 * -1 / np.sqrt(1.001), -2 / np.sqrt(4.001) + 1], [2 * 1 / np.sqrt(1.001), 2 / np.sqrt(4.001) + 1]]
+        [
+            [2 * -1 / np.sqrt(1.001), -2 / np.sqrt(4.001) + 1],
+            [2 * 1 / np.sqrt(1.001), 2 / np.sqrt(4.001) + 1],
+        ]
     )
     np.testing.assert_allclose(z, expected, rtol=1e-12)
 
 
 def test_batch_norm_inference_by_hand():
     x = np.array([[0.0], [4.0]])
-    z = batch_norm_inference(x, [3.0], [1.0], moving_mean=[2.0], moving_variance=[3.999], epsilon=1e-3)
+    z = batch_norm_inference(
+        x, [3.0], [1.0], moving_mean=[2.0], moving_variance=[3.999], epsilon=1e-3
+    )
     np.testing.assert_allclose(z, [[-2.0], [4.0]])  # 3 * (x - 2) / 2 + 1
 
 
@@ -100,7 +104,9 @@ shapes = st.lists(st.integers(1, 4), min_size=1, max_size=2).flatmap(
 def test_training_output_statistics(shape, seed, data):
     batch, rest = shape
     full = (batch, *rest)
-    axis = data.draw(st.integers(-len(full), len(full) - 1).filter(lambda a: a % len(full) != 0), label="axis")
+    axis = data.draw(
+        st.integers(-len(full), len(full) - 1).filter(lambda a: a % len(full) != 0), label="axis"
+    )
     rng = np.random.default_rng(seed)
     x = rng.normal(3.0, 2.0, size=full)
     n_feat = full[axis]
@@ -108,7 +114,9 @@ def test_training_output_statistics(shape, seed, data):
     z, mean, var = batch_norm_train(x, gamma, beta, axis=axis, epsilon=1e-3)
     others = tuple(i for i in range(len(full)) if i != axis % len(full))
     np.testing.assert_allclose(z.mean(axis=others), beta, atol=1e-9)
-    np.testing.assert_allclose(z.var(axis=others), gamma**2 * var / (var + 1e-3), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        z.var(axis=others), gamma**2 * var / (var + 1e-3), rtol=1e-9, atol=1e-12
+    )
     # inference with the batch's own statistics reproduces training mode
     z_inf = batch_norm_inference(x, gamma, beta, mean, var, axis=axis, epsilon=1e-3)
     np.testing.assert_allclose(z_inf, z, rtol=1e-12, atol=1e-12)
@@ -136,7 +144,9 @@ def keras():
     return keras
 
 
-def _keras_bn(keras, x, axis, momentum, epsilon, gamma, beta, moving_mean=None, moving_variance=None):
+def _keras_bn(
+    keras, x, axis, momentum, epsilon, gamma, beta, moving_mean=None, moving_variance=None
+):
     layer = keras.layers.BatchNormalization(axis=axis, momentum=momentum, epsilon=epsilon)
     layer.build(x.shape)
     layer.gamma.assign(gamma.astype("float32"))
@@ -151,7 +161,9 @@ def _random_case(shape, seed, data):
     """A random float32 batch, a feature axis (never the batch axis), and gamma/beta for it."""
     batch, rest = shape
     full = (batch, *rest)
-    axis = data.draw(st.integers(-len(full), len(full) - 1).filter(lambda a: a % len(full) != 0), label="axis")
+    axis = data.draw(
+        st.integers(-len(full), len(full) - 1).filter(lambda a: a % len(full) != 0), label="axis"
+    )
     rng = np.random.default_rng(seed)
     x = rng.normal(1.0, 2.0, size=full).astype("float32")
     n_feat = full[axis]
@@ -168,8 +180,15 @@ def test_agrees_with_keras_training_mode(keras, shape, seed, momentum, data):
     z, mean, var = batch_norm_train(x, gamma, beta, axis=axis, epsilon=1e-3)
     np.testing.assert_allclose(out, z, atol=KERAS_ATOL, rtol=1e-5)
     # Keras started from moving_mean = 0 and moving_variance = 1 and applied one update.
-    np.testing.assert_allclose(layer.moving_mean.numpy(), update_moving(np.zeros(n_feat), mean, momentum), atol=1e-6)
-    np.testing.assert_allclose(layer.moving_variance.numpy(), update_moving(np.ones(n_feat), var, momentum), atol=1e-6, rtol=1e-6)
+    np.testing.assert_allclose(
+        layer.moving_mean.numpy(), update_moving(np.zeros(n_feat), mean, momentum), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        layer.moving_variance.numpy(),
+        update_moving(np.ones(n_feat), var, momentum),
+        atol=1e-6,
+        rtol=1e-6,
+    )
 
 
 @settings(max_examples=25, deadline=None)
@@ -179,7 +198,9 @@ def test_agrees_with_keras_inference_mode(keras, shape, seed, data):
     mm, mv = rng.normal(size=n_feat), rng.uniform(0.1, 3.0, n_feat)
     layer = _keras_bn(keras, x, axis, 0.99, 1e-3, gamma, beta, mm, mv)
     out = keras.ops.convert_to_numpy(layer(x, training=False))
-    expected = batch_norm_inference(x, gamma, beta, mm.astype("float32"), mv.astype("float32"), axis=axis, epsilon=1e-3)
+    expected = batch_norm_inference(
+        x, gamma, beta, mm.astype("float32"), mv.astype("float32"), axis=axis, epsilon=1e-3
+    )
     np.testing.assert_allclose(out, expected, atol=KERAS_ATOL, rtol=1e-5)
     # inference never touches the moving statistics
     np.testing.assert_allclose(layer.moving_mean.numpy(), mm.astype("float32"))
@@ -266,7 +287,9 @@ def test_bad_momentum(momentum):
 
 
 def test_update_moving_shape_mismatch():
-    with pytest.raises(ValueError, match=r"moving has shape \(2,\) but batch_value has shape \(3,\)"):
+    with pytest.raises(
+        ValueError, match=r"moving has shape \(2,\) but batch_value has shape \(3,\)"
+    ):
         update_moving(np.zeros(2), np.ones(3), 0.9)
 
 
@@ -279,7 +302,10 @@ def test_trajectory_errors():
         moving_average_trajectory(np.ones((4, 2)), 0.9, initial=np.zeros(3))
 
 
-@pytest.mark.parametrize("ddof, x, match", [(2, X3, "ddof must be 0"), (True, X3, "ddof must be 0"), (1, np.zeros((1, 3)), "N=1")])
+@pytest.mark.parametrize(
+    "ddof, x, match",
+    [(2, X3, "ddof must be 0"), (True, X3, "ddof must be 0"), (1, np.zeros((1, 3)), "N=1")],
+)
 def test_bad_ddof(ddof, x, match):
     with pytest.raises(ValueError, match=match):
         batch_moments(x, ddof=ddof)

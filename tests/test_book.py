@@ -44,16 +44,25 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    _require(CHROMIUM and CHROMEDRIVER, "chromium and chromedriver are not installed (`make sysdeps`)")
+    _require(
+        CHROMIUM and CHROMEDRIVER, "chromium and chromedriver are not installed (`make sysdeps`)"
+    )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--window-size=1280,1024", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,1024",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -72,9 +81,11 @@ def _open(browser, url):
         const report = () => done({
           math: document.querySelectorAll('.math').length,
           typeset: document.querySelectorAll('mjx-container').length,
-          raw: [...document.querySelectorAll('.math')].filter(e => !e.querySelector('mjx-container')).length,
+          raw: [...document.querySelectorAll('.math')]
+            .filter(e => !e.querySelector('mjx-container')).length,
           mathjax: !!(window.MathJax && window.MathJax.version),
-          images: [...document.images].map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0]),
+          images: [...document.images]
+            .map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0]),
           resources: performance.getEntriesByType('resource').map(r => r.name),
           links: [...document.querySelectorAll('script[src], link[href], img[src]')]
                    .map(e => e.src || e.href),
@@ -88,8 +99,14 @@ def _open(browser, url):
 
 def _foreign(urls, base):
     host = urllib.parse.urlsplit(base).netloc
-    return sorted({u for u in urls if urllib.parse.urlsplit(u).scheme in ("http", "https")
-                   and urllib.parse.urlsplit(u).netloc != host})
+    return sorted(
+        {
+            u
+            for u in urls
+            if urllib.parse.urlsplit(u).scheme in ("http", "https")
+            and urllib.parse.urlsplit(u).netloc != host
+        }
+    )
 
 
 @pytest.mark.parametrize("page", PAGES or ["<none>"])
@@ -110,9 +127,9 @@ def test_book_has_equations_and_figures(server, browser):
     above are not vacuous."""
     states = {page: _open(browser, f"{server}/{page}") for page in PAGES}
     assert any(s["typeset"] > 0 for s in states.values()), "no page has typeset equations"
-    assert any(ok for s in states.values() for src, ok in s["images"] if src and "_images" in src), (
-        "no page shows a figure"
-    )
+    assert any(
+        ok for s in states.values() for src, ok in s["images"] if src and "_images" in src
+    ), "no page shows a figure"
     # MathJax came from the book itself
     mathjax = {u for s in states.values() for u in s["resources"] if "mathjax" in u}
     assert mathjax and all(u.startswith(server) for u in mathjax)

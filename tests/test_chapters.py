@@ -25,7 +25,8 @@ MAX_NOT_COMPARED = 10
 
 def not_compared(cell):
     return bool(NOT_COMPARED_TAGS & set(cell.metadata.get("tags", []))) or bool(
-        NOT_COMPARED_MARKERS.search(cell.source))
+        NOT_COMPARED_MARKERS.search(cell.source)
+    )
 
 
 def code_cells(md):
@@ -40,9 +41,12 @@ def test_there_are_chapters():
 def test_every_not_compared_cell_asserts_its_claim(md):
     for cell in code_cells(md):
         if not_compared(cell):
-            assert re.search(r"^\s*assert\b|np\.testing\.assert_\w+\(", cell.source, re.MULTILINE), (
+            assert re.search(
+                r"^\s*assert\b|np\.testing\.assert_\w+\(", cell.source, re.MULTILINE
+            ), (
                 f"{os.path.basename(md)}: a cell whose output nbval does not compare has no "
-                f"assert: {cell.source.strip().splitlines()[0]!r}")
+                f"assert: {cell.source.strip().splitlines()[0]!r}"
+            )
 
 
 def test_not_compared_cells_stay_few():
@@ -62,6 +66,7 @@ def test_the_sanitizer_never_rewrites_numbers():
 
 # --- parameters: checked right after the parameters cell, one sentence when wrong -----------
 
+
 def parameter_cells(md):
     """The parameters cell and the cell right after it (the check)."""
     cells = code_cells(md)
@@ -76,20 +81,28 @@ def test_the_defaults_pass_and_every_wrong_value_is_named(md):
     parameters, checking = parameter_cells(md)
     assert "check(globals()," in checking.source, "the cell after the parameters must check them"
     defaults = {}
-    exec(parameters.source, defaults)  # noqa: S102  (our own chapter source)
+    exec(parameters.source, defaults)
     names = [n for n in defaults if not n.startswith("__")]
-    exec(checking.source, dict(defaults))  # noqa: S102
+    exec(checking.source, dict(defaults))
     for name in names:
         with pytest.raises(ParameterError, match=f"^{name} must be "):
-            exec(checking.source, {**defaults, name: object()})  # noqa: S102
+            exec(checking.source, {**defaults, name: object()})
     with pytest.raises(ParameterError, match="^n_trian is not a parameter of this chapter"):
-        exec(checking.source, {**defaults, "n_trian": 5})  # noqa: S102
+        exec(checking.source, {**defaults, "n_trian": 5})
 
 
 #: One wrong value per chapter, as a reader would pass it to `make run`, and the sentence it gets.
 BAD = {
-    "00": ("n_samples_per_class", "0", "n_samples_per_class must be an integer from 1 to 50, got 0"),
-    "01": ("batch_size", "12", "batch_size must be an integer from 8 to 55,000, a multiple of 8, got 12"),
+    "00": (
+        "n_samples_per_class",
+        "0",
+        "n_samples_per_class must be an integer from 1 to 50, got 0",
+    ),
+    "01": (
+        "batch_size",
+        "12",
+        "batch_size must be an integer from 8 to 55,000, a multiple of 8, got 12",
+    ),
     "02": ("ema_steps", "150", "ema_steps must be an integer >= 100, a multiple of 100, got 150"),
     "03": ("n_fit", "0", "n_fit must be an integer from 32 (batch_size) to 50,000, got 0"),
     "04": ("n_train", "0", "n_train must be an integer from 32 (batch_size) to 55,000, got 0"),
@@ -107,10 +120,26 @@ def test_every_chapter_has_a_bad_parameter_case():
 @pytest.mark.parametrize("md", CHAPTERS, ids=os.path.basename)
 def test_a_bad_parameter_stops_the_chapter_with_one_sentence(md, tmp_path):
     name, value, sentence = BAD[os.path.basename(md)[:2]]
-    run = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "execute_chapters.py"), "--into",
-                          str(tmp_path / "out"), "--build", str(tmp_path / "build"), "-p", name, value, md],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "tools", "execute_chapters.py"),
+            "--into",
+            str(tmp_path / "out"),
+            "--build",
+            str(tmp_path / "build"),
+            "-p",
+            name,
+            value,
+            md,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 1
     failure = [line for line in run.stderr.splitlines() if line.startswith("FAILED")]
-    assert failure and failure[0].endswith(f"raised ParameterError: {sentence}"), run.stderr[-2000:]
+    assert failure and failure[0].endswith(f"raised ParameterError: {sentence}"), run.stderr[
+        -2000:
+    ]
     assert not (tmp_path / "out" / (os.path.basename(md)[:-3] + ".ipynb")).exists()

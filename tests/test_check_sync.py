@@ -5,11 +5,14 @@ import shutil
 
 import jupytext
 import pytest
+
 from tool_modules import MYST_HEADER, load_tool
 
 check_sync = load_tool("check_sync")
 
-MD = MYST_HEADER + """
+MD = (
+    MYST_HEADER
+    + """
 # Title
 
 ```{code-cell} ipython3
@@ -22,6 +25,7 @@ seed = 1
 print(seed)
 ```
 """
+)
 
 
 @pytest.fixture

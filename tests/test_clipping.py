@@ -8,6 +8,8 @@ import helpers
 
 helpers.setup(0)
 
+from helpers import clipping as C  # noqa: E402
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -16,14 +18,16 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
-from helpers import clipping as C  # noqa: E402
-
 SETTINGS = settings(max_examples=30, deadline=None)
 
 # TensorFlow's CPU kernels flush subnormal floats (below 1.2e-38) to zero, NumPy keeps them;
 # that is a property of the hardware settings, not of clipping, so subnormals are left out.
-finite32 = st.floats(-1e4, 1e4, allow_nan=False, allow_infinity=False, allow_subnormal=False, width=32)
-arrays32 = hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=3, max_side=6), elements=finite32)
+finite32 = st.floats(
+    -1e4, 1e4, allow_nan=False, allow_infinity=False, allow_subnormal=False, width=32
+)
+arrays32 = hnp.arrays(
+    np.float32, hnp.array_shapes(min_dims=1, max_dims=3, max_side=6), elements=finite32
+)
 thresholds = st.floats(1e-3, 1e3, allow_nan=False, allow_infinity=False)
 BAD_THRESHOLDS = [0, 0.0, -1.0, math.nan, math.inf, -math.inf, "1.0", None, True, [1.0]]
 
@@ -47,7 +51,9 @@ def test_clip_by_value_book_vector():
 def test_clip_by_value_nan_and_inf():
     out = C.clip_by_value(np.array([np.nan, np.inf, -np.inf, 0.5], np.float32), 1.0)
     np.testing.assert_array_equal(out, [np.nan, 1.0, -1.0, 0.5])
-    theirs = tf.clip_by_value(np.array([np.nan, np.inf, -np.inf, 0.5], np.float32), -1.0, 1.0).numpy()
+    theirs = tf.clip_by_value(
+        np.array([np.nan, np.inf, -np.inf, 0.5], np.float32), -1.0, 1.0
+    ).numpy()
     np.testing.assert_array_equal(out, theirs)
 
 
@@ -101,8 +107,12 @@ def test_clip_by_norm_small_gradient_unchanged_and_zero_safe():
     np.testing.assert_array_equal(C.clip_by_norm(g, 1.0), g)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a division by zero would warn
-        np.testing.assert_array_equal(C.clip_by_norm(np.zeros((3, 2), np.float32), 1.0), np.zeros((3, 2)))
-    np.testing.assert_array_equal(tf.clip_by_norm(np.zeros((3, 2), np.float32), 1.0).numpy(), np.zeros((3, 2)))
+        np.testing.assert_array_equal(
+            C.clip_by_norm(np.zeros((3, 2), np.float32), 1.0), np.zeros((3, 2))
+        )
+    np.testing.assert_array_equal(
+        tf.clip_by_norm(np.zeros((3, 2), np.float32), 1.0).numpy(), np.zeros((3, 2))
+    )
 
 
 @pytest.mark.parametrize("grad", [[np.nan, 2.0], [np.inf, 2.0], [-np.inf, 0.0]])
@@ -126,7 +136,9 @@ grad_lists = st.lists(arrays32, min_size=1, max_size=3)
 @given(grad_lists, thresholds)
 def test_clip_by_global_norm_matches_tensorflow(grads, max_norm):
     ours, norm = C.clip_by_global_norm(grads, max_norm)
-    theirs, their_norm = tf.clip_by_global_norm([tf.constant(g) for g in grads], np.float32(max_norm))
+    theirs, their_norm = tf.clip_by_global_norm(
+        [tf.constant(g) for g in grads], np.float32(max_norm)
+    )
     np.testing.assert_allclose(norm, their_norm.numpy(), rtol=2e-6)
     for a, b, g in zip(ours, theirs, grads):
         assert a.shape == g.shape and a.dtype == np.float32
@@ -154,10 +166,14 @@ def test_global_norm_value_and_none_entries():
 def test_clip_by_global_norm_zero_and_non_finite():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        clipped, norm = C.clip_by_global_norm([np.zeros(2, np.float32), np.zeros(3, np.float32)], 1.0)
+        clipped, norm = C.clip_by_global_norm(
+            [np.zeros(2, np.float32), np.zeros(3, np.float32)], 1.0
+        )
     assert norm == 0.0 and all(not np.any(c) for c in clipped)
     for bad in (np.nan, np.inf):
-        clipped, norm = C.clip_by_global_norm([np.array([bad, 1.0], np.float32), np.ones(2, np.float32)], 1.0)
+        clipped, norm = C.clip_by_global_norm(
+            [np.array([bad, 1.0], np.float32), np.ones(2, np.float32)], 1.0
+        )
         theirs, _ = tf.clip_by_global_norm([tf.constant([bad, 1.0]), tf.ones(2)], 1.0)
         assert not math.isfinite(norm)
         assert all(np.isnan(c).all() for c in clipped)
@@ -183,7 +199,12 @@ def test_clip_by_global_norm_rejects_bad_max_norm(bad):
 
 @pytest.mark.parametrize(
     "a, b, expected",
-    [([1, 0], [2, 0], 0.0), ([1, 0], [0, 3], 90.0), ([1, 0], [-1, 0], 180.0), ([1, 0], [1, 1], 45.0)],
+    [
+        ([1, 0], [2, 0], 0.0),
+        ([1, 0], [0, 3], 90.0),
+        ([1, 0], [-1, 0], 180.0),
+        ([1, 0], [1, 1], 45.0),
+    ],
 )
 def test_angle_between_known_angles(a, b, expected):
     assert C.angle_between(a, b) == pytest.approx(expected, abs=1e-12)
@@ -213,8 +234,13 @@ def test_angle_between_symmetric_scale_invariant_and_matches_arccos(a, b, scale)
 
 @pytest.mark.parametrize(
     "a, b, word",
-    [([0, 0], [1, 0], "zero"), ([1, 0], [0, 0], "zero"), ([1, 0], [1, 0, 0], "same number"),
-     ([np.nan, 1], [1, 0], "NaN"), ([1, 0], [np.inf, 0], "NaN")],
+    [
+        ([0, 0], [1, 0], "zero"),
+        ([1, 0], [0, 0], "zero"),
+        ([1, 0], [1, 0, 0], "same number"),
+        ([np.nan, 1], [1, 0], "NaN"),
+        ([1, 0], [np.inf, 0], "NaN"),
+    ],
 )
 def test_angle_between_rejects_bad_vectors(a, b, word):
     with pytest.raises(ValueError, match=word):
@@ -226,16 +252,27 @@ def test_tf_angle_matches_numpy():
     a = [rng.normal(size=(3, 2)).astype(np.float32), rng.normal(size=2).astype(np.float32)]
     b = [rng.normal(size=(3, 2)).astype(np.float32), rng.normal(size=2).astype(np.float32)]
     flat = lambda xs: np.concatenate([x.ravel() for x in xs])  # noqa: E731
-    assert float(C._tf_angle_degrees(a, b)) == pytest.approx(C.angle_between(flat(a), flat(b)), abs=1e-4)
+    assert float(C._tf_angle_degrees(a, b)) == pytest.approx(
+        C.angle_between(flat(a), flat(b)), abs=1e-4
+    )
 
 
 # --- keras_sgd_step ----------------------------------------------------------------------
 
 
 @settings(max_examples=15, deadline=None)
-@given(st.lists(hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=2, max_side=4),
-                           elements=st.floats(-100, 100, width=32)), min_size=1, max_size=3),
-       st.sampled_from(["clipvalue", "clipnorm", "global_clipnorm", None]))
+@given(
+    st.lists(
+        hnp.arrays(
+            np.float32,
+            hnp.array_shapes(min_dims=1, max_dims=2, max_side=4),
+            elements=st.floats(-100, 100, width=32),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    st.sampled_from(["clipvalue", "clipnorm", "global_clipnorm", None]),
+)
 def test_keras_sgd_step_matches_numpy_references(grads, how):
     step = C.keras_sgd_step(grads, **({how: 1.0} if how else {}))
     if how == "clipvalue":
@@ -281,11 +318,15 @@ def _tiny_problem():
 
 def _tiny_model(seed=0):
     helpers.setup(seed)
-    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="tanh"), keras.layers.Dense(1)])
+    return keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, activation="tanh"), keras.layers.Dense(1)]
+    )
 
 
 @pytest.mark.parametrize(
-    "clip", [{}, {"clipvalue": 0.5}, {"clipnorm": 1.0}, {"global_clipnorm": 1.0}], ids=lambda c: str(c)
+    "clip",
+    [{}, {"clipvalue": 0.5}, {"clipnorm": 1.0}, {"global_clipnorm": 1.0}],
+    ids=lambda c: str(c),
 )
 def test_gradient_norm_model_records_what_the_optimizer_applied(clip):
     X, y = _tiny_problem()
@@ -318,7 +359,9 @@ def test_gradient_norm_model_records_what_the_optimizer_applied(clip):
     assert logs["batch_loss"] == pytest.approx(float(loss), rel=1e-5)
     assert logs["grad_norm"] == pytest.approx(C.global_norm(grads), rel=1e-5)
     assert logs["update_norm"] == pytest.approx(lr * C.global_norm(clipped), rel=1e-4)
-    assert logs["update_angle"] == pytest.approx(C.angle_between(flat(grads), flat(clipped)), abs=0.05)
+    assert logs["update_angle"] == pytest.approx(
+        C.angle_between(flat(grads), flat(clipped)), abs=0.05
+    )
     if clip:
         assert logs["grad_norm"] > 1.0  # clipping was active in this test
 
@@ -331,10 +374,17 @@ def test_gradient_norm_model_rejects_non_models():
 def test_tensorboard_round_trip(tmp_path):
     X, y = _tiny_problem()
     model = C.GradientNormModel(_tiny_model())
-    model.compile(loss="mse", optimizer=keras.optimizers.SGD(learning_rate=0.01, global_clipnorm=1.0))
+    model.compile(
+        loss="mse", optimizer=keras.optimizers.SGD(learning_rate=0.01, global_clipnorm=1.0)
+    )
     keep = _Keep()
     history = model.fit(
-        X, y, batch_size=4, epochs=2, validation_data=(X, y), verbose=0,
+        X,
+        y,
+        batch_size=4,
+        epochs=2,
+        validation_data=(X, y),
+        verbose=0,
         callbacks=[keep, C.TensorBoardScalars(tmp_path / "run")],
     )
     scalars = C.read_scalars(tmp_path)
@@ -377,9 +427,15 @@ def test_read_scalars_errors(tmp_path):
         C.read_scalars(3)
 
 
-@pytest.mark.parametrize("kwargs, word", [({"logdir": ""}, "logdir"), ({"logdir": None}, "logdir"),
-                                          ({"logdir": "x", "batch_keys": "grad_norm"}, "batch_keys"),
-                                          ({"logdir": "x", "batch_keys": ()}, "batch_keys")])
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"logdir": ""}, "logdir"),
+        ({"logdir": None}, "logdir"),
+        ({"logdir": "x", "batch_keys": "grad_norm"}, "batch_keys"),
+        ({"logdir": "x", "batch_keys": ()}, "batch_keys"),
+    ],
+)
 def test_tensorboard_scalars_rejects_bad_arguments(kwargs, word):
     with pytest.raises(ValueError, match=word):
         C.TensorBoardScalars(**kwargs)
@@ -387,9 +443,15 @@ def test_tensorboard_scalars_rejects_bad_arguments(kwargs, word):
 
 # --- fit_seeds: one traced model, runs identical to fresh ones ------------------------------
 
+
 def _tiny_rnn():
-    return keras.Sequential([keras.Input((5, 3)), keras.layers.SimpleRNN(4, activation="relu"),
-                             keras.layers.Dense(3, activation="softmax")])
+    return keras.Sequential(
+        [
+            keras.Input((5, 3)),
+            keras.layers.SimpleRNN(4, activation="relu"),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
 
 
 def _tiny_data():
@@ -403,27 +465,57 @@ def test_fit_seeds_runs_equal_fresh_runs_bit_for_bit(tmp_path):
     def sgd():
         return keras.optimizers.SGD(learning_rate=0.5, clipnorm=1.0, momentum=0.5)
 
-    runs = C.fit_seeds(_tiny_rnn, sgd, [3, 4], lambda s: tmp_path / f"reused_{s}",
-                       x=x, y=y, epochs=2, batch_size=16)
+    runs = C.fit_seeds(
+        _tiny_rnn,
+        sgd,
+        [3, 4],
+        lambda s: tmp_path / f"reused_{s}",
+        x=x,
+        y=y,
+        epochs=2,
+        batch_size=16,
+    )
     for seed in (3, 4):
         helpers.setup(seed)
         fresh = C.GradientNormModel(_tiny_rnn())
-        fresh.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"], optimizer=sgd())
-        history = fresh.fit(x, y, epochs=2, batch_size=16, verbose=0,
-                            callbacks=[C.TensorBoardScalars(tmp_path / f"fresh_{seed}")])
+        fresh.compile(
+            loss="sparse_categorical_crossentropy", metrics=["accuracy"], optimizer=sgd()
+        )
+        history = fresh.fit(
+            x,
+            y,
+            epochs=2,
+            batch_size=16,
+            verbose=0,
+            callbacks=[C.TensorBoardScalars(tmp_path / f"fresh_{seed}")],
+        )
         for a, b in zip(fresh.get_weights(), runs[seed][1]):
             np.testing.assert_array_equal(a, b)
         assert history.history["loss"] == runs[seed][0]["loss"]
         reused = C.read_scalars(tmp_path / f"reused_{seed}")["batch/grad_norm"]
-        np.testing.assert_array_equal(reused[1], C.read_scalars(tmp_path / f"fresh_{seed}")["batch/grad_norm"][1])
+        np.testing.assert_array_equal(
+            reused[1], C.read_scalars(tmp_path / f"fresh_{seed}")["batch/grad_norm"][1]
+        )
     assert not np.array_equal(runs[3][1][0], runs[4][1][0])
 
 
-@pytest.mark.parametrize("kwargs, word", [
-    ({"seeds": []}, "seeds"), ({"seeds": [1, -1]}, "seeds"), ({"seeds": [True]}, "seeds"),
-    ({"build": None}, "build"), ({"logdir": "folder"}, "logdir"),
-])
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"seeds": []}, "seeds"),
+        ({"seeds": [1, -1]}, "seeds"),
+        ({"seeds": [True]}, "seeds"),
+        ({"build": None}, "build"),
+        ({"logdir": "folder"}, "logdir"),
+    ],
+)
 def test_fit_seeds_errors(kwargs, word):
-    args = {"build": _tiny_rnn, "optimizer": keras.optimizers.SGD, "seeds": [0], "logdir": str, **kwargs}
+    args = {
+        "build": _tiny_rnn,
+        "optimizer": keras.optimizers.SGD,
+        "seeds": [0],
+        "logdir": str,
+        **kwargs,
+    }
     with pytest.raises(ValueError, match=word):
         C.fit_seeds(args["build"], args["optimizer"], args["seeds"], args["logdir"])

@@ -9,11 +9,11 @@ import hashlib
 import os
 import struct
 
-import numpy as np
-import pytest
-
 from helpers import data
 from helpers.data import DataError
+
+import numpy as np
+import pytest
 
 N_TRAIN, N_TEST = 60, 20
 
@@ -23,7 +23,10 @@ def _idx_bytes(name, rng):
         n = N_TRAIN if name.startswith("train") else N_TEST
         return struct.pack(">II", 2049, n) + rng.integers(0, 10, n, dtype=np.uint8).tobytes()
     n = N_TRAIN if name.startswith("train") else N_TEST
-    return struct.pack(">IIII", 2051, n, 28, 28) + rng.integers(0, 256, n * 784, dtype=np.uint8).tobytes()
+    return (
+        struct.pack(">IIII", 2051, n, 28, 28)
+        + rng.integers(0, 256, n * 784, dtype=np.uint8).tobytes()
+    )
 
 
 @pytest.fixture
@@ -65,14 +68,18 @@ def test_verify_accepts_a_recompressed_file(fake_source):
 def test_missing_file_is_named(fake_source):
     path = fake_source / "train-images-idx3-ubyte.gz"
     path.unlink()
-    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz: file is missing.*apt-get install"):
+    with pytest.raises(
+        DataError, match="train-images-idx3-ubyte.gz: file is missing.*apt-get install"
+    ):
         data.verify_file(str(path))
 
 
 def test_truncated_file_is_named(fake_source):
     path = fake_source / "train-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:500])
-    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz: cannot be decompressed.*truncated"):
+    with pytest.raises(
+        DataError, match="train-images-idx3-ubyte.gz: cannot be decompressed.*truncated"
+    ):
         data.verify_file(str(path))
 
 
@@ -115,7 +122,9 @@ def test_stage_copies_and_repairs_the_cache(fake_source, tmp_path):
     data.verify_file(str(bad))
 
 
-def test_a_full_disk_while_staging_is_one_clear_error_and_the_next_run_repairs(fake_source, tmp_path):
+def test_a_full_disk_while_staging_is_one_clear_error_and_the_next_run_repairs(
+    fake_source, tmp_path
+):
     import json
     import resource
     import signal
@@ -123,22 +132,32 @@ def test_a_full_disk_while_staging_is_one_clear_error_and_the_next_run_repairs(f
     import sys
 
     cache = tmp_path / "cache"
-    code = ("import json, resource, signal, sys; from helpers import data; "
-            "data.EXPECTED = {k: tuple(v) for k, v in json.loads(sys.argv[3]).items()}; "
-            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
-            "resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000)); "
-            "data.stage_local_copy(sys.argv[1], sys.argv[2])")
-    run = subprocess.run([sys.executable, "-c", code, str(fake_source), str(cache), json.dumps(data.EXPECTED)],
-                         capture_output=True, text=True)
+    code = (
+        "import json, resource, signal, sys; from helpers import data; "
+        "data.EXPECTED = {k: tuple(v) for k, v in json.loads(sys.argv[3]).items()}; "
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000)); "
+        "data.stage_local_copy(sys.argv[1], sys.argv[2])"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(fake_source), str(cache), json.dumps(data.EXPECTED)],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode != 0
     last = run.stderr.strip().splitlines()[-1]
-    assert last.startswith("helpers.data.DataError: ") and "cannot copy the local Fashion-MNIST file" in last
+    assert (
+        last.startswith("helpers.data.DataError: ")
+        and "cannot copy the local Fashion-MNIST file" in last
+    )
     assert "File too large" in last
     assert not any(name.endswith(".partial") for name in os.listdir(cache))
     for name in os.listdir(cache):  # whatever was copied is complete
         data.verify_file(str(cache / name))
     assert resource.getrlimit(resource.RLIMIT_FSIZE)[0] == resource.RLIM_INFINITY and signal
-    data.stage_local_copy(str(fake_source), str(cache))  # with space again, the next run completes it
+    data.stage_local_copy(
+        str(fake_source), str(cache)
+    )  # with space again, the next run completes it
     assert sorted(os.listdir(cache)) == sorted(data.EXPECTED)
 
 
@@ -157,7 +176,11 @@ def test_env_var_must_name_a_folder(tmp_path, monkeypatch):
 def test_load_goes_through_keras_with_the_book_split(fake_source, keras_home, monkeypatch):
     monkeypatch.setenv(data.ENV_VAR, str(fake_source))
     (X_train, y_train), (X_valid, y_valid), (X_test, y_test) = data.load_fashion_mnist(n_valid=10)
-    assert X_train.shape == (50, 28, 28) and X_valid.shape == (10, 28, 28) and X_test.shape == (20, 28, 28)
+    assert (
+        X_train.shape == (50, 28, 28)
+        and X_valid.shape == (10, 28, 28)
+        and X_test.shape == (20, 28, 28)
+    )
     assert X_train.dtype == np.float32 and 0.0 <= X_train.min() and X_train.max() <= 1.0
     # Keras read the staged files: the values are ours, scaled by 1/255, validation first.
     with gzip.open(fake_source / "train-images-idx3-ubyte.gz") as f:
@@ -187,7 +210,9 @@ def test_bad_validation_size():
         data.load_fashion_mnist(n_valid=0)
 
 
-@pytest.mark.skipif(not os.path.isdir(data.DEBIAN_DIR), reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(
+    not os.path.isdir(data.DEBIAN_DIR), reason="Debian's dataset-fashion-mnist is not installed"
+)
 def test_the_real_files_verify():
     for name in data.EXPECTED:
         data.verify_file(os.path.join(data.DEBIAN_DIR, name))

@@ -10,17 +10,21 @@ import time
 import jupytext
 import nbformat
 import pytest
+
 from tool_modules import MYST_HEADER, ROOT, load_tool
 
 execute_chapters = load_tool("execute_chapters")
 
-HEADER = MYST_HEADER + """
+HEADER = (
+    MYST_HEADER
+    + """
 ```{code-cell} ipython3
 :tags: [parameters]
 
 seed = 42
 ```
 """
+)
 
 
 def chapter(folder, name, body):
@@ -31,14 +35,22 @@ def chapter(folder, name, body):
 
 
 def test_a_failing_chapter_leaves_the_stored_notebook_byte_for_byte(tmp_path, capsys):
-    md = chapter(tmp_path, "01_fails", "\n```{code-cell} ipython3\nprint('before')\nassert seed == 0, 'wrong seed'\n```\n")
+    md = chapter(
+        tmp_path,
+        "01_fails",
+        "\n```{code-cell} ipython3\nprint('before')\nassert seed == 0, 'wrong seed'\n```\n",
+    )
     stored = (tmp_path / "01_fails.ipynb").read_bytes()
     status = execute_chapters.main(["--in-place", "--build", str(tmp_path / "build"), str(md)])
     assert status == 1
     assert (tmp_path / "01_fails.ipynb").read_bytes() == stored
     assert (tmp_path / "build" / "failed" / "01_fails.ipynb").exists()
     err = capsys.readouterr().err
-    assert "FAILED 01_fails" in err and "raised AssertionError: wrong seed" in err and "is unchanged" in err
+    assert (
+        "FAILED 01_fails" in err
+        and "raised AssertionError: wrong seed" in err
+        and "is unchanged" in err
+    )
 
 
 def test_a_successful_chapter_is_replaced_cleaned_and_parameters_reach_it(tmp_path, capsys):
@@ -49,7 +61,9 @@ def test_a_successful_chapter_is_replaced_cleaned_and_parameters_reach_it(tmp_pa
     assert "papermill" not in nb.metadata and all(c.id.startswith("cell-") for c in nb.cells)
     out = tmp_path / "other"
     assert execute_chapters.main(["--into", str(out), "--seed", "5", "--jobs", "2", str(md)]) == 0
-    assert nbformat.read(out / "02_works.ipynb", as_version=4).cells[-1].outputs[0]["text"] == "10\n"
+    assert (
+        nbformat.read(out / "02_works.ipynb", as_version=4).cells[-1].outputs[0]["text"] == "10\n"
+    )
     assert "executed 02_works (seed=5)" in capsys.readouterr().out
 
 
@@ -65,9 +79,14 @@ TOOL = os.path.join(ROOT, "tools", "execute_chapters.py")
 
 def _start(md, tmp_path, preexec_fn=None):
     env = {**os.environ, "IPYTHONDIR": str(tmp_path / "ipython")}  # a fresh, small history file
-    return subprocess.Popen([sys.executable, TOOL, "--in-place", "--build", str(tmp_path / "build"), str(md)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            preexec_fn=preexec_fn)
+    return subprocess.Popen(
+        [sys.executable, TOOL, "--in-place", "--build", str(tmp_path / "build"), str(md)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=preexec_fn,
+    )
 
 
 def _wait_for(path, proc, seconds=90):
@@ -79,15 +98,24 @@ def _wait_for(path, proc, seconds=90):
     return int(path.read_text())
 
 
-@pytest.mark.parametrize("target, sig, message", [
-    ("runner", signal.SIGINT, "interrupted"),
-    ("kernel", signal.SIGINT, "raised KeyboardInterrupt"),
-    ("kernel", signal.SIGKILL, "the kernel died"),
-])
-def test_a_run_killed_midway_leaves_the_stored_notebook_byte_for_byte(tmp_path, target, sig, message):
+@pytest.mark.parametrize(
+    "target, sig, message",
+    [
+        ("runner", signal.SIGINT, "interrupted"),
+        ("kernel", signal.SIGINT, "raised KeyboardInterrupt"),
+        ("kernel", signal.SIGKILL, "the kernel died"),
+    ],
+)
+def test_a_run_killed_midway_leaves_the_stored_notebook_byte_for_byte(
+    tmp_path, target, sig, message
+):
     marker = tmp_path / "kernel.pid"
-    md = chapter(tmp_path, "03_sleeps", "\n```{code-cell} ipython3\nimport os, time\n"
-                 f"open({str(marker)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n```\n")
+    md = chapter(
+        tmp_path,
+        "03_sleeps",
+        "\n```{code-cell} ipython3\nimport os, time\n"
+        f"open({str(marker)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n```\n",
+    )
     stored = (tmp_path / "03_sleeps.ipynb").read_bytes()
     proc = _start(md, tmp_path)
     kernel = _wait_for(marker, proc)
@@ -96,7 +124,7 @@ def test_a_run_killed_midway_leaves_the_stored_notebook_byte_for_byte(tmp_path, 
     assert proc.returncode in (1, 130)
     assert message in err and "03_sleeps.ipynb is unchanged" in err
     assert (tmp_path / "03_sleeps.ipynb").read_bytes() == stored
-    assert not [f for f in os.listdir(tmp_path / "build" / "run")]  # no temporary file left
+    assert not os.listdir(tmp_path / "build" / "run")  # no temporary file left
     time.sleep(1)
     with pytest.raises(ProcessLookupError):  # and no kernel left behind
         os.kill(kernel, 0)
@@ -113,5 +141,7 @@ def test_a_full_disk_leaves_the_stored_notebook_and_says_so(tmp_path):
     proc = _start(md, tmp_path, preexec_fn=limit_file_size)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err
-    assert "FAILED 04_big" in err and "File too large" in err and "04_big.ipynb is unchanged" in err
+    assert (
+        "FAILED 04_big" in err and "File too large" in err and "04_big.ipynb is unchanged" in err
+    )
     assert (tmp_path / "04_big.ipynb").read_bytes() == stored

@@ -2,13 +2,13 @@
 
 import math
 
+import helpers  # noqa: F401  (sets TensorFlow's environment before it loads)
+from helpers import experiments as E
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import helpers  # noqa: F401  (sets TensorFlow's environment before it loads)
-from helpers import experiments as E
 
 FAST = settings(max_examples=30, deadline=None)
 
@@ -32,55 +32,69 @@ DATA = blobs()
 
 # --- MLPSpec and TrainConfig ----------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, word", [
-    ({"depth": 0}, "depth"),
-    ({"depth": 2.5}, "depth"),
-    ({"width": 0}, "width"),
-    ({"width": True}, "width"),
-    ({"activation": "no_such_activation"}, "activation"),
-    ({"activation": 3}, "activation"),
-    ({"initializer": "no_such_init"}, "initializer"),
-    ({"initializer": -0.1}, "initializer"),
-    ({"initializer": float("nan")}, "initializer"),
-    ({"initializer": None}, "initializer"),
-    ({"batch_norm": "middle"}, "batch_norm"),
-    ({"dropout": 1.0}, "dropout"),
-    ({"dropout": -0.1}, "dropout"),
-    ({"fixup": True}, "residual=True"),
-    ({"residual": True, "fixup": True, "batch_norm": "before"}, "replaces BN"),
-    ({"residual": True, "batch_norm": "after"}, "before"),
-    ({"residual": True, "dropout": 0.2}, "dropout"),
-    ({"residual": 1}, "residual"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"depth": 0}, "depth"),
+        ({"depth": 2.5}, "depth"),
+        ({"width": 0}, "width"),
+        ({"width": True}, "width"),
+        ({"activation": "no_such_activation"}, "activation"),
+        ({"activation": 3}, "activation"),
+        ({"initializer": "no_such_init"}, "initializer"),
+        ({"initializer": -0.1}, "initializer"),
+        ({"initializer": float("nan")}, "initializer"),
+        ({"initializer": None}, "initializer"),
+        ({"batch_norm": "middle"}, "batch_norm"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"dropout": -0.1}, "dropout"),
+        ({"fixup": True}, "residual=True"),
+        ({"residual": True, "fixup": True, "batch_norm": "before"}, "replaces BN"),
+        ({"residual": True, "batch_norm": "after"}, "before"),
+        ({"residual": True, "dropout": 0.2}, "dropout"),
+        ({"residual": 1}, "residual"),
+    ],
+)
 def test_spec_rejects_bad_values_with_a_message_naming_them(kwargs, word):
     with pytest.raises(ValueError, match=word):
         E.MLPSpec(**kwargs)
 
 
 def test_spec_labels_and_init_names():
-    assert E.MLPSpec(depth=3, width=16, activation="tanh", initializer=0.01).label == "3x16 tanh N(0,0.01) no BN"
-    assert E.MLPSpec(batch_norm="before", dropout=0.2).label == "10x64 relu he_normal BN-before dropout 0.2"
+    assert (
+        E.MLPSpec(depth=3, width=16, activation="tanh", initializer=0.01).label
+        == "3x16 tanh N(0,0.01) no BN"
+    )
+    assert (
+        E.MLPSpec(batch_norm="before", dropout=0.2).label
+        == "10x64 relu he_normal BN-before dropout 0.2"
+    )
     assert E.MLPSpec(residual=True, fixup=True).init_name == "Fixup"
 
 
-@pytest.mark.parametrize("kwargs, word", [
-    ({"learning_rate": 0}, "learning_rate"),
-    ({"learning_rate": float("inf")}, "learning_rate"),
-    ({"momentum": 1.0}, "momentum"),
-    ({"batch_size": 0}, "batch_size"),
-    ({"max_steps": 1.5}, "max_steps"),
-    ({"eval_every": 0}, "eval_every"),
-    ({"target": 1.5}, "target"),
-    ({"target": 0.0}, "target"),
-    ({"stop_at_target": True}, "target"),
-    ({"train_accuracy": 1}, "train_accuracy"),
-])
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"learning_rate": 0}, "learning_rate"),
+        ({"learning_rate": float("inf")}, "learning_rate"),
+        ({"momentum": 1.0}, "momentum"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"max_steps": 1.5}, "max_steps"),
+        ({"eval_every": 0}, "eval_every"),
+        ({"target": 1.5}, "target"),
+        ({"target": 0.0}, "target"),
+        ({"stop_at_target": True}, "target"),
+        ({"train_accuracy": 1}, "train_accuracy"),
+    ],
+)
 def test_config_rejects_bad_values(kwargs, word):
     with pytest.raises(ValueError, match=word):
         E.TrainConfig(**kwargs)
 
 
 # --- pure functions -------------------------------------------------------------------------
+
 
 @FAST
 @given(st.integers(1, 10_000), st.integers(2, 6))
@@ -90,7 +104,9 @@ def test_fixup_scale_is_the_papers_power(L, m):
     assert math.isclose(c ** (2 * m - 2) * L, 1.0, rel_tol=1e-9)
 
 
-@pytest.mark.parametrize("args, word", [((0,), "n_branches"), ((4, 1), "layers_per_branch"), ((2.0,), "n_branches")])
+@pytest.mark.parametrize(
+    "args, word", [((0,), "n_branches"), ((4, 1), "layers_per_branch"), ((2.0,), "n_branches")]
+)
 def test_fixup_scale_errors(args, word):
     with pytest.raises(ValueError, match=word):
         E.fixup_scale(*args)
@@ -105,21 +121,30 @@ def test_make_batches_shuffles_each_epoch_without_repeats(extra, batch, steps, s
     assert b.min(initial=0) >= 0 and b.max(initial=0) < n
     per_epoch = n // batch
     for start in range(0, steps, per_epoch):  # within an epoch, no example twice
-        epoch = b[start:start + per_epoch].ravel()
+        epoch = b[start : start + per_epoch].ravel()
         assert len(np.unique(epoch)) == len(epoch)
     np.testing.assert_array_equal(b, E.make_batches(n, batch, steps, seed))
 
 
-@pytest.mark.parametrize("args, word", [
-    ((3, 4, 1, 0), "n_examples"), ((10, 0, 1, 0), "batch_size"), ((10, 2, -1, 0), "n_steps"), ((10, 2, 1, -3), "seed"),
-])
+@pytest.mark.parametrize(
+    "args, word",
+    [
+        ((3, 4, 1, 0), "n_examples"),
+        ((10, 0, 1, 0), "batch_size"),
+        ((10, 2, -1, 0), "n_steps"),
+        ((10, 2, 1, -3), "seed"),
+    ],
+)
 def test_make_batches_errors(args, word):
     with pytest.raises(ValueError, match=word):
         E.make_batches(*args)
 
 
 @FAST
-@given(st.lists(st.one_of(st.floats(0, 1), st.just(float("nan"))), min_size=0, max_size=30), st.floats(0.01, 1))
+@given(
+    st.lists(st.one_of(st.floats(0, 1), st.just(float("nan"))), min_size=0, max_size=30),
+    st.floats(0.01, 1),
+)
 def test_first_step_reaching_matches_a_brute_force_scan(accs, target):
     steps = [10 * i for i in range(len(accs))]
     expected = next((s for s, a in zip(steps, accs) if not math.isnan(a) and a >= target), None)
@@ -137,6 +162,7 @@ def test_first_step_reaching_examples_and_errors():
 
 # --- models ---------------------------------------------------------------------------------
 
+
 def dense_params(i, o, bias=True):
     return i * o + (o if bias else 0)
 
@@ -145,7 +171,11 @@ def dense_params(i, o, bias=True):
 def test_build_mlp_parameter_counts(bn):
     spec = E.MLPSpec(depth=3, width=5, batch_norm=bn)
     model = E.build_mlp(spec, 7, 4)
-    expected = dense_params(7, 5, bn != "before") + 2 * dense_params(5, 5, bn != "before") + dense_params(5, 4)
+    expected = (
+        dense_params(7, 5, bn != "before")
+        + 2 * dense_params(5, 5, bn != "before")
+        + dense_params(5, 4)
+    )
     expected += 3 * 4 * 5 if bn else 0  # gamma, beta, moving mean, moving variance
     assert model.count_params() == expected
     assert model.output_shape == (None, 4)
@@ -157,7 +187,9 @@ def test_build_mlp_is_deterministic_per_seed_and_uses_the_initializer():
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(wa, wb)
     assert not np.array_equal(a.get_weights()[0], c.get_weights()[0])
-    assert abs(float(np.std(a.get_layer("dense_1").kernel.numpy())) - 0.01) < 0.0005  # 120,000 draws
+    assert (
+        abs(float(np.std(a.get_layer("dense_1").kernel.numpy())) - 0.01) < 0.0005
+    )  # 120,000 draws
     he = E.build_mlp(E.MLPSpec(depth=1, width=300), 400)
     assert abs(float(np.std(he.get_layer("dense_1").kernel.numpy())) - math.sqrt(2 / 400)) < 0.003
 
@@ -214,6 +246,7 @@ def test_initialize_weights_restores_a_fresh_model_and_checks_the_architecture()
 
 # --- training runs --------------------------------------------------------------------------
 
+
 def test_tiny_run_reaches_its_target_and_records_the_first_step():
     cfg = E.TrainConfig(learning_rate=0.1, batch_size=32, max_steps=60, eval_every=4, target=0.95)
     run = E.train(E.MLPSpec(depth=2, width=8, batch_norm="before"), DATA, cfg, seed=1)
@@ -225,7 +258,10 @@ def test_tiny_run_reaches_its_target_and_records_the_first_step():
     assert run.steps_per_epoch == 256 // 32
     assert run.seconds_per_epoch > 0 and run.seconds_to_target > 0
     row = run.row()
-    assert row["step_to_target"] == run.step_to_target and row["epochs_to_target"] == run.step_to_target / 8
+    assert (
+        row["step_to_target"] == run.step_to_target
+        and row["epochs_to_target"] == run.step_to_target / 8
+    )
     assert math.isclose(row["gap"], row["final_train_acc"] - row["final_val_acc"])
 
 
@@ -243,20 +279,43 @@ def test_dropout_runs_repeat_exactly_with_or_without_reuse():
 
 def test_without_train_accuracy_only_the_validation_set_is_evaluated_and_runs_are_unchanged():
     spec = E.MLPSpec(depth=2, width=8, batch_norm="before")
-    both = E.train(spec, DATA, E.TrainConfig(learning_rate=0.1, batch_size=32, max_steps=40, eval_every=8), seed=2)
-    val_only = E.train(spec, DATA, E.TrainConfig(learning_rate=0.1, batch_size=32, max_steps=40, eval_every=8,
-                                                 train_accuracy=False), seed=2)
+    both = E.train(
+        spec,
+        DATA,
+        E.TrainConfig(learning_rate=0.1, batch_size=32, max_steps=40, eval_every=8),
+        seed=2,
+    )
+    val_only = E.train(
+        spec,
+        DATA,
+        E.TrainConfig(
+            learning_rate=0.1, batch_size=32, max_steps=40, eval_every=8, train_accuracy=False
+        ),
+        seed=2,
+    )
     assert val_only.history["train_acc"].isna().all() and both.history["train_acc"].notna().all()
     for column in ("step", "train_loss", "val_loss", "val_acc"):
         np.testing.assert_array_equal(val_only.history[column], both.history[column])
-    assert math.isnan(val_only.row()["gap"]) and val_only.row()["final_val_acc"] == both.row()["final_val_acc"]
+    assert (
+        math.isnan(val_only.row()["gap"])
+        and val_only.row()["final_val_acc"] == both.row()["final_val_acc"]
+    )
 
 
 def test_stop_at_target_stops_and_runs_repeat_exactly_with_or_without_reuse():
     spec = E.MLPSpec(depth=2, width=8, activation="tanh")
-    cfg = E.TrainConfig(learning_rate=0.1, batch_size=32, max_steps=200, eval_every=5, target=0.95, stop_at_target=True)
+    cfg = E.TrainConfig(
+        learning_rate=0.1,
+        batch_size=32,
+        max_steps=200,
+        eval_every=5,
+        target=0.95,
+        stop_at_target=True,
+    )
     first = E.train(spec, DATA, cfg, seed=4)
-    E.train(E.MLPSpec(depth=2, width=8, activation="tanh", initializer=0.5), DATA, cfg, seed=9)  # shares the graph
+    E.train(
+        E.MLPSpec(depth=2, width=8, activation="tanh", initializer=0.5), DATA, cfg, seed=9
+    )  # shares the graph
     again = E.train(spec, DATA, cfg, seed=4)
     fresh = E.train(spec, DATA, cfg, seed=4, reuse=False)
     assert first.history["step"].iloc[-1] == first.step_to_target < 200
@@ -277,7 +336,9 @@ def test_dropout_and_residual_runs_and_the_results_table():
     cfg = E.TrainConfig(learning_rate=0.05, batch_size=32, max_steps=8, eval_every=4)
     runs = [
         E.train(E.MLPSpec(depth=2, width=8, dropout=0.3), DATA, cfg, seed=0, name="dropout"),
-        E.train(E.MLPSpec(depth=2, width=8, residual=True, fixup=True), DATA, cfg, seed=0, name="fixup"),
+        E.train(
+            E.MLPSpec(depth=2, width=8, residual=True, fixup=True), DATA, cfg, seed=0, name="fixup"
+        ),
     ]
     table = E.results_table(runs)
     assert table["name"].tolist() == ["dropout", "fixup"]
@@ -286,14 +347,17 @@ def test_dropout_and_residual_runs_and_the_results_table():
     assert table["step_to_target"].isna().all()
 
 
-@pytest.mark.parametrize("data, word", [
-    (DATA[:3], "tuple"),
-    ((DATA[0], DATA[1][:-1], DATA[2], DATA[3]), "same length"),
-    ((DATA[0], DATA[1], DATA[2][:, :3], DATA[3]), "features"),
-    ((DATA[0][:10], DATA[1][:10], DATA[2], DATA[3]), "batch_size"),
-    ((np.zeros((0, 8)), DATA[1][:0], DATA[2], DATA[3]), "X_train"),
-    ((DATA[0], -DATA[1], DATA[2], DATA[3]), "labels"),
-])
+@pytest.mark.parametrize(
+    "data, word",
+    [
+        (DATA[:3], "tuple"),
+        ((DATA[0], DATA[1][:-1], DATA[2], DATA[3]), "same length"),
+        ((DATA[0], DATA[1], DATA[2][:, :3], DATA[3]), "features"),
+        ((DATA[0][:10], DATA[1][:10], DATA[2], DATA[3]), "batch_size"),
+        ((np.zeros((0, 8)), DATA[1][:0], DATA[2], DATA[3]), "X_train"),
+        ((DATA[0], -DATA[1], DATA[2], DATA[3]), "labels"),
+    ],
+)
 def test_train_rejects_bad_data(data, word):
     with pytest.raises(ValueError, match=word):
         E.train(E.MLPSpec(depth=1, width=4), data, E.TrainConfig(batch_size=32, max_steps=1))

@@ -1,14 +1,13 @@
 """Tests for helpers.fusion: array folds against a direct BN evaluation, and `fuse` on models."""
 
-import helpers  # noqa: F401  (sets TensorFlow's environment before it loads)
+import helpers
+from helpers import fusion as F
 
 import keras
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from helpers import fusion as F
 
 L = keras.layers
 
@@ -30,7 +29,9 @@ def conv_valid(x, k, b):
     out = np.zeros((n, H - kh + 1, W - kw + 1, k.shape[-1]))
     for i in range(kh):
         for j in range(kw):
-            out += np.einsum("nhwc,co->nhwo", x[:, i : i + H - kh + 1, j : j + W - kw + 1], k[i, j])
+            out += np.einsum(
+                "nhwc,co->nhwo", x[:, i : i + H - kh + 1, j : j + W - kw + 1], k[i, j]
+            )
     return out + b
 
 
@@ -60,7 +61,9 @@ def test_fold_into_previous_dense_example():
     gamma, beta, mean, var = stats(rng, 3)
     x = rng.normal(size=(6, 4))
     k2, b2 = F.fold_into_previous(W, b, gamma, beta, mean, var, 1e-5)
-    np.testing.assert_allclose(x @ k2 + b2, bn_direct(x @ W + b, gamma, beta, mean, var, 1e-5), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        x @ k2 + b2, bn_direct(x @ W + b, gamma, beta, mean, var, 1e-5), rtol=1e-10, atol=1e-12
+    )
 
 
 def test_fold_into_next_dense_example():
@@ -69,7 +72,9 @@ def test_fold_into_next_dense_example():
     gamma, beta, mean, var = stats(rng, 4)
     x = rng.normal(size=(6, 4))
     k2, b2 = F.fold_into_next(gamma, beta, mean, var, 1e-3, W, b)
-    np.testing.assert_allclose(x @ k2 + b2, bn_direct(x, gamma, beta, mean, var, 1e-3) @ W + b, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        x @ k2 + b2, bn_direct(x, gamma, beta, mean, var, 1e-3) @ W + b, rtol=1e-10, atol=1e-12
+    )
 
 
 def test_none_bias_gamma_beta_mean_defaults():
@@ -79,10 +84,14 @@ def test_none_bias_gamma_beta_mean_defaults():
     x = rng.normal(size=(5, 4))
     k2, b2 = F.fold_into_previous(W, None, None, None, mean, var, 1e-3)
     assert b2.shape == (3,)
-    np.testing.assert_allclose(x @ k2 + b2, bn_direct(x @ W, None, None, mean, var, 1e-3), atol=1e-12)
+    np.testing.assert_allclose(
+        x @ k2 + b2, bn_direct(x @ W, None, None, mean, var, 1e-3), atol=1e-12
+    )
     _, _, mean4, var4 = stats(rng, 4)
     k3, b3 = F.fold_into_next(None, None, mean4, var4, 1e-3, W, None)
-    np.testing.assert_allclose(x @ k3 + b3, bn_direct(x, None, None, mean4, var4, 1e-3) @ W, atol=1e-12)
+    np.testing.assert_allclose(
+        x @ k3 + b3, bn_direct(x, None, None, mean4, var4, 1e-3) @ W, atol=1e-12
+    )
 
 
 @settings(max_examples=30, deadline=None)
@@ -127,11 +136,15 @@ def test_property_conv2d_both_folds(size, kh, c_in, c_out, eps, seed):
     g, be, m, v = stats(rng, c_out)
     k2, b2 = F.fold_into_previous(k, b, g, be, m, v, eps)
     want = bn_direct(conv_valid(x, k, b), g, be, m, v, eps)
-    np.testing.assert_allclose(conv_valid(x, k2, b2), want, rtol=1e-9, atol=1e-9 * (1 + np.abs(want).max()))
+    np.testing.assert_allclose(
+        conv_valid(x, k2, b2), want, rtol=1e-9, atol=1e-9 * (1 + np.abs(want).max())
+    )
     g, be, m, v = stats(rng, c_in)
     k3, b3 = F.fold_into_next(g, be, m, v, eps, k, b)
     want = conv_valid(bn_direct(x, g, be, m, v, eps), k, b)
-    np.testing.assert_allclose(conv_valid(x, k3, b3), want, rtol=1e-9, atol=1e-9 * (1 + np.abs(want).max()))
+    np.testing.assert_allclose(
+        conv_valid(x, k3, b3), want, rtol=1e-9, atol=1e-9 * (1 + np.abs(want).max())
+    )
 
 
 def test_fold_matches_keras_layers():
@@ -148,19 +161,82 @@ def test_fold_matches_keras_layers():
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: F.fold_into_previous(np.ones((4, 3)), None, None, None, np.zeros(2), np.ones(2), 1e-3), "kernel has 3 output"),
-        (lambda: F.fold_into_previous(np.ones((4, 3)), np.ones(2), None, None, np.zeros(3), np.ones(3), 1e-3), "bias must have shape"),
-        (lambda: F.fold_into_previous(np.ones((4, 3)), None, np.ones(2), None, np.zeros(3), np.ones(3), 1e-3), "gamma has 2 entries"),
-        (lambda: F.fold_into_previous(np.ones((4, 3)), None, None, np.ones(4), np.zeros(3), np.ones(3), 1e-3), "beta has 4"),
-        (lambda: F.fold_into_previous(np.ones((4, 3)), None, None, None, np.zeros(3), np.ones(4), 1e-3), "moving_variance has 4"),
-        (lambda: F.fold_into_previous(np.ones((4, 3)), None, None, None, np.zeros(3), -np.ones(3), 1e-3), "moving_variance has negative"),
-        (lambda: F.fold_into_previous(np.ones((4, 3)), None, None, None, np.zeros(3), np.ones(3), 0.0), "epsilon must be a finite number > 0"),
-        (lambda: F.fold_into_previous(np.ones((4, 3)), None, None, None, np.zeros(3), np.ones(3), -1e-3), "epsilon must be a finite number > 0"),
-        (lambda: F.fold_into_previous(np.ones(3), None, None, None, np.zeros(3), np.ones(3), 1e-3), "at least 2 dimensions"),
-        (lambda: F.fold_into_previous(None, None, None, None, np.zeros(3), np.ones(3), 1e-3), "kernel must be an array"),
-        (lambda: F.fold_into_next(None, None, np.zeros((3, 1)), np.ones(3), 1e-3, np.ones((3, 2)), None), "moving_mean must be a 1-D"),
-        (lambda: F.fold_into_next(None, None, np.zeros(3), np.ones(3), 1e-3, np.ones((4, 2)), None), "kernel has 4 input"),
-        (lambda: F.fold_into_next(None, None, np.array([np.nan, 0, 0]), np.ones(3), 1e-3, np.ones((3, 2)), None), "NaN"),
+        (
+            lambda: F.fold_into_previous(
+                np.ones((4, 3)), None, None, None, np.zeros(2), np.ones(2), 1e-3
+            ),
+            "kernel has 3 output",
+        ),
+        (
+            lambda: F.fold_into_previous(
+                np.ones((4, 3)), np.ones(2), None, None, np.zeros(3), np.ones(3), 1e-3
+            ),
+            "bias must have shape",
+        ),
+        (
+            lambda: F.fold_into_previous(
+                np.ones((4, 3)), None, np.ones(2), None, np.zeros(3), np.ones(3), 1e-3
+            ),
+            "gamma has 2 entries",
+        ),
+        (
+            lambda: F.fold_into_previous(
+                np.ones((4, 3)), None, None, np.ones(4), np.zeros(3), np.ones(3), 1e-3
+            ),
+            "beta has 4",
+        ),
+        (
+            lambda: F.fold_into_previous(
+                np.ones((4, 3)), None, None, None, np.zeros(3), np.ones(4), 1e-3
+            ),
+            "moving_variance has 4",
+        ),
+        (
+            lambda: F.fold_into_previous(
+                np.ones((4, 3)), None, None, None, np.zeros(3), -np.ones(3), 1e-3
+            ),
+            "moving_variance has negative",
+        ),
+        (
+            lambda: F.fold_into_previous(
+                np.ones((4, 3)), None, None, None, np.zeros(3), np.ones(3), 0.0
+            ),
+            "epsilon must be a finite number > 0",
+        ),
+        (
+            lambda: F.fold_into_previous(
+                np.ones((4, 3)), None, None, None, np.zeros(3), np.ones(3), -1e-3
+            ),
+            "epsilon must be a finite number > 0",
+        ),
+        (
+            lambda: F.fold_into_previous(
+                np.ones(3), None, None, None, np.zeros(3), np.ones(3), 1e-3
+            ),
+            "at least 2 dimensions",
+        ),
+        (
+            lambda: F.fold_into_previous(None, None, None, None, np.zeros(3), np.ones(3), 1e-3),
+            "kernel must be an array",
+        ),
+        (
+            lambda: F.fold_into_next(
+                None, None, np.zeros((3, 1)), np.ones(3), 1e-3, np.ones((3, 2)), None
+            ),
+            "moving_mean must be a 1-D",
+        ),
+        (
+            lambda: F.fold_into_next(
+                None, None, np.zeros(3), np.ones(3), 1e-3, np.ones((4, 2)), None
+            ),
+            "kernel has 4 input",
+        ),
+        (
+            lambda: F.fold_into_next(
+                None, None, np.array([np.nan, 0, 0]), np.ones(3), 1e-3, np.ones((3, 2)), None
+            ),
+            "NaN",
+        ),
         (lambda: F.bn_affine(None, None, np.zeros(3), np.ones(3), "1e-3"), "epsilon"),
     ],
 )
@@ -182,21 +258,35 @@ def randomize_bn(model, seed=0):
 
 
 def book_model_1():
-    return keras.Sequential([
-        keras.Input((28, 28)), L.Flatten(), L.BatchNormalization(),
-        L.Dense(30, activation="elu"), L.BatchNormalization(),
-        L.Dense(10, activation="elu"), L.BatchNormalization(),
-        L.Dense(4, activation="softmax"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((28, 28)),
+            L.Flatten(),
+            L.BatchNormalization(),
+            L.Dense(30, activation="elu"),
+            L.BatchNormalization(),
+            L.Dense(10, activation="elu"),
+            L.BatchNormalization(),
+            L.Dense(4, activation="softmax"),
+        ]
+    )
 
 
 def book_model_2():
-    return keras.Sequential([
-        keras.Input((28, 28)), L.Flatten(), L.BatchNormalization(),
-        L.Dense(30, use_bias=False), L.BatchNormalization(), L.Activation("elu"),
-        L.Dense(10, use_bias=False), L.BatchNormalization(), L.Activation("elu"),
-        L.Dense(4, activation="softmax"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((28, 28)),
+            L.Flatten(),
+            L.BatchNormalization(),
+            L.Dense(30, use_bias=False),
+            L.BatchNormalization(),
+            L.Activation("elu"),
+            L.Dense(10, use_bias=False),
+            L.BatchNormalization(),
+            L.Activation("elu"),
+            L.Dense(4, activation="softmax"),
+        ]
+    )
 
 
 def count_bn(model):
@@ -222,15 +312,28 @@ def test_fuse_book_model_2_needs_bias_and_folds_both_ways():
     helpers.setup(0)
     model = randomize_bn(book_model_2())
     fused, report = F.fuse(model)
-    assert [r.action for r in report.records] == ["folded into next", "folded into previous", "folded into previous"]
+    assert [r.action for r in report.records] == [
+        "folded into next",
+        "folded into previous",
+        "folded into previous",
+    ]
     dense = [layer for layer in fused.layers if isinstance(layer, L.Dense)]
     assert all(layer.use_bias for layer in dense)
-    assert [r[1] for r in F.layer_table(fused)] == ["Flatten", "Dense", "Activation", "Dense", "Activation", "Dense"]
+    assert [r[1] for r in F.layer_table(fused)] == [
+        "Flatten",
+        "Dense",
+        "Activation",
+        "Dense",
+        "Activation",
+        "Dense",
+    ]
 
 
 def test_fuse_bn_before_flatten_maps_per_column_stats():
     helpers.setup(0)
-    model = randomize_bn(keras.Sequential([keras.Input((5, 4)), L.BatchNormalization(), L.Flatten(), L.Dense(3)]))
+    model = randomize_bn(
+        keras.Sequential([keras.Input((5, 4)), L.BatchNormalization(), L.Flatten(), L.Dense(3)])
+    )
     fused, report = F.fuse(model)
     assert report.records[0].action == "folded into next" and report.records[0].via == "flatten"
     x = np.random.default_rng(2).normal(size=(20, 5, 4)).astype(np.float32)
@@ -239,43 +342,79 @@ def test_fuse_bn_before_flatten_maps_per_column_stats():
 
 def test_fuse_conv2d_cases():
     helpers.setup(0)
-    model = randomize_bn(keras.Sequential([
-        keras.Input((9, 9, 2)), L.BatchNormalization(), L.Conv2D(3, 3),  # forward, valid
-        L.BatchNormalization(),  # backward
-        L.Conv2D(4, 3, padding="same", use_bias=False), L.BatchNormalization(center=False),  # backward
-        L.ReLU(), L.BatchNormalization(scale=False), L.Conv2D(2, 3, padding="same"),  # same: left
-        L.GlobalAveragePooling2D(),
-    ]))
+    model = randomize_bn(
+        keras.Sequential(
+            [
+                keras.Input((9, 9, 2)),
+                L.BatchNormalization(),
+                L.Conv2D(3, 3),  # forward, valid
+                L.BatchNormalization(),  # backward
+                L.Conv2D(4, 3, padding="same", use_bias=False),
+                L.BatchNormalization(center=False),  # backward
+                L.ReLU(),
+                L.BatchNormalization(scale=False),
+                L.Conv2D(2, 3, padding="same"),  # same: left
+                L.GlobalAveragePooling2D(),
+            ]
+        )
+    )
     fused, report = F.fuse(model)
-    assert [r.action for r in report.records] == ["folded into next", "folded into previous", "folded into previous", "left in place"]
+    assert [r.action for r in report.records] == [
+        "folded into next",
+        "folded into previous",
+        "folded into previous",
+        "left in place",
+    ]
     assert "padding='same'" in report.records[3].reason
     assert count_bn(fused) == 1
 
 
 def test_fuse_conv1d_both_ways():
     helpers.setup(0)
-    model = randomize_bn(keras.Sequential([
-        keras.Input((10, 3)), L.BatchNormalization(), L.Conv1D(4, 3), L.BatchNormalization(),
-    ]))
+    model = randomize_bn(
+        keras.Sequential(
+            [
+                keras.Input((10, 3)),
+                L.BatchNormalization(),
+                L.Conv1D(4, 3),
+                L.BatchNormalization(),
+            ]
+        )
+    )
     _, report = F.fuse(model)
     assert [r.action for r in report.records] == ["folded into next", "folded into previous"]
 
 
 def test_fuse_leaves_bn_with_wrong_axis():
     helpers.setup(0)
-    model = randomize_bn(keras.Sequential([keras.Input((6, 5)), L.Dense(5), L.BatchNormalization(axis=1), L.Dense(3)]))
+    model = randomize_bn(
+        keras.Sequential(
+            [keras.Input((6, 5)), L.Dense(5), L.BatchNormalization(axis=1), L.Dense(3)]
+        )
+    )
     fused, report = F.fuse(model)
     assert report.records[0].action == "left in place"
-    assert "not the channel axis" in report.records[0].reason and "does not map onto" in report.records[0].reason
+    assert (
+        "not the channel axis" in report.records[0].reason
+        and "does not map onto" in report.records[0].reason
+    )
     assert count_bn(fused) == 1
 
 
 def test_fuse_activation_before_bn_folds_forward_only():
     helpers.setup(0)
-    model = randomize_bn(keras.Sequential([keras.Input((6,)), L.Dense(5, activation="elu"), L.BatchNormalization(), L.ReLU()]))
+    model = randomize_bn(
+        keras.Sequential(
+            [keras.Input((6,)), L.Dense(5, activation="elu"), L.BatchNormalization(), L.ReLU()]
+        )
+    )
     _, report = F.fuse(model)
     rec = report.records[0]
-    assert rec.action == "left in place" and "applies elu" in rec.reason and "'re_lu' (ReLU)" in rec.reason
+    assert (
+        rec.action == "left in place"
+        and "applies elu" in rec.reason
+        and "'re_lu' (ReLU)" in rec.reason
+    )
 
 
 def test_fuse_functional_shared_input_and_output():
@@ -300,7 +439,10 @@ def test_fuse_functional_shared_input_and_output():
     bn = L.BatchNormalization()(inp)
     model = randomize_bn(keras.Model(inp, [L.Dense(2)(bn), L.Dense(3)(bn)]))
     fused, report = F.fuse(model, x=np.ones((4, 8)))
-    assert report.records[0].action == "left in place" and "BN output feeds 2 layers" in report.records[0].reason
+    assert (
+        report.records[0].action == "left in place"
+        and "BN output feeds 2 layers" in report.records[0].reason
+    )
     assert report.n_checked == 68 and len(fused.outputs) == 2
 
 
@@ -315,9 +457,17 @@ def test_fuse_shared_linear_layer_is_not_modified():
 
 def test_fuse_two_bns_in_a_row_and_dropout_chain():
     helpers.setup(0)
-    model = randomize_bn(keras.Sequential([
-        keras.Input((7,)), L.BatchNormalization(), L.BatchNormalization(), L.Dropout(0.5), L.Dense(3),
-    ]))
+    model = randomize_bn(
+        keras.Sequential(
+            [
+                keras.Input((7,)),
+                L.BatchNormalization(),
+                L.BatchNormalization(),
+                L.Dropout(0.5),
+                L.Dense(3),
+            ]
+        )
+    )
     fused, report = F.fuse(model)
     assert all(r.action == "folded into next" for r in report.records) and count_bn(fused) == 0
     assert report.records[1].via == "dropout"
@@ -352,14 +502,19 @@ def test_fuse_raises_when_check_fails(monkeypatch):
 def test_layer_table_and_errors():
     helpers.setup(0)
     model = keras.Sequential([keras.Input((4,)), L.Dense(3), L.BatchNormalization()])
-    assert F.layer_table(model) == [("dense", "Dense", (3,), 15), ("batch_normalization", "BatchNormalization", (3,), 12)]
+    assert F.layer_table(model) == [
+        ("dense", "Dense", (3,), 15),
+        ("batch_normalization", "BatchNormalization", (3,), 12),
+    ]
     with pytest.raises(ValueError, match="built keras.Model"):
         F.layer_table("model")
 
 
 def test_tflite_roundtrip_and_errors():
     helpers.setup(0)
-    model = randomize_bn(keras.Sequential([keras.Input((6,)), L.Dense(4), L.BatchNormalization(), L.Dense(2)]))
+    model = randomize_bn(
+        keras.Sequential([keras.Input((6,)), L.Dense(4), L.BatchNormalization(), L.Dense(2)])
+    )
     content, msgs = F.to_tflite(model)
     assert isinstance(content, bytes) and all(isinstance(m, str) for m in msgs)
     ops, _ = F.tflite_ops(content)
@@ -379,10 +534,17 @@ def test_tflite_roundtrip_and_errors():
 
 def test_time_interleaved_and_errors():
     calls = []
-    res = F.time_interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, reps=3, inner=2, warmup=1)
+    res = F.time_interleaved(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, reps=3, inner=2, warmup=1
+    )
     assert set(res) == {"a", "b"} and all(v.shape == (3,) and (v >= 0).all() for v in res.values())
     assert calls[:2] == ["a", "b"] and calls.count("a") == 1 + 3 * 2
-    assert calls[2:6] == ["a", "a", "b", "b"] and calls[6:10] == ["b", "b", "a", "a"]  # order rotates
+    assert calls[2:6] == ["a", "a", "b", "b"] and calls[6:10] == [
+        "b",
+        "b",
+        "a",
+        "a",
+    ]  # order rotates
     with pytest.raises(ValueError, match="fns"):
         F.time_interleaved({})
     with pytest.raises(ValueError, match="reps"):
@@ -393,7 +555,9 @@ def test_time_interleaved_and_errors():
 
 def test_keras_inference_fn_runs_the_model_in_inference_mode():
     helpers.setup(0)
-    model = keras.Sequential([keras.Input((3,)), keras.layers.BatchNormalization(), keras.layers.Dense(2)])
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.BatchNormalization(), keras.layers.Dense(2)]
+    )
     model.layers[0].moving_mean.assign([1.0, 2.0, 3.0])
     x = np.arange(12, dtype="float32").reshape(4, 3)
     call = F.keras_inference_fn(model, x)

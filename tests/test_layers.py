@@ -1,14 +1,13 @@
 """Tests for helpers.layers.MultiAxisBatchNormalization against Keras's own layers."""
 
-import helpers  # noqa: F401  (sets TensorFlow's environment before it loads)
+import helpers
+from helpers.layers import MultiAxisBatchNormalization
 
 import keras
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from helpers.layers import MultiAxisBatchNormalization
 
 # Both layers run the same float32 operations in the same order, so they agree to within a
 # few float32 ulps; 1e-6 relative / 1e-5 absolute leaves room for reduction order only.
@@ -27,10 +26,17 @@ def batch(shape, seed=0):
 def test_defaults_match_keras():
     ours, theirs = MultiAxisBatchNormalization(), keras.layers.BatchNormalization()
     assert (ours.axis, ours.momentum, ours.epsilon, ours.center, ours.scale) == (
-        theirs.axis, theirs.momentum, theirs.epsilon, theirs.center, theirs.scale)
+        theirs.axis,
+        theirs.momentum,
+        theirs.epsilon,
+        theirs.center,
+        theirs.scale,
+    )
 
 
-@pytest.mark.parametrize("axis,shape", [(-1, (16, 6)), (1, (16, 5, 7)), (-1, (16, 5, 7)), (2, (8, 3, 4, 5))])
+@pytest.mark.parametrize(
+    "axis,shape", [(-1, (16, 6)), (1, (16, 5, 7)), (-1, (16, 5, 7)), (2, (8, 3, 4, 5))]
+)
 def test_int_axis_matches_batchnormalization(axis, shape):
     ours = MultiAxisBatchNormalization(axis=axis, momentum=0.9)
     theirs = keras.layers.BatchNormalization(axis=axis, momentum=0.9)
@@ -42,12 +48,14 @@ def test_int_axis_matches_batchnormalization(axis, shape):
 
 
 def flatten_bn_reshape(shape):
-    return keras.Sequential([
-        keras.Input(shape),
-        keras.layers.Flatten(),
-        keras.layers.BatchNormalization(),
-        keras.layers.Reshape(shape),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input(shape),
+            keras.layers.Flatten(),
+            keras.layers.BatchNormalization(),
+            keras.layers.Reshape(shape),
+        ]
+    )
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -73,19 +81,34 @@ def test_axis_1_2_matches_flatten_bn_reshape(training):
 def test_axis_1_2_fit_steps_keep_matching():
     def model(norm):
         helpers.setup(3)
-        return keras.Sequential([keras.Input((6, 5)), *norm, keras.layers.Flatten(), keras.layers.Dense(3)])
+        return keras.Sequential(
+            [keras.Input((6, 5)), *norm, keras.layers.Flatten(), keras.layers.Dense(3)]
+        )
 
     ours = model([MultiAxisBatchNormalization(axis=[1, 2], momentum=0.9)])
-    ref = model([keras.layers.Flatten(), keras.layers.BatchNormalization(momentum=0.9), keras.layers.Reshape((6, 5))])
+    ref = model(
+        [
+            keras.layers.Flatten(),
+            keras.layers.BatchNormalization(momentum=0.9),
+            keras.layers.Reshape((6, 5)),
+        ]
+    )
     x, y = batch((64, 6, 5)), np.random.default_rng(2).integers(0, 3, 64)
     for m in (ours, ref):
-        m.compile(optimizer=keras.optimizers.SGD(0.1), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        m.compile(
+            optimizer=keras.optimizers.SGD(0.1),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
         m.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
     bn_ours, bn_ref = ours.layers[0], ref.layers[1]
     assert not np.allclose(bn_ours.moving_mean, 0.0)  # the statistics did move
     for name in ["moving_mean", "moving_variance", "gamma", "beta"]:
-        np.testing.assert_allclose(np.ravel(getattr(bn_ours, name)), getattr(bn_ref, name), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(ours.predict(x, verbose=0), ref.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            np.ravel(getattr(bn_ours, name)), getattr(bn_ref, name), rtol=1e-5, atol=1e-5
+        )
+    np.testing.assert_allclose(
+        ours.predict(x, verbose=0), ref.predict(x, verbose=0), rtol=1e-5, atol=1e-5
+    )
 
 
 @settings(max_examples=25, deadline=None)
@@ -126,8 +149,11 @@ def test_weights_trainable_flags_and_center_scale():
     layer = MultiAxisBatchNormalization(axis=[1, 2])
     layer.build((None, 3, 4))
     assert [(w.name, w.trainable, tuple(w.shape)) for w in layer.weights] == [
-        ("gamma", True, (3, 4)), ("beta", True, (3, 4)),
-        ("moving_mean", False, (3, 4)), ("moving_variance", False, (3, 4))]
+        ("gamma", True, (3, 4)),
+        ("beta", True, (3, 4)),
+        ("moving_mean", False, (3, 4)),
+        ("moving_variance", False, (3, 4)),
+    ]
     bare = MultiAxisBatchNormalization(axis=1, center=False, scale=False)
     bare.build((None, 3, 4))
     assert [w.name for w in bare.weights] == ["moving_mean", "moving_variance"]
@@ -137,15 +163,30 @@ def test_weights_trainable_flags_and_center_scale():
 
 
 def test_get_config_round_trip():
-    layer = MultiAxisBatchNormalization(axis=[1, 2], momentum=0.9, epsilon=1e-5, center=False, name="mabn")
+    layer = MultiAxisBatchNormalization(
+        axis=[1, 2], momentum=0.9, epsilon=1e-5, center=False, name="mabn"
+    )
     config = layer.get_config()
     assert config["axis"] == [1, 2] and config["momentum"] == 0.9 and config["epsilon"] == 1e-5
     clone = MultiAxisBatchNormalization.from_config(config)
-    assert (clone.axis, clone.momentum, clone.epsilon, clone.center, clone.name) == ([1, 2], 0.9, 1e-5, False, "mabn")
+    assert (clone.axis, clone.momentum, clone.epsilon, clone.center, clone.name) == (
+        [1, 2],
+        0.9,
+        1e-5,
+        False,
+        "mabn",
+    )
 
 
 def test_save_and_load_model(tmp_path):
-    model = keras.Sequential([keras.Input((4, 5)), MultiAxisBatchNormalization(axis=[1, 2]), keras.layers.Flatten(), keras.layers.Dense(2)])
+    model = keras.Sequential(
+        [
+            keras.Input((4, 5)),
+            MultiAxisBatchNormalization(axis=[1, 2]),
+            keras.layers.Flatten(),
+            keras.layers.Dense(2),
+        ]
+    )
     x = batch((16, 4, 5))
     model(x, training=True)  # move the statistics away from their initial values
     path = tmp_path / "model.keras"
@@ -153,19 +194,39 @@ def test_save_and_load_model(tmp_path):
     loaded = keras.models.load_model(path)
     assert type(loaded.layers[0]) is MultiAxisBatchNormalization
     np.testing.assert_array_equal(loaded.layers[0].moving_mean, model.layers[0].moving_mean)
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
-    assert keras.saving.get_registered_name(MultiAxisBatchNormalization) == "helpers>MultiAxisBatchNormalization"
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6
+    )
+    assert (
+        keras.saving.get_registered_name(MultiAxisBatchNormalization)
+        == "helpers>MultiAxisBatchNormalization"
+    )
 
 
-@pytest.mark.parametrize("axis,match", [
-    ([], "at least one"), ("1", "int or a list"), ([1.0], "int or a list"), (True, "int or a list")])
+@pytest.mark.parametrize(
+    "axis,match",
+    [
+        ([], "at least one"),
+        ("1", "int or a list"),
+        ([1.0], "int or a list"),
+        (True, "int or a list"),
+    ],
+)
 def test_bad_axis_at_construction(axis, match):
     with pytest.raises(ValueError, match=match):
         MultiAxisBatchNormalization(axis=axis)
 
 
-@pytest.mark.parametrize("axis,match", [
-    (0, "batch axis"), ([1, -3], "batch axis"), ([3], "out of range"), ([-4], "out of range"), ([1, -2], "twice")])
+@pytest.mark.parametrize(
+    "axis,match",
+    [
+        (0, "batch axis"),
+        ([1, -3], "batch axis"),
+        ([3], "out of range"),
+        ([-4], "out of range"),
+        ([1, -2], "twice"),
+    ],
+)
 def test_bad_axis_at_build(axis, match):
     with pytest.raises(ValueError, match=match):
         MultiAxisBatchNormalization(axis=axis).build((None, 4, 5))

@@ -4,10 +4,10 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 import helpers
 from helpers import numerics
+
+import pytest
 
 AVX2_CPU = {"avx", "avx2", "fma", "sse4_1"}
 
@@ -30,14 +30,18 @@ def test_values_already_in_the_environment_are_kept():
 
 def test_alternate_profile_is_below_the_pinned_one_and_differs_everywhere():
     pinned = numerics.plan({}, machine="x86_64", cpu_flags=AVX2_CPU)
-    alternate = numerics.plan({numerics.PROFILE_VARIABLE: "alternate"}, machine="x86_64", cpu_flags=AVX2_CPU)
+    alternate = numerics.plan(
+        {numerics.PROFILE_VARIABLE: "alternate"}, machine="x86_64", cpu_flags=AVX2_CPU
+    )
     assert alternate["ONEDNN_MAX_CPU_ISA"][0] == "AVX"
     for var in numerics.PROFILES["pinned"]:
         assert alternate[var][0] != pinned[var][0], var
 
 
 def test_no_profile_pins_nothing_but_keeps_tensorflow_quiet():
-    applied = numerics.plan({numerics.PROFILE_VARIABLE: "none"}, machine="x86_64", cpu_flags=AVX2_CPU)
+    applied = numerics.plan(
+        {numerics.PROFILE_VARIABLE: "none"}, machine="x86_64", cpu_flags=AVX2_CPU
+    )
     assert set(applied) == set(numerics.ALWAYS)
 
 
@@ -56,7 +60,9 @@ def test_x86_only_variables_are_left_alone_on_arm():
 
 
 def test_unknown_profile_is_one_clear_error():
-    with pytest.raises(numerics.NumericsError, match="'fast' is not a numerics profile; use one of pinned"):
+    with pytest.raises(
+        numerics.NumericsError, match="'fast' is not a numerics profile; use one of pinned"
+    ):
         numerics.plan({numerics.PROFILE_VARIABLE: "fast"})
 
 
@@ -69,13 +75,17 @@ def test_this_process_was_pinned_on_import():
 def _run(code, env_extra):
     env = {k: v for k, v in os.environ.items() if k not in numerics.PROFILES["pinned"]}
     env.update(env_extra)
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_tensorflow_really_sizes_its_thread_pool_from_the_pin():
-    code = ("import helpers, os, tensorflow as tf; "
-            "tf.matmul(tf.ones((300, 300)), tf.ones((300, 300))).numpy(); "
-            "print(len(os.listdir('/proc/self/task')))")
+    code = (
+        "import helpers, os, tensorflow as tf; "
+        "tf.matmul(tf.ones((300, 300)), tf.ones((300, 300))).numpy(); "
+        "print(len(os.listdir('/proc/self/task')))"
+    )
     threads = {}
     for n in (1, 6):
         run = _run(code, {"TF_NUM_INTRAOP_THREADS": str(n), "TF_NUM_INTEROP_THREADS": "1"})
@@ -85,17 +95,37 @@ def test_tensorflow_really_sizes_its_thread_pool_from_the_pin():
 
 
 def test_command_line_runs_a_command_under_the_pins_and_shows_them():
-    shown = _run("import runpy, sys; sys.argv = ['helpers']; runpy.run_module('helpers', run_name='__main__')",
-                 {numerics.PROFILE_VARIABLE: "alternate"})
+    shown = _run(
+        "import runpy, sys; sys.argv = ['helpers']; runpy.run_module('helpers', "
+        "run_name='__main__')",
+        {numerics.PROFILE_VARIABLE: "alternate"},
+    )
     assert shown.returncode == 0, shown.stderr
     assert "TF_NUM_INTRAOP_THREADS" in shown.stdout and "profile alternate" in shown.stdout
     env = {k: v for k, v in os.environ.items() if k not in numerics.PROFILES["pinned"]}
-    ran = subprocess.run([sys.executable, "-m", "helpers", "--", sys.executable, "-c",
-                          "import os; print(os.environ['OPENBLAS_NUM_THREADS'])"],
-                         env=env, capture_output=True, text=True, timeout=120)
+    ran = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "helpers",
+            "--",
+            sys.executable,
+            "-c",
+            "import os; print(os.environ['OPENBLAS_NUM_THREADS'])",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert ran.returncode == 0 and ran.stdout.strip() == "1", ran.stderr
-    bad = subprocess.run([sys.executable, "-m", "helpers", "--", "no-such-command-here"],
-                         env=env, capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "helpers", "--", "no-such-command-here"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 127 and "cannot run 'no-such-command-here'" in bad.stderr
 
 

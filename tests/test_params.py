@@ -1,12 +1,6 @@
 """Tests for helpers.params: our own parameter counts agree with Keras's."""
 
-import helpers  # noqa: F401  (sets TensorFlow's environment before it loads)
-
-import keras
-import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
+import helpers
 from helpers.layers import MultiAxisBatchNormalization
 from helpers.params import (
     COLUMNS,
@@ -17,6 +11,11 @@ from helpers.params import (
     param_totals,
     supported_layers,
 )
+
+import keras
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -37,16 +36,18 @@ def assert_agrees(model):
 
 
 def book_model():
-    return keras.Sequential([
-        keras.Input(shape=[28, 28]),
-        keras.layers.Flatten(),
-        keras.layers.BatchNormalization(),
-        keras.layers.Dense(300, activation="elu", kernel_initializer="he_normal"),
-        keras.layers.BatchNormalization(),
-        keras.layers.Dense(100, activation="elu", kernel_initializer="he_normal"),
-        keras.layers.BatchNormalization(),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input(shape=[28, 28]),
+            keras.layers.Flatten(),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(300, activation="elu", kernel_initializer="he_normal"),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(100, activation="elu", kernel_initializer="he_normal"),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
 
 
 def test_book_model_counts():
@@ -56,50 +57,67 @@ def test_book_model_counts():
 
 
 def test_dense_with_and_without_bias():
-    model = keras.Sequential([keras.Input((7,)), keras.layers.Dense(5), keras.layers.Dense(3, use_bias=False)])
+    model = keras.Sequential(
+        [keras.Input((7,)), keras.layers.Dense(5), keras.layers.Dense(3, use_bias=False)]
+    )
     table = assert_agrees(model)
     assert table["total"].tolist() == [7 * 5 + 5, 5 * 3]
 
 
 def test_dense_on_3d_input_and_dropout_activation_reshape():
-    model = keras.Sequential([
-        keras.Input((4, 6)),
-        keras.layers.Dense(2),
-        keras.layers.Dropout(0.5),
-        keras.layers.Activation("relu"),
-        keras.layers.Reshape((-1,)),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((4, 6)),
+            keras.layers.Dense(2),
+            keras.layers.Dropout(0.5),
+            keras.layers.Activation("relu"),
+            keras.layers.Reshape((-1,)),
+        ]
+    )
     table = assert_agrees(model)
     assert table["output shape"].tolist()[-1] == "(None, 8)"
 
 
-@pytest.mark.parametrize("padding,strides,data_format", [("valid", 1, "channels_last"), ("same", 2, "channels_last"), ("valid", 2, "channels_first")])
+@pytest.mark.parametrize(
+    "padding,strides,data_format",
+    [("valid", 1, "channels_last"), ("same", 2, "channels_last"), ("valid", 2, "channels_first")],
+)
 def test_conv2d(padding, strides, data_format):
     shape = (3, 11, 9) if data_format == "channels_first" else (11, 9, 3)
-    model = keras.Sequential([
-        keras.Input(shape),
-        keras.layers.Conv2D(4, (3, 2), strides=strides, padding=padding, data_format=data_format),
-        keras.layers.Conv2D(2, 3, use_bias=False, padding=padding, data_format=data_format),
-        keras.layers.Flatten(),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input(shape),
+            keras.layers.Conv2D(
+                4, (3, 2), strides=strides, padding=padding, data_format=data_format
+            ),
+            keras.layers.Conv2D(2, 3, use_bias=False, padding=padding, data_format=data_format),
+            keras.layers.Flatten(),
+        ]
+    )
     assert_agrees(model)
 
 
-@pytest.mark.parametrize("center,scale", [(True, True), (False, True), (True, False), (False, False)])
+@pytest.mark.parametrize(
+    "center,scale", [(True, True), (False, True), (True, False), (False, False)]
+)
 def test_batchnorm_center_scale(center, scale):
-    model = keras.Sequential([keras.Input((6,)), keras.layers.BatchNormalization(center=center, scale=scale)])
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.BatchNormalization(center=center, scale=scale)]
+    )
     table = assert_agrees(model)
     assert table["trainable"].item() == 6 * (center + scale)
     assert table["non-trainable"].item() == 12
 
 
 def test_batchnorm_axis_and_multi_axis():
-    model = keras.Sequential([
-        keras.Input((5, 7)),
-        keras.layers.BatchNormalization(axis=1),
-        MultiAxisBatchNormalization(axis=[1, 2]),
-        MultiAxisBatchNormalization(axis=[-1], center=False),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((5, 7)),
+            keras.layers.BatchNormalization(axis=1),
+            MultiAxisBatchNormalization(axis=[1, 2]),
+            MultiAxisBatchNormalization(axis=[-1], center=False),
+        ]
+    )
     table = assert_agrees(model)
     assert table["total"].tolist() == [4 * 5, 4 * 35, 3 * 7]
 
@@ -122,7 +140,11 @@ def test_functional_model():
 
 
 @settings(max_examples=25, deadline=None)
-@given(n_in=st.integers(1, 40), units=st.lists(st.integers(1, 30), min_size=1, max_size=3), bias=st.booleans())
+@given(
+    n_in=st.integers(1, 40),
+    units=st.lists(st.integers(1, 30), min_size=1, max_size=3),
+    bias=st.booleans(),
+)
 def test_random_dense_bn_stacks(n_in, units, bias):
     layers = [keras.Input((n_in,))]
     for u in units:
@@ -172,4 +194,11 @@ def test_param_totals_rejects_other_tables():
 
 def test_supported_layers_lists_rules():
     names = supported_layers()
-    assert {"Dense", "Conv2D", "BatchNormalization", "Flatten", "Activation", "MultiAxisBatchNormalization"} <= set(names)
+    assert {
+        "Dense",
+        "Conv2D",
+        "BatchNormalization",
+        "Flatten",
+        "Activation",
+        "MultiAxisBatchNormalization",
+    } <= set(names)

@@ -1,11 +1,11 @@
 """helpers.report: noise shown as a limit, verdicts over seeds, per-seed tables."""
 
+import helpers  # noqa: F401
+from helpers import report
+
 import numpy as np
 import pandas as pd
 import pytest
-
-import helpers  # noqa: F401
-from helpers import report
 
 
 @pytest.mark.parametrize("value", [0.0, 9.8e-7, 1.02e-6, 9.99e-6])
@@ -18,10 +18,17 @@ def test_below_asserts_the_claim():
         report.below(2e-5, 1e-5)
 
 
-@pytest.mark.parametrize("value, limit, word", [
-    (-1e-9, 1e-5, "value"), (float("nan"), 1e-5, "value"), ("0.1", 1e-5, "value"),
-    (1e-7, 0, "limit"), (1e-7, float("inf"), "limit"), (1e-7, None, "limit"),
-])
+@pytest.mark.parametrize(
+    "value, limit, word",
+    [
+        (-1e-9, 1e-5, "value"),
+        (float("nan"), 1e-5, "value"),
+        ("0.1", 1e-5, "value"),
+        (1e-7, 0, "limit"),
+        (1e-7, float("inf"), "limit"),
+        (1e-7, None, "limit"),
+    ],
+)
 def test_below_rejects_bad_input(value, limit, word):
     with pytest.raises(ValueError, match=word):
         report.below(value, limit)
@@ -40,8 +47,13 @@ def test_verdict_rejects_what_is_not_a_finding_per_seed(held):
 
 
 def test_seed_table_adds_the_spread_under_the_seeds():
-    table = report.seed_table({"ratio": {42: 1.75, 43: 1.5, 44: 2.0}, "lr": {42: 0.1, 43: 0.1, 44: 0.3}}, 3)
-    assert list(table.index) == [42, 43, 44, "mean", "std", "min", "max"] and table.index.name == "seed"
+    table = report.seed_table(
+        {"ratio": {42: 1.75, 43: 1.5, 44: 2.0}, "lr": {42: 0.1, 43: 0.1, 44: 0.3}}, 3
+    )
+    assert (
+        list(table.index) == [42, 43, 44, "mean", "std", "min", "max"]
+        and table.index.name == "seed"
+    )
     assert table.loc["mean", "ratio"] == 1.75 and table.loc["max", "lr"] == 0.3
     assert table.loc["std", "ratio"] == round(float(np.std([1.75, 1.5, 2.0], ddof=1)), 3)
     assert list(report.seed_table(pd.DataFrame({"a": [1.0]}, index=[7]), 1).index) == [7, "mean"]

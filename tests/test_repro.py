@@ -1,11 +1,11 @@
 """helpers.setup: repeatable models, fresh layer names; the versions table."""
 
-import helpers  # noqa: F401  (sets TensorFlow's environment before keras loads)
+import helpers
+from helpers import setup, versions_table
+
 import keras
 import numpy as np
 import pytest
-
-from helpers import setup, versions_table
 
 
 def _model():
@@ -47,8 +47,8 @@ def test_bad_seed(bad):
 def test_versions_table():
     rows = versions_table()
     assert [r[0] for r in rows] == ["Python", "TensorFlow", "Keras", "NumPy"]
-    assert dict((r[0], r[1]) for r in rows)["Keras"] == keras.__version__
-    assert dict((r[0], r[2]) for r in rows)["TensorFlow"] == "2.0.0"
+    assert {r[0]: r[1] for r in rows}["Keras"] == keras.__version__
+    assert {r[0]: r[2] for r in rows}["TensorFlow"] == "2.0.0"
 
 
 def test_versions_frame_matches_the_table():

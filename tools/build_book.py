@@ -24,7 +24,9 @@ MATHJAX_ENTRY = "tex-chtml-full.js"
 
 def main():
     if not os.path.exists(os.path.join(MATHJAX, MATHJAX_ENTRY)):
-        sys.exit(f"MathJax is missing ({MATHJAX}); run `make book-build`, which installs it with npm.")
+        sys.exit(
+            f"MathJax is missing ({MATHJAX}); run `make book-build`, which installs it with npm."
+        )
     notebooks = sorted(glob.glob(os.path.join(CHAPTERS, "[0-9][0-9]_*.ipynb")))
     if not notebooks:
         sys.exit("No executed chapters (chapters/NN_*.ipynb) to build from; run `make book`.")
@@ -54,10 +56,14 @@ def main():
     shutil.rmtree(os.path.join(OUT, "_build"), ignore_errors=True)
     cmd = [
         os.path.join(os.path.dirname(sys.executable), "jupyter-book"),
-        "build", CHAPTERS,
-        "--config", config_path,
-        "--toc", toc_path,
-        "--path-output", OUT,
+        "build",
+        CHAPTERS,
+        "--config",
+        config_path,
+        "--toc",
+        toc_path,
+        "--path-output",
+        OUT,
         "--warningiserror",
         "--keep-going",
         "--quiet",
@@ -65,7 +71,10 @@ def main():
     result = subprocess.run(cmd)
     if result.returncode:
         sys.exit(f"The book build failed (warnings are errors): exit status {result.returncode}")
-    print(f"Built {len(names)} chapters into {os.path.relpath(os.path.join(OUT, '_build', 'html'), ROOT)}/index.html")
+    print(
+        f"Built {len(names)} chapters into "
+        f"{os.path.relpath(os.path.join(OUT, '_build', 'html'), ROOT)}/index.html"
+    )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ def check_pair(md_path):
     """Return None when the pair is in sync, else a message saying what differs and what to do."""
     nb_path = md_path[: -len(".md")] + ".ipynb"
     if not os.path.exists(nb_path):
-        return f"{nb_path} is missing. Create it with outputs: make chapter CHAPTER={os.path.basename(md_path)[:2]}"
+        chapter = os.path.basename(md_path)[:2]
+        return f"{nb_path} is missing. Create it with outputs: make chapter CHAPTER={chapter}"
     md_cells = _cells(jupytext.read(md_path))
     nb_cells = _cells(jupytext.read(nb_path))
     fix = (
@@ -35,9 +36,18 @@ def check_pair(md_path):
         if a != b:
             what = "type" if a[0] != b[0] else "tags" if a[1] == b[1] else "source"
             first = (a[1].splitlines() or [""])[0][:60]
-            return f"{md_path} and {nb_path} differ in the {what} of cell {i + 1} ({first!r}...). {fix}"
+            return (
+                f"{md_path} and {nb_path} differ in the {what} of cell {i + 1} ({first!r}...). "
+                + fix
+            )
     nb = jupytext.read(nb_path)
-    if any(c.cell_type == "code" and c.source.strip() and not c.get("outputs") and c.get("execution_count") is None for c in nb.cells):
+    if any(
+        c.cell_type == "code"
+        and c.source.strip()
+        and not c.get("outputs")
+        and c.get("execution_count") is None
+        for c in nb.cells
+    ):
         return f"{nb_path} has code cells that were never executed. {fix}"
     return None
 

@@ -34,7 +34,7 @@ import papermill
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clean_notebook import clean  # noqa: E402
+from clean_notebook import clean
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REDUCED = os.path.join(ROOT, "chapters", "reduced_sizes.yml")
@@ -52,8 +52,14 @@ def execute(md, output, parameters):
     start = time.monotonic()
     try:
         nb = jupytext.read(md)
-        papermill.execute_notebook(nb, output, parameters=parameters, cwd=os.path.dirname(md),
-                                   progress_bar=False, log_output=False)
+        papermill.execute_notebook(
+            nb,
+            output,
+            parameters=parameters,
+            cwd=os.path.dirname(md),
+            progress_bar=False,
+            log_output=False,
+        )
     except papermill.PapermillExecutionError as err:
         first = (str(err.evalue).strip().splitlines() or [""])[0]
         code = (err.source.strip().splitlines() or [""])[0][:60]
@@ -62,7 +68,7 @@ def execute(md, output, parameters):
         error = "interrupted"
     except OSError as err:  # e.g. no space left on device, file too large
         error = f"could not write {err.filename or output}: {err.strerror or err}"
-    except Exception as err:  # noqa: BLE001  (a dead kernel, a timeout: one line, not a traceback)
+    except Exception as err:
         message = (str(err).strip().splitlines() or [""])[0]
         error = f"{type(err).__name__}: {message}" if message else type(err).__name__
         if "DeadKernel" in type(err).__name__:
@@ -73,7 +79,7 @@ def execute(md, output, parameters):
 
 
 def execute_all(jobs, runs):
-    """Execute ``runs`` (tuples of `execute`'s arguments), `jobs` at a time, yielding results in order.
+    """Execute ``runs`` (tuples of `execute`'s arguments), `jobs` at a time, in order.
 
     With one job the chapters run one after the other, and a caller that stops at a failure
     starts no further chapter.
@@ -117,16 +123,30 @@ def main(argv=None):
     where.add_argument("--into", metavar="DIR", help="write the executed copies to DIR")
     parser.add_argument("--seed", type=int, help="run every chapter at this seed")
     parser.add_argument("--reduced", action="store_true", help="use chapters/reduced_sizes.yml")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                        help="set a parameter (value read as YAML)")
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        help="set a parameter (value read as YAML)",
+    )
     parser.add_argument("-y", "--yaml", help="parameters as a YAML mapping")
-    parser.add_argument("--keep-going", action="store_true", help="run every chapter even after a failure")
-    parser.add_argument("--jobs", type=int, default=1, help="chapters executed at once (with --into only)")
-    parser.add_argument("--build", default=os.path.join(ROOT, "build"), help="where run/ and failed/ go")
+    parser.add_argument(
+        "--keep-going", action="store_true", help="run every chapter even after a failure"
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="chapters executed at once (with --into only)"
+    )
+    parser.add_argument(
+        "--build", default=os.path.join(ROOT, "build"), help="where run/ and failed/ go"
+    )
     parser.add_argument("chapters", nargs="+", metavar="NN_topic.md")
     args = parser.parse_args(argv)
     if args.jobs < 1 or (args.jobs > 1 and args.in_place):
-        parser.error("--jobs must be 1 or more, and 1 with --in-place (each chapter is replaced in turn)")
+        parser.error(
+            "--jobs must be 1 or more, and 1 with --in-place (each chapter is replaced in turn)"
+        )
     try:
         given = parse_parameters(args.parameter, args.yaml)
     except (ValueError, yaml.YAMLError) as err:
@@ -135,7 +155,7 @@ def main(argv=None):
     if missing:
         parser.error(f"no such chapter: {missing[0]}")
 
-    # The temporary file sits next to its target's folder, so that os.replace never crosses devices.
+    # The temporary file sits next to its target's folder: os.replace never crosses devices.
     work = os.path.join(args.build, "run") if args.in_place else args.into
     os.makedirs(work, exist_ok=True)
     runs, targets = [], []
@@ -145,7 +165,11 @@ def main(argv=None):
         if args.seed is not None:
             parameters["seed"] = args.seed
         parameters.update(given)
-        target = md[: -len(".md")] + ".ipynb" if args.in_place else os.path.join(args.into, name + ".ipynb")
+        target = (
+            md[: -len(".md")] + ".ipynb"
+            if args.in_place
+            else os.path.join(args.into, name + ".ipynb")
+        )
         fd, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".ipynb", dir=work)
         os.close(fd)
         runs.append((md, temporary, parameters))
@@ -153,7 +177,9 @@ def main(argv=None):
 
     refreshed, failed = [], []
     try:
-        for (md, temporary, parameters), target, (error, seconds) in zip(runs, targets, execute_all(args.jobs, runs)):
+        for (md, temporary, parameters), target, (error, seconds) in zip(
+            runs, targets, execute_all(args.jobs, runs)
+        ):
             name = os.path.splitext(os.path.basename(md))[0]
             shown = " ".join(f"{k}={v}" for k, v in parameters.items())
             label = f"{name}{f' ({shown})' if shown else ''}"
@@ -185,7 +211,10 @@ def main(argv=None):
             refreshed.append(name)
             print(f"executed {label} in {seconds:.0f} s -> {os.path.relpath(target)}")
     except KeyboardInterrupt:
-        print("interrupted; every notebook not listed above as executed is unchanged", file=sys.stderr)
+        print(
+            "interrupted; every notebook not listed above as executed is unchanged",
+            file=sys.stderr,
+        )
         return 130
     finally:
         for _, temporary, _ in runs:

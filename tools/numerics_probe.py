@@ -11,12 +11,12 @@ Equal hashes mean bit-identical results. `helpers` is imported first, so the pin
 
 import hashlib
 
-import helpers  # noqa: F401  (pins the numerics before NumPy and TensorFlow load)
+import helpers
+from helpers import numerics
+
 import keras
 import numpy as np
 import tensorflow as tf
-
-from helpers import numerics
 
 
 def digest(array):
@@ -28,8 +28,14 @@ def main():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(512, 784)).astype(np.float32)
     y = rng.integers(0, 10, 512)
-    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(300, activation="elu"),
-                              keras.layers.BatchNormalization(), keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((784,)),
+            keras.layers.Dense(300, activation="elu"),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
     model.compile("sgd", "sparse_categorical_crossentropy")
     model.fit(x, y, epochs=2, batch_size=32, verbose=0)
     results = {
