@@ -1,0 +1,58 @@
+"""Fix and format chapter code cells with ruff, keeping each .md / .ipynb pair in step.
+
+Ruff formats a notebook's code cells in place, but formatting only one side of a Jupytext pair
+breaks the pairing. This applies ruff's safe fixes (import order, unused imports) and its
+formatter to the MyST source through Jupytext (`--pipe`), which writes the
+same code into the paired .ipynb and keeps its outputs; the .ipynb is then cleaned as after an
+execution, and the .md header keeps its usual shape. Outputs are not re-executed: formatting
+changes layout, not what the code computes.
+
+Usage: python tools/format_chapters.py [--ruff PATH] chapters/NN_topic.md ...
+Checking without writing is `ruff format --check chapters/` (the .ipynb holds the same code).
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+from clean_notebook import clean
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CONFIG = os.path.join(HERE, os.pardir, "chapters", "ruff.toml")
+# Jupytext writes these two lines into a header it re-creates; the stored headers leave them out.
+VERSION_LINES = re.compile(r"^ {4}(format_version|jupytext_version): .*\n", re.MULTILINE)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mds", nargs="+", metavar="chapters/NN_topic.md")
+    parser.add_argument("--ruff", default=shutil.which("ruff") or "ruff")
+    args = parser.parse_args(argv)
+    jupytext = os.path.join(os.path.dirname(sys.executable), "jupytext")
+    for md in args.mds:
+        nb = os.path.splitext(md)[0] + ".ipynb"
+        if not (md.endswith(".md") and os.path.exists(md) and os.path.exists(nb)):
+            sys.exit(f"{md}: expected a chapter .md with its paired .ipynb next to it")
+        config = os.path.abspath(CONFIG)
+        fix = f"{args.ruff} check --fix-only --quiet --config {config} {{}}"
+        fmt = f"{args.ruff} format --quiet --config {config} {{}}"
+        run = subprocess.run(
+            [jupytext, "--quiet", "--sync", "--pipe", fix, "--pipe", fmt, md],
+            capture_output=True,
+            text=True,
+        )
+        if run.returncode:
+            sys.exit(f"{md}: formatting failed: {(run.stderr or run.stdout).strip()}")
+        with open(md, encoding="utf-8") as f:
+            text = f.read()
+        with open(md, "w", encoding="utf-8") as f:
+            f.write(VERSION_LINES.sub("", text, count=2))
+        clean(nb)
+        print(f"formatted {md} and {nb}")
+
+
+if __name__ == "__main__":
+    main()
