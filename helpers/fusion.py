@@ -757,7 +757,8 @@ def _silenced():
             os.dup2(devnull, fd)
         with (
             warnings.catch_warnings(record=True) as caught,
-            contextlib.redirect_stdout(open(os.devnull, "w")) as out,
+            open(os.devnull, "w") as out,
+            contextlib.redirect_stdout(out),
             contextlib.redirect_stderr(out),
         ):
             warnings.simplefilter("always")

@@ -79,7 +79,9 @@ def test_the_defaults_pass_and_every_wrong_value_is_named(md):
     from helpers.parameters import ParameterError
 
     parameters, checking = parameter_cells(md)
-    assert "check(globals()," in checking.source, "the cell after the parameters must check them"
+    assert re.search(r"\bcheck\(\s*globals\(\),", checking.source), (
+        "the cell after the parameters must check them"
+    )
     defaults = {}
     exec(parameters.source, defaults)
     names = [n for n in defaults if not n.startswith("__")]
