@@ -16,6 +16,8 @@ BOOK_HTML := build/book/_build/html
 RUNS := runs
 
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# The venv's own pip installs the lock; its version does not matter, so it is not upgraded.
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 # Numerics (helpers/numerics.py): every command that runs chapter code starts through
 # `python -m helpers --`, which puts the pins (instruction set, thread counts, BLAS kernel) into
@@ -34,8 +36,8 @@ CHAPTER ?=
 PARAMS ?=
 chapter_md = $(or $(firstword $(wildcard chapters/$(CHAPTER)_*.md)),$(error no chapter matches CHAPTER=$(CHAPTER); try e.g. CHAPTER=03))
 
-.PHONY: help setup sysdeps data test unit sync-check execute-check nbval book-build book-check \
-        book chapter run sync lab bench clean distclean
+.PHONY: help setup sysdeps data test lint unit sync-check execute-check nbval book-build book-check \
+        book chapter run format lock sync lab bench clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -48,8 +50,7 @@ sysdeps: ## Debian as root: install the data package and Chromium (skipped elsew
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found); set PYTHON=/path/to/python3.11"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade "pip==26.3"
-	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
@@ -71,12 +72,17 @@ timed = start=$$(date +%s); $(MAKE) --no-print-directory $(1); \
 	echo "== make $(1): $$(( $$(date +%s) - start )) s"
 
 test: data ## Everything CI checks, in order, stopping at the first failure
+	@$(call timed,lint)
 	@$(call timed,unit)
 	@$(call timed,sync-check)
 	@$(call timed,execute-check)
 	@$(call timed,nbval NUMERICS=alternate)
 	@$(call timed,book-build)
 	@$(call timed,book-check)
+
+lint: $(STAMP) ## 0. ruff: lint and format check of Python files and chapter code (make format fixes)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 unit: $(STAMP) ## 1. Unit tests of helpers
 	$(PINNED) $(BIN)/pytest -q -n $(JOBS) tests --ignore=tests/test_book.py
@@ -111,6 +117,18 @@ chapter: data ## Execute one chapter in place from its .md: make chapter CHAPTER
 
 run: data ## Execute one chapter with other parameters into runs/: make run CHAPTER=07 PARAMS="-p n_seeds 5"
 	$(PINNED) $(PY) tools/execute_chapters.py --into $(RUNS) $(PARAMS) $(chapter_md)
+
+format: $(STAMP) ## Apply ruff's fixes and formatter to Python files and both sides of every chapter
+	$(BIN)/ruff check --fix-only --quiet .
+	$(BIN)/ruff format --quiet .
+	$(PY) tools/format_chapters.py --ruff $(BIN)/ruff $(CHAPTER_MDS)
+
+# The lock is for CPython 3.11 on Linux x86-64. uv keeps the versions already in the lock and
+# resolves only what pyproject.toml added; UPGRADE=1 moves every package to its newest version.
+lock: $(STAMP) ## Regenerate requirements.lock (hashes included) from pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml --all-extras --generate-hashes --python-version 3.11.7 \
+	  --python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" \
+	  $(if $(UPGRADE),--upgrade) -o requirements.lock
 
 sync: $(STAMP) ## Re-pair .md and .ipynb after editing either side in JupyterLab
 	$(BIN)/jupytext --sync $(CHAPTER_MDS)
