@@ -26,11 +26,8 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 import warnings
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import helpers
 
