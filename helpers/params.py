@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 #: Columns of the table `param_table` returns.
-COLUMNS = ["layer", "class", "output shape", "total", "trainable", "non-trainable"]
+COLUMNS = ["layer", "class", "output shape", "total", "trainable", "non_trainable"]
 
 
 class UnknownLayerError(ValueError):
@@ -240,7 +240,7 @@ def param_totals(table):
         table: a DataFrame returned by `param_table`.
 
     Returns:
-        ``{"total": ..., "trainable": ..., "non-trainable": ...}`` as Python ints.
+        ``{"total": ..., "trainable": ..., "non_trainable": ...}`` as Python ints.
 
     Raises:
         ValueError: `table` lacks the count columns.
@@ -276,6 +276,6 @@ def keras_counts(model):
     totals = {
         "total": model.count_params(),
         "trainable": size(model.trainable_weights),
-        "non-trainable": size(model.non_trainable_weights),
+        "non_trainable": size(model.non_trainable_weights),
     }
     return per_layer, totals

@@ -29,9 +29,9 @@ def assert_agrees(model):
     assert list(table.columns) == COLUMNS
     assert param_totals(table) == totals
     for row in table.itertuples(index=False):
-        assert (row[3], row[4], row[5]) == per_layer[row[0]], row[0]
-        layer = model.get_layer(row[0])
-        assert row[2] == str(tuple(layer.output.shape)), row[0]
+        assert (row.total, row.trainable, row.non_trainable) == per_layer[row.layer], row.layer
+        layer = model.get_layer(row.layer)
+        assert row[2] == str(tuple(layer.output.shape)), row.layer
     return table
 
 
@@ -53,7 +53,7 @@ def book_model():
 def test_book_model_counts():
     table = assert_agrees(book_model())
     assert table["total"].tolist() == [0, 3136, 235500, 1200, 30100, 400, 1010]
-    assert param_totals(table) == {"total": 271_346, "trainable": 268_978, "non-trainable": 2_368}
+    assert param_totals(table) == {"total": 271_346, "trainable": 268_978, "non_trainable": 2_368}
 
 
 def test_dense_with_and_without_bias():
@@ -106,7 +106,7 @@ def test_batchnorm_center_scale(center, scale):
     )
     table = assert_agrees(model)
     assert table["trainable"].item() == 6 * (center + scale)
-    assert table["non-trainable"].item() == 12
+    assert table["non_trainable"].item() == 12
 
 
 def test_batchnorm_axis_and_multi_axis():
@@ -126,7 +126,7 @@ def test_frozen_layer_is_non_trainable():
     model = book_model()
     model.layers[2].trainable = False
     table = assert_agrees(model)
-    assert table.loc[2, "trainable"] == 0 and table.loc[2, "non-trainable"] == 235_500
+    assert table.loc[2, "trainable"] == 0 and table.loc[2, "non_trainable"] == 235_500
 
 
 def test_functional_model():
