@@ -133,8 +133,8 @@ lock: $(STAMP) ## Regenerate requirements.lock (hashes included) from pyproject.
 sync: $(STAMP) ## Re-pair .md and .ipynb after editing either side in JupyterLab
 	$(BIN)/jupytext --sync $(CHAPTER_MDS)
 
-lab: data ## JupyterLab with Jupytext: open chapters/*.md as notebooks
-	$(PINNED) $(BIN)/jupyter lab --notebook-dir=chapters
+lab: data ## JupyterLab with Jupytext: open chapters/*.md as notebooks (as root too: containers)
+	$(PINNED) $(BIN)/jupyter lab --notebook-dir=chapters $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # The benchmark measures speed, not numbers: TensorFlow keeps its default thread counts.
 bench: data ## Fusion latency benchmark: writes bench/latency.{json,md}
