@@ -433,6 +433,9 @@ def _fold_one(g, node, rec, target):
     return False
 
 
+_SUBCLASSED = "inside a subclassed model, whose layer graph cannot be read"
+
+
 def _nested_graph(layer):
     """The `_Graph` of a nested Sequential or functional model, or None for other layers."""
     if not isinstance(layer, _keras().Model):
@@ -453,17 +456,27 @@ def _clone(layer, linear, prefix, records):
         fused, nested_records = _fuse_graph(g, f"{prefix}{layer.name}/")
         records += nested_records
         return fused
-    if isinstance(layer, keras.Model):
+    if isinstance(layer, keras.Model):  # subclassed: its BN layers stay, say so
+        records += [
+            FoldRecord(f"{prefix}{layer.name}/{bn.name}", "left in place", reason=_SUBCLASSED)
+            for bn in layer._flatten_layers(include_self=False)
+            if isinstance(bn, keras.layers.BatchNormalization)
+        ]
         return keras.models.clone_model(layer)
     cfg = layer.get_config()
     if id(layer) in linear:
         cfg["use_bias"] = True
-    return layer.__class__.from_config(cfg)
+    try:
+        return layer.__class__.from_config(cfg)
+    except Exception:
+        if layer.weights:
+            raise
+        return layer  # no state (e.g. a Lambda of a Python function): shared, not copied
 
 
 def _copy_weights(layer, clone, linear):
     keras = _keras()
-    if not isinstance(layer, keras.layers.Layer) or not layer.weights:
+    if clone is layer or not isinstance(layer, keras.layers.Layer) or not layer.weights:
         return
     if _nested_graph(layer) is not None:
         return  # fused by _fuse_graph, which set its weights
@@ -600,9 +613,11 @@ def fuse(model, x=None, *, n_random=64, seed=0, rtol=RTOL):
       receives a single BN channel.
 
     The linear layers are listed in the module docstring. BN layers inside nested models (a
-    ``keras.applications`` base inside a Sequential) fold within their model. Anything else
-    stays in place, with the reason in the report. Fused layers always get a bias, even when
-    the original had ``use_bias=False``.
+    ``keras.applications`` base inside a Sequential) fold within their model; those inside a
+    nested *subclassed* model stay. Anything else stays in place, with the reason in the
+    report. Fused layers always get a bias, even when the original had ``use_bias=False``.
+    Every other layer is copied from its config, except a layer without weights whose config
+    cannot be rebuilt (a ``Lambda`` of a Python lambda), which the two models share.
 
     The new model is then checked against the original on `n_random` standard-normal inputs
     (plus `x` when given), on the outputs *before* a final softmax or sigmoid, whose scale

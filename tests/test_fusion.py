@@ -699,14 +699,28 @@ def test_fuse_transfer_learning_application_base():
 
 @keras.saving.register_keras_serializable(package="test_fusion")
 class Apply(L.Layer):
-    """A layer holding a Python function, which Keras cannot put in its config."""
+    """A layer with a weight and a Python function, which Keras cannot put in its config."""
 
     def __init__(self, fn, **kwargs):
         super().__init__(**kwargs)
         self.fn = fn
 
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(), initializer="ones")
+
     def call(self, x):
-        return self.fn(x)
+        return self.fn(x) * self.w
+
+
+class Sub(keras.Model):
+    """A subclassed model: its layer graph cannot be read."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense, self.bn = L.Dense(3), L.BatchNormalization()
+
+    def call(self, x):
+        return self.bn(self.dense(x))
 
 
 def test_fuse_names_the_layer_it_cannot_rebuild():
@@ -718,6 +732,19 @@ def test_fuse_names_the_layer_it_cannot_rebuild():
     )
     with pytest.raises(F.FusionError, match="'apply' \\(Apply\\)"):
         F.fuse(model)
+
+
+def test_fuse_shares_stateless_layers_and_reports_subclassed_ones():
+    helpers.setup(0)
+    lam = L.Lambda(lambda x: x * 2)  # its Python lambda cannot be rebuilt from the config
+    model = randomize_bn(
+        keras.Sequential([keras.Input((4,)), L.Dense(3), L.BatchNormalization(), lam, Sub()])
+    )
+    fused, report = F.fuse(model)
+    assert fused.layers[1] is lam
+    assert [r.action for r in report.records] == ["folded into previous", "left in place"]
+    assert report.records[1].bn == "sub/batch_normalization_1"
+    assert "subclassed" in report.records[1].reason
 
 
 def test_fuse_leaves_bn_called_in_training_mode():
