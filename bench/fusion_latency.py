@@ -63,7 +63,7 @@ def _time_group(fns, args, entry):
     Ratios are computed only between variants of the same group, so they are paired
     repetition by repetition.
     """
-    from helpers.fusion import time_interleaved
+    from helpers.timing import time_interleaved
 
     import numpy as np
 
@@ -126,7 +126,9 @@ def main(argv=None):
     helpers.setup(args.seed)
     warnings.filterwarnings("ignore", message=r"\s*Warning: tf.lite.Interpreter is deprecated")
     from helpers.data import load_fashion_mnist
-    from helpers.fusion import fuse, keras_inference_fn, tflite_ops, tflite_predict, to_tflite
+    from helpers.fusion import fuse
+    from helpers.tflite import tflite_ops, tflite_predict, to_tflite
+    from helpers.timing import keras_inference_fn
 
     import keras
     import numpy as np
@@ -243,7 +245,7 @@ def markdown(results):
             lines.append(f"| {model} | {batch} | " + " | ".join(cells + ratios) + " |")
     lines += ["", f"Call path: {meta['call_path']}.", ""]
     lines += [
-        "Keras is timed through `helpers.fusion.keras_inference_fn`. An earlier version traced",
+        "Keras is timed through `helpers.timing.keras_inference_fn`. An earlier version traced",
         "`lambda t, m=m: m(t, training=False)`, binding the model as a default argument; every",
         "call then paid about 3 ms of Python overhead, which hid most of BN's cost at small "
         "batches.",

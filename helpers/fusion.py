@@ -1,225 +1,56 @@
-"""Fold inference-mode Batch Normalization into a neighbouring Dense or convolution layer.
+"""Fold every inference-mode BN layer of a Keras model into a neighbouring linear layer.
 
-At inference a BN layer is a fixed per-channel affine map, ``z = s * x + t`` with
-``s = gamma / sqrt(moving_variance + epsilon)`` and ``t = beta - s * moving_mean``. An affine
-map next to a linear layer can be absorbed into that layer's kernel and bias, so the BN layer
-disappears without changing the predictions (Géron, *Hands-On ML*, 2nd ed., p. 341).
+`fuse` is the model surgery: it finds each BN layer in a Sequential or functional model
+(nested models included), decides whether it folds exactly into the linear layer before or
+after it, rebuilds the model without it, and checks the new model's predictions against the
+original's. The algebra of each fold is in `helpers.folds`, pure NumPy.
 
-The module follows the split of PyTorch's ``torch/nn/utils/fusion.py``:
+Layers a BN folds into (exact types; a subclass may change ``call``):
 
-* array maths, pure NumPy and independent of Keras: `bn_affine`, `fold_into_previous`
-  (BN after the linear layer, the book's formula) and `fold_into_next` (BN before it);
-* model surgery: `fuse` finds every BN in a Keras model, decides whether it can be folded
-  exactly, rebuilds the model without it, and checks the new predictions against the old.
+=================================  ====================  ===================================
+layer                              BN after it           BN before it
+=================================  ====================  ===================================
+Dense                              yes                   yes
+Conv1D/2D/3D, grouped too          yes                   ``padding="valid"`` only
+DepthwiseConv1D/2D                 yes                   ``padding="valid"`` only
+SeparableConv1D/2D                 yes (pointwise)       ``padding="valid"`` only
+Conv1D/2D/3DTranspose              yes                   no: not exact at the borders
+=================================  ====================  ===================================
 
-Helpers for looking at models (`layer_table`) and at TensorFlow Lite's conversion of them
-(`to_tflite`, `tflite_ops`, `tflite_predict`) live here too, because the chapter on fusion
-compares `fuse` with what TFLite's converter does.
+Also here: `layer_table`, a plain listing of a model's layers to compare models before and
+after fusion. Run as ``python -m helpers.fusion model.keras -o fused.keras`` to fuse a saved
+model (see `main`).
 """
 
-import contextlib
+import argparse
 import os
 import sys
-import warnings
 from dataclasses import dataclass, field
 
-from helpers import checks
+from helpers import checks, folds
 
 import numpy as np
 
 __all__ = [
+    "NOISE_FACTOR",
+    "RTOL",
     "FoldRecord",
     "FusionError",
     "FusionReport",
-    "bn_affine",
-    "fold_into_next",
-    "fold_into_previous",
+    "bn_affine_of",
     "fuse",
     "layer_table",
-    "tflite_ops",
-    "tflite_predict",
-    "time_interleaved",
-    "to_tflite",
+    "main",
 ]
 
 #: Relative tolerance of `fuse`'s own check (see `fuse` for the justification).
 RTOL = 1e-4
-
-# ---------------------------------------------------------------------------------------------
-# Array maths
-# ---------------------------------------------------------------------------------------------
-
-
-def _vector(name, value, n=None, allow_none=False):
-    if value is None:
-        if allow_none:
-            return None
-        raise ValueError(f"{name} must be an array, got None.")
-    arr = np.asarray(value, dtype=np.float64)
-    if arr.ndim != 1:
-        raise ValueError(
-            f"{name} must be a 1-D vector with one entry per channel, got shape {arr.shape}."
-        )
-    if n is not None and arr.shape[0] != n:
-        raise ValueError(
-            f"{name} has {arr.shape[0]} entries but the BN layer has {n} channels; "
-            "pass the statistics of the BN layer that sits next to this kernel."
-        )
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values; check the trained BN layer.")
-    return arr
-
-
-def bn_affine(gamma, beta, moving_mean, moving_variance, epsilon):
-    """The per-channel scale and shift that an inference-mode BN layer applies.
-
-    At inference BN computes ``z = gamma * (x - mu) / sigma + beta`` with
-    ``sigma = sqrt(moving_variance + epsilon)``, which is the affine map ``z = s * x + t``:
-
-        s = gamma / sigma,    t = beta - s * mu
-
-    Args:
-        gamma: scale vector of shape ``(C,)``, or None for a BN with ``scale=False`` (γ = 1).
-        beta: offset vector of shape ``(C,)``, or None for a BN with ``center=False`` (β = 0).
-        moving_mean: vector ``mu`` of shape ``(C,)``.
-        moving_variance: vector of shape ``(C,)``, every entry >= 0.
-        epsilon: the BN layer's smoothing term, > 0.
-
-    Returns:
-        ``(s, t)``, two float64 vectors of shape ``(C,)``.
-
-    Raises:
-        ValueError: a vector is not 1-D, the lengths differ, a variance is negative, or
-            epsilon is not a positive number.
-    """
-    mean = _vector("moving_mean", moving_mean)
-    n = mean.shape[0]
-    var = _vector("moving_variance", moving_variance, n)
-    if np.any(var < 0):
-        raise ValueError(
-            f"moving_variance has negative entries (min {var.min():.3g}); a variance cannot be "
-            "negative: pass the BN layer's moving_variance, not a shifted or log value."
-        )
-    epsilon = checks.positive(
-        epsilon, "epsilon", "the BN layer's `epsilon`, 1e-3 by default in Keras"
-    )
-    gamma = _vector("gamma", gamma, n, allow_none=True)
-    beta = _vector("beta", beta, n, allow_none=True)
-    s = 1.0 / np.sqrt(var + float(epsilon))
-    if gamma is not None:
-        s = gamma * s
-    t = -s * mean
-    if beta is not None:
-        t = t + beta
-    return s, t
-
-
-def _kernel(kernel, n, axis_name):
-    if kernel is None:
-        raise ValueError("kernel must be an array, got None.")
-    k = np.asarray(kernel, dtype=np.float64)
-    if k.ndim < 2:
-        raise ValueError(
-            f"kernel must have at least 2 dimensions (Dense: (in, out); Conv2D: (kh, kw, in, "
-            f"out)), got shape {k.shape}."
-        )
-    size = k.shape[-1] if axis_name == "out" else k.shape[-2]
-    if size != n:
-        raise ValueError(
-            f"kernel has {size} {axis_name}put channels (shape {k.shape}) but the BN layer has "
-            f"{n}; the BN must act on the kernel's {axis_name}put channels."
-        )
-    return k
-
-
-def _bias(bias, n):
-    if bias is None:
-        return np.zeros(n)
-    b = np.asarray(bias, dtype=np.float64)
-    if b.shape != (n,):
-        raise ValueError(
-            f"bias must have shape ({n},) to match the kernel's output channels, got {b.shape}."
-        )
-    return b
-
-
-def fold_into_previous(kernel, bias, gamma, beta, moving_mean, moving_variance, epsilon):
-    """Fold a BN layer into the Dense or convolution layer *before* it (the book's formula).
-
-    The linear layer computes ``h = x W + b`` and BN then computes
-    ``z = gamma * (h - mu) / sigma + beta`` per output channel. Substituting,
-
-        W' = W * (gamma / sigma),    b' = gamma * (b - mu) / sigma + beta,
-
-    where the scaling acts on the kernel's last (output-channel) axis and
-    ``sigma = sqrt(moving_variance + epsilon)``, so that ``z = x W' + b'`` exactly.
-
-    Args:
-        kernel: kernel of shape ``(..., C_in, C)``: ``(C_in, C)`` for Dense,
-            ``(kh, kw, C_in, C)`` for Conv2D.
-        bias: vector of shape ``(C,)``, or None for a layer built with ``use_bias=False``.
-        gamma: BN scale, shape ``(C,)``, or None (``scale=False``).
-        beta: BN offset, shape ``(C,)``, or None (``center=False``).
-        moving_mean: shape ``(C,)``.
-        moving_variance: shape ``(C,)``, non-negative.
-        epsilon: BN's smoothing term, > 0.
-
-    Returns:
-        ``(kernel, bias)`` of the fused layer, float64; the bias is always present.
-
-    Raises:
-        ValueError: shapes do not match, a variance is negative, or epsilon <= 0.
-    """
-    s, t = bn_affine(gamma, beta, moving_mean, moving_variance, epsilon)
-    k = _kernel(kernel, s.shape[0], "out")
-    b = _bias(bias, s.shape[0])
-    return k * s, b * s + t
-
-
-def fold_into_next(gamma, beta, moving_mean, moving_variance, epsilon, kernel, bias):
-    """Fold a BN layer into the Dense or convolution layer *after* it.
-
-    BN computes ``z = s * x + t`` per input channel (see `bn_affine`) and the next layer
-    ``y = z W + b``. Substituting,
-
-        W'[..., i, o] = s[i] * W[..., i, o], b'[o] = b[o] + sum over (..., i) of t[i] W[..., i, o],
-
-    so that ``y = x W' + b'``. For a convolution the sum runs over every kernel position, which
-    is exact only when every kernel position sees a real input (``padding="valid"``): with
-    zero padding the padded positions would contribute ``t W`` in the fused layer but nothing
-    in the original one.
-
-    Args:
-        gamma: BN scale, shape ``(C,)``, or None (``scale=False``).
-        beta: BN offset, shape ``(C,)``, or None (``center=False``).
-        moving_mean: shape ``(C,)``.
-        moving_variance: shape ``(C,)``, non-negative.
-        epsilon: BN's smoothing term, > 0.
-        kernel: kernel of shape ``(..., C, C_out)``: ``(C, C_out)`` for Dense,
-            ``(kh, kw, C, C_out)`` for Conv2D.
-        bias: shape ``(C_out,)``, or None for a layer built with ``use_bias=False``.
-
-    Returns:
-        ``(kernel, bias)`` of the fused layer, float64; the bias is always present.
-
-    Raises:
-        ValueError: shapes do not match, a variance is negative, or epsilon <= 0.
-    """
-    s, t = bn_affine(gamma, beta, moving_mean, moving_variance, epsilon)
-    k = _kernel(kernel, s.shape[0], "in")
-    b = _bias(bias, k.shape[-1])
-    new_k = k * s[:, None]
-    new_b = b + np.einsum("kio,i->o", k.reshape(-1, *k.shape[-2:]), t)
-    return new_k, new_b
-
-
-# ---------------------------------------------------------------------------------------------
-# Model surgery
-# ---------------------------------------------------------------------------------------------
+#: How many times the model's own float32 noise the check allows (see `fuse`).
+NOISE_FACTOR = 10
 
 
 class FusionError(RuntimeError):
-    """`fuse` built a model whose predictions differ from the original's; nothing is returned."""
+    """`fuse` could not build a model that predicts what the original does; nothing returned."""
 
 
 @dataclass
@@ -238,16 +69,21 @@ class FusionReport:
     """Every BN layer of the model with what `fuse` did to it, and the check it ran.
 
     Attributes:
-        records: one `FoldRecord` per BN layer, in graph order.
-        max_abs_diff: largest ``|fused - original|`` over the check inputs and outputs.
+        records: one `FoldRecord` per BN layer, in graph order; a BN inside a nested model
+            is named ``"<nested model>/<BN layer>"``.
+        max_abs_diff: largest ``|fused - original|`` over the check inputs and outputs,
+            compared before a final softmax or sigmoid.
         tolerance: the bound that `max_abs_diff` had to meet.
         n_checked: number of input samples the check used.
+        noise: largest change of the fused model's outputs when each of its weights moves by
+            one float32 ulp: how much rounding alone moves this network's outputs.
     """
 
     records: list = field(default_factory=list)
     max_abs_diff: float = float("nan")
     tolerance: float = float("nan")
     n_checked: int = 0
+    noise: float = float("nan")
 
     @property
     def folded(self):
@@ -292,9 +128,114 @@ def _keras():
     return keras
 
 
-def _linear_types():
+def bn_affine_of(bn):
+    """The map ``(s, t)`` of a Keras BN layer (`helpers.folds.bn_affine` on its weights).
+
+    Reads γ and β only when the layer has them (``scale=True``, ``center=True``), so it works
+    where ``bn_affine(*bn.get_weights(), bn.epsilon)`` would misplace the vectors.
+
+    Args:
+        bn: a built ``keras.layers.BatchNormalization`` layer.
+
+    Returns:
+        ``(s, t)``, two float64 vectors with one entry per channel.
+
+    Raises:
+        ValueError: `bn` is not a built BatchNormalization layer.
+    """
+    keras = _keras()
+    if not isinstance(bn, keras.layers.BatchNormalization) or not bn.built:
+        raise ValueError(f"bn must be a built keras.layers.BatchNormalization, got {bn!r}.")
+    return folds.bn_affine(
+        bn.gamma.numpy() if bn.scale else None,
+        bn.beta.numpy() if bn.center else None,
+        bn.moving_mean.numpy(),
+        bn.moving_variance.numpy(),
+        bn.epsilon,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The layers a BN folds into
+# ---------------------------------------------------------------------------------------------
+
+
+def _kind(layer):
+    """ "dense", "conv", "depthwise", "separable", "transpose", or "" for any other layer."""
     L = _keras().layers
-    return (L.Dense, L.Conv1D, L.Conv2D, L.Conv3D)
+    kinds = {
+        L.Dense: "dense",
+        L.Conv1D: "conv",
+        L.Conv2D: "conv",
+        L.Conv3D: "conv",
+        L.DepthwiseConv1D: "depthwise",
+        L.DepthwiseConv2D: "depthwise",
+        L.SeparableConv1D: "separable",
+        L.SeparableConv2D: "separable",
+        L.Conv1DTranspose: "transpose",
+        L.Conv2DTranspose: "transpose",
+        L.Conv3DTranspose: "transpose",
+    }
+    return kinds.get(type(layer), "")
+
+
+class _Linear:
+    """A layer a BN can fold into, with its weights in float64 as folds accumulate."""
+
+    def __init__(self, layer):
+        self.layer, self.kind = layer, _kind(layer)
+        weights = [np.asarray(w, np.float64) for w in layer.get_weights()]
+        n = 2 if self.kind == "separable" else 1
+        self.kernels = weights[:n]
+        self.bias = weights[n] if layer.use_bias else None
+
+    def fold_previous(self, s, t):
+        k = self.kernels
+        if self.kind == "depthwise":
+            k[0], self.bias = folds.fold_depthwise_into_previous(k[0], self.bias, s, t)
+        else:  # the pointwise kernel of a separable convolution is its last
+            axis = -2 if self.kind == "transpose" else -1
+            k[-1], self.bias = folds.fold_into_previous(k[-1], self.bias, s, t, axis=axis)
+
+    def fold_next(self, s, t):
+        k = self.kernels
+        if self.kind == "depthwise":
+            k[0], self.bias = folds.fold_depthwise_into_next(k[0], self.bias, s, t)
+        elif self.kind == "separable":
+            k[0], k[1], self.bias = folds.fold_separable_into_next(k[0], k[1], self.bias, s, t)
+        else:
+            groups = getattr(self.layer, "groups", 1)
+            k[0], self.bias = folds.fold_into_next(k[0], self.bias, s, t, groups=groups)
+
+    def weights(self):
+        dtype = self.layer.weights[0].dtype
+        return [np.asarray(w, dtype) for w in (*self.kernels, self.bias)]
+
+
+def _why_not_linear(layer, direction):
+    """ "" when a BN can fold into `layer` from `direction` ("previous"/"next"), else why not."""
+    kind = _kind(layer)
+    if not kind:
+        return f"'{layer.name}' ({type(layer).__name__}) {direction} is not a linear layer"
+    if getattr(layer, "lora_enabled", False):
+        return f"'{layer.name}' uses LoRA; merge it first"
+    if getattr(getattr(layer, "dtype_policy", None), "quantization_mode", None):
+        return f"'{layer.name}' is quantized"
+    act = getattr(layer, "activation", None)
+    if direction == "before" and getattr(act, "__name__", "linear") != "linear":
+        return f"'{layer.name}' applies {act.__name__} before the BN"
+    if direction == "after" and kind == "transpose":
+        return f"'{layer.name}' is a transposed convolution, where a fold is not exact at borders"
+    if direction == "after" and kind != "dense" and layer.padding != "valid":
+        return f"'{layer.name}' pads with zeros (padding='{layer.padding}')"
+    return ""
+
+
+def _channel_axis(layer, rank):
+    """Channel axis (batch included) of a linear layer's input or output of this rank."""
+    if _kind(layer) != "dense" and layer.data_format == "channels_first":
+        return 1
+    return rank - 1
 
 
 def _passthrough_types():
@@ -302,37 +243,17 @@ def _passthrough_types():
     return (L.Flatten, L.Reshape, L.Permute, L.Dropout, L.Identity)
 
 
-def _is_linear(layer):
-    return type(layer) in _linear_types()
+# ---------------------------------------------------------------------------------------------
+# The graph
+# ---------------------------------------------------------------------------------------------
 
 
-def _is_conv(layer):
-    return _is_linear(layer) and not isinstance(layer, _keras().layers.Dense)
-
-
-def _has_identity_activation(layer):
-    act = getattr(layer, "activation", None)
-    return act is None or getattr(act, "__name__", "") == "linear"
-
-
-def _channel_axis(layer, rank):
-    """Channel axis (0-based, batch included) of a linear layer's input/output of this rank."""
-    if _is_conv(layer) and layer.data_format == "channels_first":
-        return 1
-    return rank - 1
-
-
-def _unsupported_linear(layer):
-    if getattr(layer, "lora_enabled", False):
-        return f"'{layer.name}' uses LoRA; merge it first"
-    policy = getattr(layer, "dtype_policy", None)
-    if policy is not None and getattr(policy, "quantization_mode", None):
-        return f"'{layer.name}' is quantized"
-    return ""
+def _shape(tensor):
+    return tuple(tensor.shape)
 
 
 class _Graph:
-    """The model's layer-call graph, with BN nodes that can be removed (their output rewired)."""
+    """A model's call graph, from which BN nodes can be removed (their output rewired)."""
 
     def __init__(self, model):
         keras = _keras()
@@ -342,23 +263,22 @@ class _Graph:
                 "model must be a built Sequential or functional Keras model (give a Sequential "
                 "model a `keras.Input` first, or call it once); subclassed models cannot be fused."
             )
-        self.fn = fn
-        self.inputs = [id(t) for t in fn.inputs]
+        self.model = model
         self.outputs = [id(t) for t in fn.outputs]
-        self.nodes = []
-        for depth in sorted(fn._nodes_by_depth, reverse=True):
-            for node in fn._nodes_by_depth[depth]:
-                if node.operation is not None and not node.is_input:
-                    self.nodes.append(node)
-        self.calls = {}
+        self.nodes = [
+            node
+            for depth in sorted(fn._nodes_by_depth, reverse=True)
+            for node in fn._nodes_by_depth[depth]
+            if node.operation is not None and not node.is_input
+        ]
+        self.calls, self.producer, self.readers = {}, {}, {}
         for node in self.nodes:
             self.calls[id(node.operation)] = self.calls.get(id(node.operation), 0) + 1
-        self.producer = {}
-        for node in self.nodes:
             for t in node.outputs:
                 self.producer[id(t)] = node
-        self.alias = {}
-        self.removed = set()
+            for t in node.input_tensors:
+                self.readers.setdefault(id(t), []).append(node)
+        self.alias, self.removed = {}, set()
 
     def resolve(self, tid):
         while tid in self.alias:
@@ -369,21 +289,17 @@ class _Graph:
         return [n for n in self.nodes if id(n) not in self.removed]
 
     def consumers(self, tid):
-        """Live nodes reading tensor `tid`, and whether it is a model output."""
+        """Distinct live nodes reading tensor `tid`, and whether it is a model output."""
         tid = self.resolve(tid)
-        nodes = [
-            n for n in self.live() if any(self.resolve(id(x)) == tid for x in n.input_tensors)
-        ]
-        is_output = any(self.resolve(o) == tid for o in self.outputs)
-        return nodes, is_output
+        nodes = list({id(n): n for n in self.readers.get(tid, [])}.values())
+        return nodes, any(self.resolve(o) == tid for o in self.outputs)
 
     def remove(self, bn_node):
+        src, out = self.resolve(id(bn_node.input_tensors[0])), id(bn_node.outputs[0])
         self.removed.add(id(bn_node))
-        self.alias[id(bn_node.outputs[0])] = self.resolve(id(bn_node.input_tensors[0]))
-
-
-def _shape(tensor):
-    return tuple(tensor.shape)
+        self.alias[out] = src
+        kept = [n for n in self.readers.get(src, []) if n is not bn_node]
+        self.readers[src] = kept + self.readers.pop(out, [])
 
 
 def _fan_out(consumers, is_output):
@@ -395,21 +311,17 @@ def _fan_out(consumers, is_output):
 
 
 def _try_previous(g, node, bn):
-    """(target node, "") when the BN can fold into the layer before it, else (None, reason)."""
+    """(node of the layer before the BN, "") when the BN folds into it, else (None, reason)."""
     x = node.input_tensors[0]
     src = g.producer.get(g.resolve(id(x)))
     if src is None:
         return None, "its input is a model input; no layer before it"
     prev = src.operation
-    if not _is_linear(prev):
-        return None, f"'{prev.name}' ({type(prev).__name__}) before it is not Dense/Conv"
-    if not _has_identity_activation(prev):
-        return None, f"'{prev.name}' applies {prev.activation.__name__} before the BN"
+    why = _why_not_linear(prev, "before")
+    if why:
+        return None, why
     if g.calls[id(prev)] != 1:
         return None, f"'{prev.name}' is shared (called {g.calls[id(prev)]} times)"
-    bad = _unsupported_linear(prev)
-    if bad:
-        return None, bad
     consumers, is_output = g.consumers(id(x))
     if is_output or len(consumers) != 1:
         return None, f"output of '{prev.name}' {_fan_out(consumers, is_output)}, not only the BN"
@@ -420,43 +332,32 @@ def _try_previous(g, node, bn):
 
 
 def _try_next(g, node, bn):
-    """(target node, chain of pass-through layers, channel map, "") or (None,) * 3 + (reason,)."""
-    keras = _keras()
-    chain = []
-    tid = id(node.outputs[0])
+    """(node after the BN, pass-through chain, channel map, "") or (None, None, None, why)."""
+    chain, tid = [], id(node.outputs[0])
     while True:
         consumers, is_output = g.consumers(tid)
         if is_output or len(consumers) != 1:
             what = "BN output" if not chain else f"output of '{chain[-1].operation.name}'"
             return None, None, None, f"{what} {_fan_out(consumers, is_output)}"
         nxt = consumers[0]
-        op = nxt.operation
-        if isinstance(op, _passthrough_types()):
-            chain.append(nxt)
-            tid = id(nxt.outputs[0])
-            continue
-        break
-    if not _is_linear(op):
-        return None, None, None, f"'{op.name}' ({type(op).__name__}) after it is not Dense/Conv"
-    if g.calls[id(op)] != 1:
-        return None, None, None, f"'{op.name}' is shared (called {g.calls[id(op)]} times)"
-    if len(nxt.input_tensors) != 1:
-        return None, None, None, f"'{op.name}' takes several inputs"
-    bad = _unsupported_linear(op)
-    if bad:
-        return None, None, None, bad
-    if _is_conv(op):
-        if op.padding != "valid":
-            return None, None, None, f"'{op.name}' pads with zeros (padding='{op.padding}')"
-        if op.groups != 1:
-            return None, None, None, f"'{op.name}' is a grouped convolution"
+        if not isinstance(nxt.operation, _passthrough_types()):
+            break
+        chain.append(nxt)
+        tid = id(nxt.outputs[0])
+    op = nxt.operation
+    why = _why_not_linear(op, "after")
+    if not why and g.calls[id(op)] != 1:
+        why = f"'{op.name}' is shared (called {g.calls[id(op)]} times)"
+    if not why and len(nxt.input_tensors) != 1:
+        why = f"'{op.name}' takes several inputs"
+    if why:
+        return None, None, None, why
     # Which BN channel lands at each element of the linear layer's input? Push the channel
     # index through the pass-through layers (exact: small integers in float32).
     in_shape = _shape(node.input_tensors[0])[1:]
     if any(d is None for d in in_shape):
         return None, None, None, "BN input has unknown dimensions"
-    rank = len(in_shape) + 1
-    axis = bn.axis % rank
+    axis = bn.axis % (len(in_shape) + 1)
     n_ch = in_shape[axis - 1]
     if n_ch >= 2**24:
         return None, None, None, "too many channels to trace"
@@ -467,36 +368,215 @@ def _try_next(g, node, bn):
     for link in chain:
         layer = link.operation
         fresh = layer.__class__.from_config(layer.get_config())
-        idx = keras.ops.convert_to_numpy(fresh(idx, training=False))
+        idx = _keras().ops.convert_to_numpy(fresh(idx, training=False))
     c_axis = _channel_axis(op, idx.ndim)
     moved = np.moveaxis(idx[0], c_axis - 1, -1).reshape(-1, idx.shape[c_axis])
     if not np.all(moved == moved[:1]):
-        return (
-            None,
-            None,
-            None,
-            f"BN axis {bn.axis} does not map onto the input channels of '{op.name}'",
-        )
+        return None, None, None, f"BN axis {bn.axis} does not map onto the channels of '{op.name}'"
     return nxt, chain, moved[0].astype(np.int64), ""
 
 
-def _bn_stats(bn):
-    gamma = np.asarray(bn.gamma.numpy(), np.float64) if bn.scale else None
-    beta = np.asarray(bn.beta.numpy(), np.float64) if bn.center else None
-    return (
-        gamma,
-        beta,
-        np.asarray(bn.moving_mean.numpy(), np.float64),
-        np.asarray(bn.moving_variance.numpy(), np.float64),
-        float(bn.epsilon),
-    )
+def _plan(g, prefix):
+    """Fold what can be folded in `g` (removing those BN nodes): (records, {id: _Linear})."""
+    keras = _keras()
+    linear = {}  # id(layer) -> _Linear, its weights updated fold after fold
+    bn_nodes = [n for n in g.nodes if isinstance(n.operation, keras.layers.BatchNormalization)]
+    records = {id(n): FoldRecord(prefix + n.operation.name, "left in place") for n in bn_nodes}
+
+    def target(node):
+        layer = node.operation
+        if id(layer) not in linear:
+            linear[id(layer)] = _Linear(layer)
+        return linear[id(layer)]
+
+    changed = True
+    while changed:  # repeat: folding one BN can make a neighbouring BN foldable
+        changed = False
+        for node in bn_nodes:
+            if id(node) in g.removed:
+                continue
+            bn, rec = node.operation, records[id(node)]
+            if g.calls[id(bn)] != 1:
+                rec.reason = f"the BN layer is shared (called {g.calls[id(bn)]} times)"
+                continue
+            if node.arguments.kwargs.get("training") is True:
+                rec.reason = "the BN is called with training=True, so it uses batch statistics"
+                continue
+            try:
+                changed |= _fold_one(g, node, rec, target)
+            except Exception as err:
+                raise FusionError(
+                    f"could not fold BN layer '{bn.name}' of {g.model.name!r}: "
+                    f"{type(err).__name__}: {err}"
+                ) from err
+    return [records[id(n)] for n in bn_nodes], linear
 
 
-def _clone_layer(layer, use_bias=None):
+def _fold_one(g, node, rec, target):
+    """Fold one BN node into its previous or next layer if it can; True when it did."""
+    bn = node.operation
+    s, t = bn_affine_of(bn)
+    prev, why_prev = _try_previous(g, node, bn)
+    if prev is not None:
+        target(prev).fold_previous(s, t)
+        rec.action, rec.target, rec.reason = "folded into previous", prev.operation.name, ""
+        g.remove(node)
+        return True
+    nxt, chain, chan, why_next = _try_next(g, node, bn)
+    if nxt is not None:
+        target(nxt).fold_next(s[chan], t[chan])
+        rec.action, rec.target, rec.reason = "folded into next", nxt.operation.name, ""
+        rec.via = ", ".join(link.operation.name for link in chain)
+        g.remove(node)
+        return True
+    rec.reason = f"before: {why_prev}; after: {why_next}"
+    return False
+
+
+_SUBCLASSED = "inside a subclassed model, whose layer graph cannot be read"
+
+
+def _nested_graph(layer):
+    """The `_Graph` of a nested Sequential or functional model, or None for other layers."""
+    if not isinstance(layer, _keras().Model):
+        return None
+    try:
+        return _Graph(layer)
+    except ValueError:  # a subclassed model, or a Sequential without a known input
+        return None
+
+
+def _clone(layer, linear, prefix, records):
+    """A copy of one layer for the fused model; a nested model is fused (records extended)."""
+    keras = _keras()
+    if not isinstance(layer, keras.layers.Layer):
+        return layer  # an operation on tensors (x + 3.0, ...): no state, used as it is
+    g = _nested_graph(layer)
+    if g is not None:
+        fused, nested_records = _fuse_graph(g, f"{prefix}{layer.name}/")
+        records += nested_records
+        return fused
+    if isinstance(layer, keras.Model):  # subclassed: its BN layers stay, say so
+        records += [
+            FoldRecord(f"{prefix}{layer.name}/{bn.name}", "left in place", reason=_SUBCLASSED)
+            for bn in layer._flatten_layers(include_self=False)
+            if isinstance(bn, keras.layers.BatchNormalization)
+        ]
+        return keras.models.clone_model(layer)
     cfg = layer.get_config()
-    if use_bias is not None:
-        cfg["use_bias"] = use_bias
-    return layer.__class__.from_config(cfg)
+    if id(layer) in linear:
+        cfg["use_bias"] = True
+    try:
+        return layer.__class__.from_config(cfg)
+    except Exception:
+        if layer.weights:
+            raise
+        return layer  # no state (e.g. a Lambda of a Python function): shared, not copied
+
+
+def _copy_weights(layer, clone, linear):
+    keras = _keras()
+    if clone is layer or not isinstance(layer, keras.layers.Layer) or not layer.weights:
+        return
+    if _nested_graph(layer) is not None:
+        return  # fused by _fuse_graph, which set its weights
+    if id(layer) in linear:
+        clone.set_weights(linear[id(layer)].weights())
+    else:
+        clone.set_weights(layer.get_weights())
+
+
+def _fuse_graph(g, prefix=""):
+    """Plan and rebuild the model of graph `g` (nested models too): (fused model, records)."""
+    keras = _keras()
+    model = g.model
+    records, linear = _plan(g, prefix)
+    new, where = {}, None
+    try:
+        for node in g.live():
+            where = node.operation
+            if id(where) not in new:
+                new[id(where)] = _clone(where, linear, prefix, records)
+        name = model.name if prefix else f"{model.name}_fused"
+        if isinstance(model, keras.Sequential):
+            t = model.inputs[0]
+            inp = keras.Input(batch_shape=_shape(t), dtype=t.dtype)
+            fused = keras.Sequential([inp] + [new[id(n.operation)] for n in g.live()], name=name)
+        else:
+            tensors, inputs = {}, []
+            for t in model.inputs:
+                hist = getattr(t, "_keras_history", None)
+                new_t = keras.Input(
+                    batch_shape=_shape(t), dtype=t.dtype, name=hist[0].name if hist else None
+                )
+                tensors[id(t)] = new_t
+                inputs.append(new_t)
+            for node in g.live():
+                where = node.operation
+                lookup = {id(x): tensors[g.resolve(id(x))] for x in node.input_tensors}
+                args, kwargs = node.arguments.fill_in(lookup)
+                out = new[id(where)](*args, **kwargs)
+                for ref, val in zip(node.outputs, keras.tree.flatten(out)):
+                    tensors[id(ref)] = val
+            where = None
+            outputs = keras.tree.pack_sequence_as(
+                model._outputs_struct, [tensors[g.resolve(id(o))] for o in model.outputs]
+            )
+            inputs = keras.tree.pack_sequence_as(model._inputs_struct, inputs)
+            fused = keras.Model(inputs, outputs, name=name)
+        for node in g.live():
+            where = node.operation
+            _copy_weights(where, new[id(where)], linear)
+    except FusionError:
+        raise
+    except Exception as err:
+        what = f"'{where.name}' ({type(where).__name__})" if where is not None else "the model"
+        raise FusionError(
+            f"could not rebuild {what} in {model.name!r}: {type(err).__name__}: {err}"
+        ) from err
+    return fused, records
+
+
+# ---------------------------------------------------------------------------------------------
+# The check
+# ---------------------------------------------------------------------------------------------
+
+_SQUASH = ("softmax", "sigmoid")
+
+
+def _before_squash(model):
+    """`model`'s inputs to the outputs it computes before a final softmax or sigmoid."""
+    keras = _keras()
+    outs, changed = [], False
+    for t in keras.tree.flatten(model.outputs):
+        op, node_index, _ = t._keras_history
+        node = op._inbound_nodes[node_index]
+        act = getattr(getattr(op, "activation", None), "__name__", "")
+        if isinstance(op, keras.layers.Softmax) or (
+            isinstance(op, keras.layers.Activation) and act in _SQUASH
+        ):
+            outs.append(node.input_tensors[0])
+            changed = True
+        elif act in _SQUASH and _kind(op) and len(node.input_tensors) == 1:
+            linear = op.__class__.from_config({**op.get_config(), "activation": "linear"})
+            outs.append(linear(node.input_tensors[0]))
+            linear.set_weights(op.get_weights())
+            changed = True
+        else:
+            outs.append(t)
+    return keras.Model(model.inputs, outs) if changed else model
+
+
+def _one_ulp_off(weights, rng):
+    """Every float weight moved by one unit in the last place, up or down at random."""
+    out = []
+    for w in weights:
+        if np.issubdtype(w.dtype, np.floating):
+            w = np.where(
+                rng.random(w.shape) < 0.5, np.nextafter(w, -np.inf), np.nextafter(w, np.inf)
+            )
+        out.append(w)
+    return out
 
 
 def _random_inputs(model, n, seed):
@@ -506,7 +586,10 @@ def _random_inputs(model, n, seed):
         shape = _shape(t)[1:]
         if any(d is None for d in shape):
             return None
-        xs.append(rng.standard_normal((n, *shape)).astype(np.float32))
+        if "int" in str(t.dtype):
+            xs.append(rng.integers(0, 2, (n, *shape)).astype(t.dtype))
+        else:
+            xs.append(rng.standard_normal((n, *shape)).astype(np.float32))
     return xs
 
 
@@ -519,25 +602,37 @@ def _predict(model, xs):
 def fuse(model, x=None, *, n_random=64, seed=0, rtol=RTOL):
     """A copy of `model` with every Batch Normalization layer that can be folded folded away.
 
-    Each BN layer ``z = s * x + t`` (see `bn_affine`) is absorbed, exactly, into
+    Each BN layer ``z = s * x + t`` (`bn_affine_of`) is absorbed, exactly, into
 
-    * the Dense/Conv layer *before* it (`fold_into_previous`, the book's formula, p. 341), when
-      that layer has no activation, is called once, feeds only this BN, and the BN normalizes
-      its channel axis; otherwise into
-    * the Dense/Conv layer *after* it (`fold_into_next`), possibly through Flatten, Reshape,
-      Permute, Dropout or Identity layers, when every tensor on that path feeds only the next
-      layer on it, the convolution uses ``padding="valid"`` and ``groups=1``, and each input
-      channel of the linear layer receives a single BN channel.
+    * the linear layer *before* it (the book's formula, p. 341), when that layer applies no
+      activation, is called once, feeds only this BN, and the BN normalizes its channel axis;
+      otherwise into
+    * the linear layer *after* it, possibly through Flatten, Reshape, Permute, Dropout or
+      Identity layers, when every tensor on that path feeds only the next layer on it, a
+      convolution uses ``padding="valid"``, and each input channel of the linear layer
+      receives a single BN channel.
 
-    Anything else stays in place, with the reason in the report. The fused layers always get
-    a bias, even when the original had ``use_bias=False``.
+    The linear layers are listed in the module docstring. BN layers inside nested models (a
+    ``keras.applications`` base inside a Sequential) fold within their model; those inside a
+    nested *subclassed* model stay. Anything else stays in place, with the reason in the
+    report. Fused layers always get a bias, even when the original had ``use_bias=False``.
+    Every other layer is copied from its config, except a layer without weights whose config
+    cannot be rebuilt (a ``Lambda`` of a Python lambda), which the two models share.
 
     The new model is then checked against the original on `n_random` standard-normal inputs
-    (plus `x` when given): ``max |fused - original| <= rtol * max(1, max |original|)``. Folding
-    only reorders float32 arithmetic: each output is a sum of a few hundred products whose
-    rounding errors (unit roundoff 6e-8) add up to about 1e-6 of the output's scale, so the
-    default ``rtol=1e-4`` leaves a margin of ~100, while a wrong fold changes outputs at the
-    scale of the BN statistics themselves.
+    (plus `x` when given), on the outputs *before* a final softmax or sigmoid, whose scale
+    would hide errors in small probabilities:
+
+        max |fused - original| <= max(rtol * max(1, max |original|), NOISE_FACTOR * noise).
+
+    Folding only rounds the new weights to float32 and reorders float32 arithmetic. In a
+    well-conditioned network each output is a sum of a few hundred products whose rounding
+    errors (unit roundoff 6e-8) add up to about 1e-6 of the output's scale, so ``rtol=1e-4``
+    leaves a margin of ~100. Deep networks with untrained weights can amplify rounding a
+    thousandfold; `noise` measures that amplification on the fused model itself, as the
+    largest change of its outputs when every weight moves by one float32 ulp, and the check
+    allows `NOISE_FACTOR` times that. A wrong fold changes outputs at the scale of the
+    outputs themselves, far above either bound.
 
     Args:
         model: a built Sequential or functional Keras model. It is not modified.
@@ -553,70 +648,17 @@ def fuse(model, x=None, *, n_random=64, seed=0, rtol=RTOL):
     Raises:
         ValueError: `model` is not a built Sequential/functional model, or the check has no
             input (`n_random=0` and no `x`, or inputs with unknown dimensions and no `x`).
-        FusionError: the fused model's predictions differ from the original's beyond the
-            tolerance (nothing is returned then).
+        FusionError: a layer could not be rebuilt (the message names it), or the fused
+            model's predictions differ from the original's beyond the tolerance; nothing is
+            returned then.
     """
     keras = _keras()
     if not isinstance(model, keras.Model):
         raise ValueError(f"model must be a keras.Model, got {type(model).__name__}.")
     checks.integer(n_random, "n_random", minimum=0)
+    checks.seed(seed)
     rtol = checks.positive(rtol, "rtol")
-    g = _Graph(model)
-
-    kernels = {}  # id(linear layer) -> [kernel, bias] in float64, updated fold after fold
-    bn_nodes = [n for n in g.nodes if isinstance(n.operation, keras.layers.BatchNormalization)]
-    records = {id(n): FoldRecord(n.operation.name, "left in place") for n in bn_nodes}
-
-    def current(layer):
-        if id(layer) not in kernels:
-            bias = layer.bias.numpy() if layer.use_bias else None
-            kernels[id(layer)] = [np.asarray(layer.kernel.numpy(), np.float64), bias]
-        return kernels[id(layer)]
-
-    changed = True
-    while changed:  # repeat: folding one BN can make a neighbouring BN foldable
-        changed = False
-        for node in bn_nodes:
-            if id(node) in g.removed:
-                continue
-            bn, rec = node.operation, records[id(node)]
-            if g.calls[id(bn)] != 1:
-                rec.reason = f"the BN layer is shared (called {g.calls[id(bn)]} times)"
-                continue
-            stats = _bn_stats(bn)
-            prev, why_prev = _try_previous(g, node, bn)
-            if prev is not None:
-                k, b = current(prev.operation)
-                kernels[id(prev.operation)] = list(fold_into_previous(k, b, *stats))
-                rec.action, rec.target, rec.reason = (
-                    "folded into previous",
-                    prev.operation.name,
-                    "",
-                )
-                g.remove(node)
-                changed = True
-                continue
-            nxt, chain, chan, why_next = _try_next(g, node, bn)
-            if nxt is not None:
-                gamma, beta, mean, var, eps = stats
-
-                def pick(v, chan=chan):
-                    return None if v is None else v[chan]
-
-                k, b = current(nxt.operation)
-                kernels[id(nxt.operation)] = list(
-                    fold_into_next(pick(gamma), pick(beta), mean[chan], var[chan], eps, k, b)
-                )
-                rec.action, rec.target = "folded into next", nxt.operation.name
-                rec.via = ", ".join(link.operation.name for link in chain)
-                rec.reason = ""
-                g.remove(node)
-                changed = True
-                continue
-            rec.reason = f"before: {why_prev}; after: {why_next}"
-
-    fused = _rebuild(model, g, kernels)
-
+    graph = _Graph(model)  # refuses subclassed and unbuilt models with a ValueError
     xs = []
     if n_random:
         rand = _random_inputs(model, n_random, seed)
@@ -626,82 +668,39 @@ def fuse(model, x=None, *, n_random=64, seed=0, rtol=RTOL):
             )
         xs.append(rand)
     if x is not None:
-        xs.append(
-            [np.asarray(a, np.float32) for a in (x if isinstance(x, (list, tuple)) else [x])]
-        )
+        xs.append([np.asarray(a) for a in (x if isinstance(x, (list, tuple)) else [x])])
     xs = [v for v in xs if v is not None]
     if not xs:
         raise ValueError("nothing to check the fused model on: use n_random > 0 or pass x.")
-    diff, scale, n = 0.0, 1.0, 0
-    for batch in xs:
-        for a, b in zip(_predict(model, batch), _predict(fused, batch)):
-            diff = max(diff, float(np.max(np.abs(a - b))) if a.size else 0.0)
-            scale = max(scale, float(np.max(np.abs(a))) if a.size else 0.0)
-        n += len(batch[0])
-    tol = rtol * scale
-    report = FusionReport([records[id(n)] for n in bn_nodes], diff, tol, n)
+
+    fused, records = _fuse_graph(graph)
+    try:
+        views = _before_squash(model), _before_squash(fused)
+        want = [_predict(views[0], batch) for batch in xs]
+        got = [_predict(views[1], batch) for batch in xs]
+        weights = fused.get_weights()
+        fused.set_weights(_one_ulp_off(weights, np.random.default_rng(seed)))
+        noisy = [_predict(views[1], batch) for batch in xs]
+        fused.set_weights(weights)
+    except Exception as err:
+        raise FusionError(
+            f"could not run the check of {model.name!r}: {type(err).__name__}: {err}"
+        ) from err
+    diff, noise, scale = 0.0, 0.0, 1.0
+    for w, g, z in zip(want, got, noisy):
+        for a, b, c in zip(w, g, z):
+            if a.size:
+                diff = max(diff, float(np.max(np.abs(a - b))))
+                noise = max(noise, float(np.max(np.abs(c - b))))
+                scale = max(scale, float(np.max(np.abs(a))))
+    tol = max(rtol * scale, NOISE_FACTOR * noise)
+    report = FusionReport(records, diff, tol, sum(len(b[0]) for b in xs), noise)
     if not diff <= tol:
         raise FusionError(
             f"the fused model differs from {model.name!r} by up to {diff:.3g} (tolerance "
             f"{tol:.3g}); this is a bug in fuse, please report it with the model.\n{report}"
         )
     return fused, report
-
-
-def _rebuild(model, g, kernels):
-    keras = _keras()
-    new_layers = {}
-    for node in g.live():
-        layer = node.operation
-        if id(layer) in new_layers:
-            continue
-        if isinstance(layer, keras.Model):
-            clone = keras.models.clone_model(layer)
-        elif id(layer) in kernels:
-            clone = _clone_layer(layer, use_bias=True)
-        else:
-            clone = _clone_layer(layer)
-        new_layers[id(layer)] = clone
-    name = f"{model.name}_fused"
-    if isinstance(model, keras.Sequential):
-        t = model.inputs[0]
-        inp = keras.Input(shape=_shape(t)[1:], dtype=t.dtype)
-        fused = keras.Sequential(
-            [inp] + [new_layers[id(n.operation)] for n in g.live()], name=name
-        )
-    else:
-        tensors = {}
-        new_inputs = []
-        for t in model.inputs:
-            src = getattr(t, "_keras_history", None)
-            name_in = src[0].name if src is not None else None
-            new = keras.Input(shape=_shape(t)[1:], dtype=t.dtype, name=name_in)
-            tensors[id(t)] = new
-            new_inputs.append(new)
-        for node in g.nodes:
-            if id(node) in g.removed:
-                continue
-            lookup = {id(x): tensors[g.resolve(id(x))] for x in node.input_tensors}
-            args, kwargs = node.arguments.fill_in(lookup)
-            out = new_layers[id(node.operation)](*args, **kwargs)
-            for ref, val in zip(node.outputs, keras.tree.flatten(out)):
-                tensors[id(ref)] = val
-        outputs = keras.tree.pack_sequence_as(
-            model._outputs_struct, [tensors[g.resolve(id(o))] for o in model.outputs]
-        )
-        fused = keras.Model(
-            new_inputs if len(new_inputs) > 1 else new_inputs[0], outputs, name=name
-        )
-    for node in g.live():
-        layer = node.operation
-        clone = new_layers[id(layer)]
-        if id(layer) in kernels:
-            k, b = kernels[id(layer)]
-            dtype = layer.kernel.dtype
-            clone.set_weights([k.astype(dtype), b.astype(dtype)])
-        else:
-            clone.set_weights(layer.get_weights())
-    return fused
 
 
 # ---------------------------------------------------------------------------------------------
@@ -739,215 +738,66 @@ def layer_table(model):
     return rows
 
 
-@contextlib.contextmanager
-def _silenced():
-    """Send file-descriptor level stdout/stderr to /dev/null, and collect Python warnings.
-
-    TFLite's converter prints the path of a temporary SavedModel, and its interpreter logs
-    from C++ straight to file descriptor 2; neither can be stopped with Python's own streams.
-    """
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    saved = []
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        for fd in (1, 2):
-            saved.append((fd, os.dup(fd)))
-            os.dup2(devnull, fd)
-        with (
-            warnings.catch_warnings(record=True) as caught,
-            open(os.devnull, "w") as out,
-            contextlib.redirect_stdout(out),
-            contextlib.redirect_stderr(out),
-        ):
-            warnings.simplefilter("always")
-            yield caught
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        for fd, copy in saved:
-            os.dup2(copy, fd)
-            os.close(copy)
-        os.close(devnull)
-
-
-def _warning_texts(caught):
-    texts = []
-    for w in caught:
-        text = " ".join(str(w.message).split())
-        if text not in texts:
-            texts.append(text)
-    return texts
-
-
-def to_tflite(model):
-    """Convert a Keras model with TensorFlow Lite's default converter, quietly.
-
-    Uses ``tf.lite.TFLiteConverter.from_keras_model(model).convert()`` with no optimization
-    flags (float32 kept), which is what the book refers to on p. 341.
-
-    Args:
-        model: a built Keras model with one input.
-
-    Returns:
-        ``(flatbuffer bytes, warning messages)``; the messages are whitespace-normalized texts
-        of every Python warning raised during conversion.
-
-    Raises:
-        ValueError: `model` is not a built single-input Keras model.
-    """
-    keras = _keras()
-    if not isinstance(model, keras.Model) or not model.built or len(model.inputs) != 1:
-        raise ValueError("model must be a built keras.Model with exactly one input.")
-    import tensorflow as tf
-
-    with _silenced() as caught:
-        content = tf.lite.TFLiteConverter.from_keras_model(model).convert()
-    return content, _warning_texts(caught)
-
-
-def _interpreter(tflite_model, delegates, num_threads=None):
-    if not isinstance(tflite_model, (bytes, bytearray)) or not tflite_model:
-        raise ValueError("tflite_model must be the non-empty bytes returned by to_tflite(model).")
-    import tensorflow as tf
-
-    kind = tf.lite.experimental.OpResolverType
-    resolver = kind.AUTO if delegates else kind.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    with _silenced() as caught:
-        it = tf.lite.Interpreter(
-            model_content=bytes(tflite_model),
-            experimental_op_resolver_type=resolver,
-            num_threads=num_threads,
-        )
-        it.allocate_tensors()
-    return it, _warning_texts(caught)
-
-
-def tflite_ops(tflite_model):
-    """The operators of a converted model, in execution order, without delegation.
-
-    Uses the interpreter's ``_get_ops_details()`` (TF 2.21 has no public listing other than
-    ``tf.lite.experimental.Analyzer``, which prints rather than returns). The interpreter is
-    created without the default XNNPACK delegate, so the list shows the model's own
-    operators instead of one opaque ``DELEGATE`` node.
-
-    Args:
-        tflite_model: bytes from `to_tflite`.
-
-    Returns:
-        ``(operator names, warning messages)``.
-
-    Raises:
-        ValueError: `tflite_model` is not non-empty bytes.
-    """
-    it, msgs = _interpreter(tflite_model, delegates=False)
-    return [d["op_name"] for d in it._get_ops_details()], msgs
-
-
-def tflite_predict(tflite_model, x, batch_size=1024, num_threads=None):
-    """Run a converted single-input model on `x`, batch by batch, with the default delegates.
-
-    Args:
-        tflite_model: bytes from `to_tflite`.
-        x: float array whose first axis is the batch.
-        batch_size: positive number of samples per interpreter call.
-        num_threads: threads for the interpreter (None: TFLite's default).
-
-    Returns:
-        The outputs for every sample, as one float32 array.
-
-    Raises:
-        ValueError: bad `tflite_model`, empty `x`, or non-positive `batch_size`.
-    """
-    batch_size = checks.integer(batch_size, "batch_size", minimum=1)
-    x = np.asarray(x, np.float32)
-    if x.ndim < 1 or len(x) == 0:
-        raise ValueError("x must hold at least one sample along its first axis.")
-    it, _ = _interpreter(tflite_model, delegates=True, num_threads=num_threads)
-    inp, out = it.get_input_details()[0], it.get_output_details()[0]
-    results, current = [], None
-    with _silenced():
-        for start in range(0, len(x), batch_size):
-            chunk = x[start : start + batch_size]
-            if current != len(chunk):
-                it.resize_tensor_input(inp["index"], [len(chunk), *x.shape[1:]])
-                it.allocate_tensors()
-                current = len(chunk)
-            it.set_tensor(inp["index"], chunk)
-            it.invoke()
-            results.append(it.get_tensor(out["index"]).copy())
-    return np.concatenate(results)
-
-
 # ---------------------------------------------------------------------------------------------
-# Timing
+# python -m helpers.fusion
 # ---------------------------------------------------------------------------------------------
 
 
-def keras_inference_fn(model, x):
-    """A no-argument callable that runs `model` on `x` in inference mode, as timed code should.
+def main(argv=None):
+    """Fuse a saved Keras model: ``python -m helpers.fusion model.keras -o fused.keras``.
 
-    The model is traced once into a concrete ``tf.function`` for the shape of `x`, so each call
-    runs the graph and converts the output to NumPy, without Keras's per-call Python overhead
-    (the way both chapter 06 and ``make bench`` time Keras models).
+    Loads the model, fuses it with `fuse` (which checks the result), saves the fused model and
+    prints the report. Any failure prints one line on stderr, exits with status 1 and writes
+    no output file.
 
     Args:
-        model: a built Keras model.
-        x: the input batch (array or tensor); its shape is fixed by the trace.
+        argv: the command-line arguments (default: ``sys.argv[1:]``).
 
     Returns:
-        A callable with no arguments returning ``model(x, training=False)`` as a NumPy array.
+        The exit status: 0 on success, 1 on failure (2 for bad usage, from argparse).
     """
-    import tensorflow as tf
-
-    x = tf.convert_to_tensor(x, dtype=tf.float32)
-    f = tf.function(lambda t: model(t, training=False)).get_concrete_function(
-        tf.TensorSpec(x.shape, tf.float32)
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.fusion",
+        description="Fold the BN layers of a saved Keras model into their neighbours.",
     )
-    return lambda: f(x).numpy()
+    parser.add_argument("model", help="the saved model, a .keras file")
+    parser.add_argument("-o", "--output", required=True, help="where to save the fused model")
+    parser.add_argument("--n-random", type=int, default=64, help="random samples in the check")
+    args = parser.parse_args(argv)
+
+    def fail(message):
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+
+    if not args.output.endswith(".keras"):
+        return fail(f"the output must be a .keras file, got {args.output!r}.")
+    if os.path.abspath(args.output) == os.path.abspath(args.model):
+        return fail("the output must not overwrite the input model.")
+    if not os.path.isfile(args.model):
+        return fail(f"no such file: {args.model!r}.")
+    keras = _keras()
+    try:
+        model = keras.models.load_model(args.model, compile=False)
+    except Exception as err:
+        first = (str(err).strip().splitlines() or [""])[0]
+        return fail(f"{args.model!r} is not a Keras model that can be loaded ({first}).")
+    try:
+        fused, report = fuse(model, n_random=args.n_random)
+    except (ValueError, FusionError) as err:
+        return fail(str(err).splitlines()[0])
+    tmp = f"{args.output}.partial.keras"
+    try:
+        fused.save(tmp)
+        os.replace(tmp, args.output)
+    except Exception as err:
+        return fail(f"could not save {args.output!r}: {err}")
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    print(report)
+    print(f"saved {args.output}")
+    return 0
 
 
-def time_interleaved(fns, reps=30, inner=1, warmup=3):
-    """Time several callables interleaved (A B C A B C ...), warm-up excluded.
-
-    Each repetition calls every function `inner` times in a row and records the mean time per
-    call; the order of the functions rotates from one repetition to the next, so slow drifts of
-    the machine (other processes, clock changes) hit every function alike.
-
-    Args:
-        fns: dict ``name -> callable`` taking no arguments.
-        reps: number of repetitions (>= 1) kept for the statistics.
-        inner: calls per function per repetition (>= 1).
-        warmup: calls per function before timing starts (>= 0), not recorded.
-
-    Returns:
-        dict ``name -> numpy array of shape (reps,)`` of seconds per call.
-
-    Raises:
-        ValueError: `fns` is empty or holds a non-callable, or a count is out of range.
-    """
-    import time
-
-    if not isinstance(fns, dict) or not fns or not all(callable(f) for f in fns.values()):
-        raise ValueError(
-            "fns must be a non-empty dict mapping names to callables without arguments."
-        )
-    for name, value, low in (("reps", reps, 1), ("inner", inner, 1), ("warmup", warmup, 0)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-    names = list(fns)
-    for name in names:
-        for _ in range(warmup):
-            fns[name]()
-    out = {name: np.empty(reps) for name in names}
-    for r in range(reps):
-        k = r % len(names)
-        for name in names[k:] + names[:k]:
-            f = fns[name]
-            start = time.perf_counter()
-            for _ in range(inner):
-                f()
-            out[name][r] = (time.perf_counter() - start) / inner
-    return out
+if __name__ == "__main__":
+    sys.exit(main())

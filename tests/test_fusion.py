@@ -1,6 +1,7 @@
-"""Tests for helpers.fusion: array folds against a direct BN evaluation, and `fuse` on models."""
+"""Tests for helpers.folds and helpers.fusion: folds against unfused layers, `fuse` on models."""
 
 import helpers
+from helpers import folds, tflite, timing, zoo
 from helpers import fusion as F
 
 import keras
@@ -50,7 +51,7 @@ def stats(rng, n, scale=True, center=True):
 def test_bn_affine_matches_definition():
     rng = np.random.default_rng(0)
     gamma, beta, mean, var = stats(rng, 5)
-    s, t = F.bn_affine(gamma, beta, mean, var, 1e-3)
+    s, t = folds.bn_affine(gamma, beta, mean, var, 1e-3)
     x = rng.normal(size=(7, 5))
     np.testing.assert_allclose(s * x + t, bn_direct(x, gamma, beta, mean, var, 1e-3), rtol=1e-12)
 
@@ -60,7 +61,7 @@ def test_fold_into_previous_dense_example():
     W, b = rng.normal(size=(4, 3)), rng.normal(size=3)
     gamma, beta, mean, var = stats(rng, 3)
     x = rng.normal(size=(6, 4))
-    k2, b2 = F.fold_into_previous(W, b, gamma, beta, mean, var, 1e-5)
+    k2, b2 = folds.fold_into_previous(W, b, *folds.bn_affine(gamma, beta, mean, var, 1e-5))
     np.testing.assert_allclose(
         x @ k2 + b2, bn_direct(x @ W + b, gamma, beta, mean, var, 1e-5), rtol=1e-10, atol=1e-12
     )
@@ -71,7 +72,7 @@ def test_fold_into_next_dense_example():
     W, b = rng.normal(size=(4, 3)), rng.normal(size=3)
     gamma, beta, mean, var = stats(rng, 4)
     x = rng.normal(size=(6, 4))
-    k2, b2 = F.fold_into_next(gamma, beta, mean, var, 1e-3, W, b)
+    k2, b2 = folds.fold_into_next(W, b, *folds.bn_affine(gamma, beta, mean, var, 1e-3))
     np.testing.assert_allclose(
         x @ k2 + b2, bn_direct(x, gamma, beta, mean, var, 1e-3) @ W + b, rtol=1e-10, atol=1e-12
     )
@@ -82,13 +83,13 @@ def test_none_bias_gamma_beta_mean_defaults():
     W = rng.normal(size=(4, 3))
     _, _, mean, var = stats(rng, 3)
     x = rng.normal(size=(5, 4))
-    k2, b2 = F.fold_into_previous(W, None, None, None, mean, var, 1e-3)
+    k2, b2 = folds.fold_into_previous(W, None, *folds.bn_affine(None, None, mean, var, 1e-3))
     assert b2.shape == (3,)
     np.testing.assert_allclose(
         x @ k2 + b2, bn_direct(x @ W, None, None, mean, var, 1e-3), atol=1e-12
     )
     _, _, mean4, var4 = stats(rng, 4)
-    k3, b3 = F.fold_into_next(None, None, mean4, var4, 1e-3, W, None)
+    k3, b3 = folds.fold_into_next(W, None, *folds.bn_affine(None, None, mean4, var4, 1e-3))
     np.testing.assert_allclose(
         x @ k3 + b3, bn_direct(x, None, None, mean4, var4, 1e-3) @ W, atol=1e-12
     )
@@ -110,11 +111,11 @@ def test_property_dense_both_folds(n_in, n_out, eps, flags, seed):
     x = rng.normal(size=(3, n_in))
     bb = 0.0 if b is None else b
     g, be, m, v = stats(rng, n_out, scale, center)
-    k2, b2 = F.fold_into_previous(W, b, g, be, m, v, eps)
+    k2, b2 = folds.fold_into_previous(W, b, *folds.bn_affine(g, be, m, v, eps))
     want = bn_direct(x @ W + bb, g, be, m, v, eps)
     np.testing.assert_allclose(x @ k2 + b2, want, rtol=1e-9, atol=1e-9 * (1 + np.abs(want).max()))
     g, be, m, v = stats(rng, n_in, scale, center)
-    k3, b3 = F.fold_into_next(g, be, m, v, eps, W, b)
+    k3, b3 = folds.fold_into_next(W, b, *folds.bn_affine(g, be, m, v, eps))
     want = bn_direct(x, g, be, m, v, eps) @ W + bb
     np.testing.assert_allclose(x @ k3 + b3, want, rtol=1e-9, atol=1e-9 * (1 + np.abs(want).max()))
 
@@ -134,13 +135,13 @@ def test_property_conv2d_both_folds(size, kh, c_in, c_out, eps, seed):
     b = rng.normal(size=c_out)
     x = rng.normal(size=(2, size, size, c_in))
     g, be, m, v = stats(rng, c_out)
-    k2, b2 = F.fold_into_previous(k, b, g, be, m, v, eps)
+    k2, b2 = folds.fold_into_previous(k, b, *folds.bn_affine(g, be, m, v, eps))
     want = bn_direct(conv_valid(x, k, b), g, be, m, v, eps)
     np.testing.assert_allclose(
         conv_valid(x, k2, b2), want, rtol=1e-9, atol=1e-9 * (1 + np.abs(want).max())
     )
     g, be, m, v = stats(rng, c_in)
-    k3, b3 = F.fold_into_next(g, be, m, v, eps, k, b)
+    k3, b3 = folds.fold_into_next(k, b, *folds.bn_affine(g, be, m, v, eps))
     want = conv_valid(bn_direct(x, g, be, m, v, eps), k, b)
     np.testing.assert_allclose(
         conv_valid(x, k3, b3), want, rtol=1e-9, atol=1e-9 * (1 + np.abs(want).max())
@@ -154,90 +155,173 @@ def test_fold_matches_keras_layers():
     bn(dense(x))
     bn.set_weights(list(stats(rng, 3)))
     want = np.asarray(bn(dense(x), training=False))
-    k, b = F.fold_into_previous(*dense.get_weights(), *bn.get_weights(), bn.epsilon)
+    k, b = folds.fold_into_previous(*dense.get_weights(), *F.bn_affine_of(bn))
     np.testing.assert_allclose(x @ k + b, want, rtol=1e-5, atol=1e-5)
+
+
+# --- every Keras linear layer: fold against the unfused layer pair, in Keras ----------------
+
+
+def keras_pair(make, x, direction, seed, **bn_kwargs):
+    """(BN after/before `make()` in Keras, the fused layer's output) on x, float32."""
+    rng = np.random.default_rng(seed)
+    layer = make(use_bias=bool(rng.integers(2)))
+    layer(x)  # builds the layer
+    ws = layer.get_weights()
+    layer.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in ws])
+    c = layer(x).shape[-1] if direction == "previous" else x.shape[-1]
+    bn = L.BatchNormalization(epsilon=float(rng.uniform(1e-5, 0.1)), **bn_kwargs)
+    bn.build((None,) * (x.ndim - 1) + (c,))
+    bn.set_weights([w for w in stats(rng, c, bn.scale, bn.center) if w is not None])
+    s, t = F.bn_affine_of(bn)
+    if direction == "previous":
+        want = bn(layer(x), training=False)
+    else:
+        want = layer(bn(x, training=False))
+    return np.asarray(want), layer, (s, t)
+
+
+def set_and_call(make, x, weights):
+    fused = make(use_bias=True)
+    fused(x)
+    fused.set_weights([np.asarray(w, np.float32) for w in weights])
+    return np.asarray(fused(x))
+
+
+def close(got, want):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * (1 + np.abs(want).max()))
+
+
+FEW = settings(max_examples=12, deadline=None)
+SIZES = dict(
+    size=st.integers(3, 6),
+    k=st.integers(1, 3),
+    c_in=st.integers(1, 3),
+    mult=st.integers(1, 3),
+    seed=st.integers(0, 2**31 - 1),
+)
+
+
+@FEW
+@given(**SIZES, flags=st.tuples(st.booleans(), st.booleans()))
+def test_property_depthwise_both_folds(size, k, c_in, mult, seed, flags):
+    scale, center = flags
+    x = np.random.default_rng(seed).normal(size=(2, size, size, c_in)).astype(np.float32)
+
+    def make(use_bias):
+        return L.DepthwiseConv2D(k, depth_multiplier=mult, use_bias=use_bias)
+
+    want, layer, (s, t) = keras_pair(make, x, "previous", seed, scale=scale, center=center)
+    b = layer.bias.numpy() if layer.use_bias else None
+    new = folds.fold_depthwise_into_previous(layer.kernel.numpy(), b, s, t)
+    close(set_and_call(make, x, new), want)
+    want, layer, (s, t) = keras_pair(make, x, "next", seed + 1, scale=scale, center=center)
+    b = layer.bias.numpy() if layer.use_bias else None
+    new = folds.fold_depthwise_into_next(layer.kernel.numpy(), b, s, t)
+    close(set_and_call(make, x, new), want)
+
+
+@FEW
+@given(**SIZES, c_out=st.integers(1, 3))
+def test_property_separable_both_folds(size, k, c_in, mult, seed, c_out):
+    x = np.random.default_rng(seed).normal(size=(2, size, size, c_in)).astype(np.float32)
+
+    def make(use_bias):
+        return L.SeparableConv2D(c_out, k, depth_multiplier=mult, use_bias=use_bias)
+
+    want, layer, (s, t) = keras_pair(make, x, "previous", seed)
+    dw, pw, *b = layer.get_weights()
+    pw2, b2 = folds.fold_into_previous(pw, b[0] if b else None, s, t)
+    close(set_and_call(make, x, [dw, pw2, b2]), want)
+    want, layer, (s, t) = keras_pair(make, x, "next", seed + 1)
+    dw, pw, *b = layer.get_weights()
+    new = folds.fold_separable_into_next(dw, pw, b[0] if b else None, s, t)
+    close(set_and_call(make, x, new), want)
+
+
+@FEW
+@given(**SIZES, c_out=st.integers(1, 3), stride=st.integers(1, 2))
+def test_property_conv2d_transpose_fold_into_previous(size, k, c_in, mult, seed, c_out, stride):
+    x = np.random.default_rng(seed).normal(size=(2, size, size, c_in)).astype(np.float32)
+
+    def make(use_bias):
+        return L.Conv2DTranspose(c_out, k, strides=stride, use_bias=use_bias)
+
+    want, layer, (s, t) = keras_pair(make, x, "previous", seed)
+    b = layer.bias.numpy() if layer.use_bias else None
+    new = folds.fold_into_previous(layer.kernel.numpy(), b, s, t, axis=-2)
+    close(set_and_call(make, x, new), want)
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    groups=st.integers(1, 3),
+    per_in=st.integers(1, 2),
+    per_out=st.integers(1, 2),
+    k=st.integers(1, 2),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_property_grouped_conv_both_folds(groups, per_in, per_out, k, seed):
+    x = np.random.default_rng(seed).normal(size=(1, 4, 4, groups * per_in)).astype(np.float32)
+
+    def make(use_bias):
+        return L.Conv2D(groups * per_out, k, groups=groups, use_bias=use_bias)
+
+    want, layer, (s, t) = keras_pair(make, x, "previous", seed)
+    b = layer.bias.numpy() if layer.use_bias else None
+    close(set_and_call(make, x, folds.fold_into_previous(layer.kernel.numpy(), b, s, t)), want)
+    want, layer, (s, t) = keras_pair(make, x, "next", seed + 1)
+    b = layer.bias.numpy() if layer.use_bias else None
+    new = folds.fold_into_next(layer.kernel.numpy(), b, s, t, groups=groups)
+    close(set_and_call(make, x, new), want)
+
+
+def affine(n):
+    return folds.bn_affine(None, None, np.zeros(n), np.ones(n), 1e-3)
 
 
 @pytest.mark.parametrize(
     "call, match",
     [
         (
-            lambda: F.fold_into_previous(
-                np.ones((4, 3)), None, None, None, np.zeros(2), np.ones(2), 1e-3
-            ),
+            lambda: folds.fold_into_previous(np.ones((4, 3)), None, *affine(2)),
             "kernel has 3 output",
         ),
+        (lambda: folds.fold_into_previous(np.ones((4, 3)), np.ones(2), *affine(3)), "bias must"),
         (
-            lambda: F.fold_into_previous(
-                np.ones((4, 3)), np.ones(2), None, None, np.zeros(3), np.ones(3), 1e-3
-            ),
-            "bias must have shape",
+            lambda: folds.fold_into_previous(np.ones((4, 3)), None, np.ones(3), np.ones(2)),
+            "t has 2",
+        ),
+        (lambda: folds.fold_into_previous(np.ones(3), None, *affine(3)), "at least 2 dimensions"),
+        (lambda: folds.fold_into_previous(None, None, *affine(3)), "kernel must be an array"),
+        (lambda: folds.fold_into_next(np.ones((4, 2)), None, *affine(3)), "kernel has 4 input"),
+        (lambda: folds.fold_into_next(np.ones((2, 4)), None, *affine(4), groups=3), "divide"),
+        (lambda: folds.fold_into_next(np.ones((2, 3)), None, *affine(4), groups=2), "divide"),
+        (
+            lambda: folds.fold_depthwise_into_next(np.ones((3, 3, 2, 1)), None, *affine(3)),
+            "s must",
         ),
         (
-            lambda: F.fold_into_previous(
-                np.ones((4, 3)), None, np.ones(2), None, np.zeros(3), np.ones(3), 1e-3
-            ),
-            "gamma has 2 entries",
+            lambda: folds.fold_depthwise_into_previous(np.ones((3, 2)), None, *affine(2)),
+            "depthwise",
         ),
+        (lambda: folds.bn_affine(np.ones(2), None, np.zeros(3), np.ones(3), 1e-3), "gamma has 2"),
+        (lambda: folds.bn_affine(None, np.ones(4), np.zeros(3), np.ones(3), 1e-3), "beta has 4"),
         (
-            lambda: F.fold_into_previous(
-                np.ones((4, 3)), None, None, np.ones(4), np.zeros(3), np.ones(3), 1e-3
-            ),
-            "beta has 4",
+            lambda: folds.bn_affine(None, None, np.zeros(3), np.ones(4), 1e-3),
+            "moving_variance has",
         ),
+        (lambda: folds.bn_affine(None, None, np.zeros(3), -np.ones(3), 1e-3), "negative"),
+        (lambda: folds.bn_affine(None, None, np.zeros(3), np.ones(3), 0.0), "epsilon must be a"),
+        (lambda: folds.bn_affine(None, None, np.zeros(3), np.ones(3), -1e-3), "epsilon must be"),
         (
-            lambda: F.fold_into_previous(
-                np.ones((4, 3)), None, None, None, np.zeros(3), np.ones(4), 1e-3
-            ),
-            "moving_variance has 4",
+            lambda: folds.bn_affine(None, None, np.zeros((3, 1)), np.ones(3), 1e-3),
+            "moving_mean must",
         ),
-        (
-            lambda: F.fold_into_previous(
-                np.ones((4, 3)), None, None, None, np.zeros(3), -np.ones(3), 1e-3
-            ),
-            "moving_variance has negative",
-        ),
-        (
-            lambda: F.fold_into_previous(
-                np.ones((4, 3)), None, None, None, np.zeros(3), np.ones(3), 0.0
-            ),
-            "epsilon must be a finite number > 0",
-        ),
-        (
-            lambda: F.fold_into_previous(
-                np.ones((4, 3)), None, None, None, np.zeros(3), np.ones(3), -1e-3
-            ),
-            "epsilon must be a finite number > 0",
-        ),
-        (
-            lambda: F.fold_into_previous(
-                np.ones(3), None, None, None, np.zeros(3), np.ones(3), 1e-3
-            ),
-            "at least 2 dimensions",
-        ),
-        (
-            lambda: F.fold_into_previous(None, None, None, None, np.zeros(3), np.ones(3), 1e-3),
-            "kernel must be an array",
-        ),
-        (
-            lambda: F.fold_into_next(
-                None, None, np.zeros((3, 1)), np.ones(3), 1e-3, np.ones((3, 2)), None
-            ),
-            "moving_mean must be a 1-D",
-        ),
-        (
-            lambda: F.fold_into_next(
-                None, None, np.zeros(3), np.ones(3), 1e-3, np.ones((4, 2)), None
-            ),
-            "kernel has 4 input",
-        ),
-        (
-            lambda: F.fold_into_next(
-                None, None, np.array([np.nan, 0, 0]), np.ones(3), 1e-3, np.ones((3, 2)), None
-            ),
-            "NaN",
-        ),
-        (lambda: F.bn_affine(None, None, np.zeros(3), np.ones(3), "1e-3"), "epsilon"),
+        (lambda: folds.bn_affine(None, None, [np.nan, 0, 0], np.ones(3), 1e-3), "NaN"),
+        (lambda: folds.bn_affine(None, None, np.zeros(3), None, 1e-3), "must be arrays"),
+        (lambda: folds.bn_affine(None, None, np.zeros(3), np.ones(3), "1e-3"), "epsilon"),
+        (lambda: F.bn_affine_of(L.Dense(3)), "BatchNormalization"),
     ],
 )
 def test_array_errors(call, match):
@@ -490,10 +574,256 @@ def test_fuse_errors():
 def test_fuse_raises_when_check_fails(monkeypatch):
     helpers.setup(0)
     model = randomize_bn(keras.Sequential([keras.Input((4,)), L.Dense(3), L.BatchNormalization()]))
-    real = F.fold_into_previous
-    monkeypatch.setattr(F, "fold_into_previous", lambda *a: (lambda k, b: (k, b + 1.0))(*real(*a)))
+    real = folds.fold_into_previous
+    monkeypatch.setattr(
+        folds, "fold_into_previous", lambda *a, **k: (lambda w, b: (w, b + 1.0))(*real(*a, **k))
+    )
     with pytest.raises(F.FusionError, match="differs"):
         F.fuse(model)
+
+
+def test_fuse_checks_logits_not_saturated_probabilities(monkeypatch):
+    helpers.setup(0)
+    model = randomize_bn(
+        keras.Sequential(
+            [
+                keras.Input((4,)),
+                L.Dense(3),
+                L.BatchNormalization(),
+                L.Dense(5, activation="softmax"),
+            ]
+        )
+    )
+    dense = model.layers[-1]
+    dense.set_weights([dense.kernel.numpy() * 0.05, np.array([0, 0, 0, 0, 40], "float32")])
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    assert model(x).numpy()[:, 4].min() > 1 - 1e-6  # saturated: probabilities hide errors
+    real = folds.fold_into_previous
+    monkeypatch.setattr(
+        folds, "fold_into_previous", lambda *a, **k: (lambda w, b: (w, b + 1.0))(*real(*a, **k))
+    )
+    with pytest.raises(F.FusionError, match="differs"):
+        F.fuse(model)
+
+
+def test_fuse_depthwise_separable_transpose_grouped():
+    helpers.setup(0)
+    model = randomize_bn(
+        keras.Sequential(
+            [
+                keras.Input((9, 9, 4)),
+                L.BatchNormalization(),
+                L.DepthwiseConv2D(3, depth_multiplier=2),  # forward (valid)
+                L.BatchNormalization(),  # backward into the depthwise conv
+                L.ReLU(),
+                L.BatchNormalization(),
+                L.SeparableConv2D(4, 3),  # forward (valid)
+                L.BatchNormalization(),  # backward into the pointwise kernel
+                L.ReLU(),
+                L.BatchNormalization(),
+                L.Conv2D(4, 1, groups=2),  # forward, grouped
+                L.BatchNormalization(),  # backward, grouped
+                L.ReLU(),
+                L.Conv2DTranspose(3, 3, strides=2, use_bias=False),
+                L.BatchNormalization(),  # backward, kernel axis -2
+                L.ReLU(),
+                L.BatchNormalization(),
+                L.Conv2DTranspose(2, 3),  # forward into a transposed conv: left
+                L.DepthwiseConv2D(3, padding="same"),
+                L.BatchNormalization(),
+            ]
+        )
+    )
+    fused, report = F.fuse(model)
+    actions = [r.action.split()[-1] for r in report.records]
+    assert actions == ["next", "previous", "next", "previous", "next", "previous", "previous"] + [
+        "place",
+        "previous",
+    ]
+    assert "transposed convolution" in report.records[7].reason
+    assert count_bn(fused) == 1
+
+
+def hard_sigmoid_block(x):
+    """MobileNetV3's activation: operators on tensors, which are not layers."""
+    return x * (L.ReLU(6.0)(x + 3.0) * (1.0 / 6.0))
+
+
+def test_fuse_graph_with_operations_that_are_not_layers():
+    helpers.setup(0)
+    inp = keras.Input((8, 8, 3))
+    x = L.BatchNormalization()(L.Conv2D(4, 3, use_bias=False)(inp))
+    x = hard_sigmoid_block(x)
+    x = L.BatchNormalization()(L.DepthwiseConv2D(3, padding="same")(x))
+    out = L.GlobalAveragePooling2D()(hard_sigmoid_block(x) + x)
+    model = randomize_bn(keras.Model(inp, out))
+    fused, report = F.fuse(model)
+    assert not report.left and count_bn(fused) == 0
+
+
+def test_fuse_nested_model_shared_layers_several_inputs_and_outputs():
+    helpers.setup(0)
+    base_in = keras.Input((6, 6, 2))
+    y = L.BatchNormalization(name="inner_bn")(L.Conv2D(3, 3, name="inner_conv")(base_in))
+    base = keras.Model(base_in, L.ReLU()(y), name="base")
+    head = keras.Sequential(
+        [keras.Input((6, 6, 2)), base, L.GlobalAveragePooling2D(), L.BatchNormalization()]
+    )
+    a, b = keras.Input((6, 6, 2), name="a"), keras.Input((6, 6, 2), name="b")
+    shared = L.Dense(3, name="shared")
+    out1 = L.BatchNormalization(name="after_shared")(shared(head(a)))
+    out2 = L.Dense(2, activation="sigmoid")(shared(head(b)))
+    model = keras.Model({"a": a, "b": b}, {"one": out1, "two": out2})
+    for layer in (model, head, base):
+        randomize_bn(layer)
+    fused, report = F.fuse(model)
+    rec = {r.bn: r for r in report.records}
+    assert rec["sequential/base/inner_bn"].action == "folded into previous"
+    assert rec["after_shared"].action == "left in place" and "shared" in rec["after_shared"].reason
+    assert set(fused.output) == {"one", "two"}
+    x = {k: np.random.default_rng(3).normal(size=(5, 6, 6, 2)).astype(np.float32) for k in "ab"}
+    want, got = model(x), fused(x)
+    for key in want:
+        np.testing.assert_allclose(got[key], want[key], atol=1e-4)
+
+
+def test_fuse_transfer_learning_application_base():
+    helpers.setup(0)
+    base = zoo.application("MobileNetV3Small")
+    base = keras.Model(base.inputs, base.get_layer("global_average_pooling2d").output)
+    model = keras.Sequential([keras.Input((32, 32, 3)), base, L.Dense(2, activation="softmax")])
+    fused, report = F.fuse(model, n_random=8)
+    assert len(report.records) == 34 and not report.left
+    assert all(r.bn.startswith(f"{base.name}/") for r in report.records)
+
+
+@keras.saving.register_keras_serializable(package="test_fusion")
+class Apply(L.Layer):
+    """A layer with a weight and a Python function, which Keras cannot put in its config."""
+
+    def __init__(self, fn, **kwargs):
+        super().__init__(**kwargs)
+        self.fn = fn
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(), initializer="ones")
+
+    def call(self, x):
+        return self.fn(x) * self.w
+
+
+class Sub(keras.Model):
+    """A subclassed model: its layer graph cannot be read."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense, self.bn = L.Dense(3), L.BatchNormalization()
+
+    def call(self, x):
+        return self.bn(self.dense(x))
+
+
+def test_fuse_names_the_layer_it_cannot_rebuild():
+    helpers.setup(0)
+    model = randomize_bn(
+        keras.Sequential(
+            [keras.Input((4,)), L.Dense(3), L.BatchNormalization(), Apply(lambda x: 2 * x)]
+        )
+    )
+    with pytest.raises(F.FusionError, match="'apply' \\(Apply\\)"):
+        F.fuse(model)
+
+
+def test_fuse_shares_stateless_layers_and_reports_subclassed_ones():
+    helpers.setup(0)
+    lam = L.Lambda(lambda x: x * 2)  # its Python lambda cannot be rebuilt from the config
+    model = randomize_bn(
+        keras.Sequential([keras.Input((4,)), L.Dense(3), L.BatchNormalization(), lam, Sub()])
+    )
+    fused, report = F.fuse(model)
+    assert fused.layers[1] is lam
+    assert [r.action for r in report.records] == ["folded into previous", "left in place"]
+    assert report.records[1].bn == "sub/batch_normalization_1"
+    assert "subclassed" in report.records[1].reason
+
+
+def test_fuse_leaves_bn_called_in_training_mode():
+    helpers.setup(0)
+    inp = keras.Input((4,))
+    model = randomize_bn(keras.Model(inp, L.BatchNormalization()(L.Dense(3)(inp), training=True)))
+    _, report = F.fuse(model)
+    assert "training=True" in report.records[0].reason
+
+
+# --- python -m helpers.fusion ----------------------------------------------------------------
+
+
+def test_cli_fuses_a_saved_model(tmp_path, capsys):
+    helpers.setup(0)
+    model = randomize_bn(book_model_2())
+    src, out = tmp_path / "model.keras", tmp_path / "fused.keras"
+    model.save(src)
+    assert F.main([str(src), "-o", str(out)]) == 0
+    assert "3 folded, 0 left" in capsys.readouterr().out
+    fused = keras.models.load_model(out)
+    x = np.random.default_rng(0).normal(size=(6, 28, 28)).astype(np.float32)
+    assert count_bn(fused) == 0
+    np.testing.assert_allclose(fused(x), model(x), atol=1e-5)
+
+
+def test_cli_fails_cleanly(tmp_path, capsys, monkeypatch):
+    helpers.setup(0)
+    out = tmp_path / "fused.keras"
+    text = tmp_path / "notes.keras"
+    text.write_text("not a model")
+    src = tmp_path / "model.keras"
+    randomize_bn(book_model_2()).save(src)
+    real = folds.fold_into_previous
+    broken = lambda *a, **k: (lambda w, b: (w, b + 1.0))(*real(*a, **k))  # noqa: E731
+    cases = [
+        ([str(tmp_path / "missing.keras"), "-o", str(out)], "no such file"),
+        ([str(text), "-o", str(out)], "is not a Keras model"),
+        ([str(src), "-o", str(tmp_path / "fused.h5")], "must be a .keras file"),
+        ([str(src), "-o", str(out)], "differs from"),
+    ]
+    for i, (argv, message) in enumerate(cases):
+        if i == 3:
+            monkeypatch.setattr(folds, "fold_into_previous", broken)
+        assert F.main(argv) == 1
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+        assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == [
+            "model.keras",
+            "notes.keras",
+        ]
+
+
+# --- keras.applications: the floor of issue 10 -----------------------------------------------
+
+#: Family -> BN layers left by fuse (those between an Add, Concatenate or pooling and a ReLU).
+FLOOR = {
+    "MobileNetV3Small": 0,
+    "MobileNetV2": 0,
+    "Xception": 0,
+    "EfficientNetB0": 0,
+    "ResNet50": 0,
+    "InceptionV3": 0,
+    "MobileNetV3Large": 0,
+    "ResNet50V2": 17,
+    "DenseNet121": 62,
+}
+
+
+@pytest.mark.parametrize("name", FLOOR)
+def test_fuse_applications_floor(name):
+    helpers.setup(0)
+    model = zoo.application(name)
+    fused, report = F.fuse(model, n_random=8)
+    assert len(report.left) == FLOOR[name] == count_bn(fused)
+    for r in report.left:
+        assert "(Add)" in r.reason or "(Concatenate)" in r.reason or "Pooling2D)" in r.reason
+        assert "(ReLU)" in r.reason or "(Activation)" in r.reason
+    assert report.max_abs_diff <= report.tolerance
 
 
 # --- looking at models ----------------------------------------------------------------------
@@ -515,26 +845,28 @@ def test_tflite_roundtrip_and_errors():
     model = randomize_bn(
         keras.Sequential([keras.Input((6,)), L.Dense(4), L.BatchNormalization(), L.Dense(2)])
     )
-    content, msgs = F.to_tflite(model)
+    content, msgs = tflite.to_tflite(model)
     assert isinstance(content, bytes) and all(isinstance(m, str) for m in msgs)
-    ops, _ = F.tflite_ops(content)
+    ops, _ = tflite.tflite_ops(content)
     assert "FULLY_CONNECTED" in ops and "DELEGATE" not in ops
     x = np.random.default_rng(0).normal(size=(5, 6)).astype(np.float32)
-    np.testing.assert_allclose(F.tflite_predict(content, x, batch_size=2), model(x), atol=1e-4)
+    np.testing.assert_allclose(
+        tflite.tflite_predict(content, x, batch_size=2), model(x), atol=1e-4
+    )
     with pytest.raises(ValueError, match="tflite_model"):
-        F.tflite_ops(b"")
+        tflite.tflite_ops(b"")
     with pytest.raises(ValueError, match="batch_size"):
-        F.tflite_predict(content, x, batch_size=0)
+        tflite.tflite_predict(content, x, batch_size=0)
     with pytest.raises(ValueError, match="at least one sample"):
-        F.tflite_predict(content, x[:0])
+        tflite.tflite_predict(content, x[:0])
     with pytest.raises(ValueError, match="one input"):
         a, b = keras.Input((2,)), keras.Input((2,))
-        F.to_tflite(keras.Model([a, b], L.Concatenate()([a, b])))
+        tflite.to_tflite(keras.Model([a, b], L.Concatenate()([a, b])))
 
 
 def test_time_interleaved_and_errors():
     calls = []
-    res = F.time_interleaved(
+    res = timing.time_interleaved(
         {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, reps=3, inner=2, warmup=1
     )
     assert set(res) == {"a", "b"} and all(v.shape == (3,) and (v >= 0).all() for v in res.values())
@@ -546,11 +878,11 @@ def test_time_interleaved_and_errors():
         "a",
     ]  # order rotates
     with pytest.raises(ValueError, match="fns"):
-        F.time_interleaved({})
+        timing.time_interleaved({})
     with pytest.raises(ValueError, match="reps"):
-        F.time_interleaved({"a": lambda: None}, reps=0)
+        timing.time_interleaved({"a": lambda: None}, reps=0)
     with pytest.raises(ValueError, match="inner"):
-        F.time_interleaved({"a": lambda: None}, inner=1.5)
+        timing.time_interleaved({"a": lambda: None}, inner=1.5)
 
 
 def test_keras_inference_fn_runs_the_model_in_inference_mode():
@@ -560,6 +892,6 @@ def test_keras_inference_fn_runs_the_model_in_inference_mode():
     )
     model.layers[0].moving_mean.assign([1.0, 2.0, 3.0])
     x = np.arange(12, dtype="float32").reshape(4, 3)
-    call = F.keras_inference_fn(model, x)
+    call = timing.keras_inference_fn(model, x)
     np.testing.assert_array_equal(call(), model(x, training=False).numpy())
     assert not np.allclose(call(), model(x, training=True).numpy())

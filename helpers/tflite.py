@@ -1,0 +1,166 @@
+"""TensorFlow Lite's conversion of a Keras model: convert, list the operators, predict.
+
+Chapter 06 compares what `helpers.fusion.fuse` does with what TFLite's converter does to the
+same model (Géron, *Hands-On ML*, 2nd ed., p. 341: "TFLite's optimizer does this
+automatically"). These helpers run the converter and the interpreter quietly and return the
+warnings they raise as texts, so a chapter can show them instead of letting them through.
+"""
+
+import contextlib
+import os
+import sys
+import warnings
+
+from helpers import checks
+
+import numpy as np
+
+__all__ = ["tflite_ops", "tflite_predict", "to_tflite"]
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+@contextlib.contextmanager
+def _silenced():
+    """Send file-descriptor level stdout/stderr to /dev/null, and collect Python warnings.
+
+    TFLite's converter prints the path of a temporary SavedModel, and its interpreter logs
+    from C++ straight to file descriptor 2; neither can be stopped with Python's own streams.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    saved = []
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in (1, 2):
+            saved.append((fd, os.dup(fd)))
+            os.dup2(devnull, fd)
+        with (
+            warnings.catch_warnings(record=True) as caught,
+            open(os.devnull, "w") as out,
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(out),
+        ):
+            warnings.simplefilter("always")
+            yield caught
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+        os.close(devnull)
+
+
+def _warning_texts(caught):
+    texts = []
+    for w in caught:
+        text = " ".join(str(w.message).split())
+        if text not in texts:
+            texts.append(text)
+    return texts
+
+
+def to_tflite(model):
+    """Convert a Keras model with TensorFlow Lite's default converter, quietly.
+
+    Uses ``tf.lite.TFLiteConverter.from_keras_model(model).convert()`` with no optimization
+    flags (float32 kept), which is what the book refers to on p. 341.
+
+    Args:
+        model: a built Keras model with one input.
+
+    Returns:
+        ``(flatbuffer bytes, warning messages)``; the messages are whitespace-normalized texts
+        of every Python warning raised during conversion.
+
+    Raises:
+        ValueError: `model` is not a built single-input Keras model.
+    """
+    keras = _keras()
+    if not isinstance(model, keras.Model) or not model.built or len(model.inputs) != 1:
+        raise ValueError("model must be a built keras.Model with exactly one input.")
+    import tensorflow as tf
+
+    with _silenced() as caught:
+        content = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    return content, _warning_texts(caught)
+
+
+def _interpreter(tflite_model, delegates, num_threads=None):
+    if not isinstance(tflite_model, (bytes, bytearray)) or not tflite_model:
+        raise ValueError("tflite_model must be the non-empty bytes returned by to_tflite(model).")
+    import tensorflow as tf
+
+    kind = tf.lite.experimental.OpResolverType
+    resolver = kind.AUTO if delegates else kind.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    with _silenced() as caught:
+        it = tf.lite.Interpreter(
+            model_content=bytes(tflite_model),
+            experimental_op_resolver_type=resolver,
+            num_threads=num_threads,
+        )
+        it.allocate_tensors()
+    return it, _warning_texts(caught)
+
+
+def tflite_ops(tflite_model):
+    """The operators of a converted model, in execution order, without delegation.
+
+    Uses the interpreter's ``_get_ops_details()`` (TF 2.21 has no public listing other than
+    ``tf.lite.experimental.Analyzer``, which prints rather than returns). The interpreter is
+    created without the default XNNPACK delegate, so the list shows the model's own
+    operators instead of one opaque ``DELEGATE`` node.
+
+    Args:
+        tflite_model: bytes from `to_tflite`.
+
+    Returns:
+        ``(operator names, warning messages)``.
+
+    Raises:
+        ValueError: `tflite_model` is not non-empty bytes.
+    """
+    it, msgs = _interpreter(tflite_model, delegates=False)
+    return [d["op_name"] for d in it._get_ops_details()], msgs
+
+
+def tflite_predict(tflite_model, x, batch_size=1024, num_threads=None):
+    """Run a converted single-input model on `x`, batch by batch, with the default delegates.
+
+    Args:
+        tflite_model: bytes from `to_tflite`.
+        x: float array whose first axis is the batch.
+        batch_size: positive number of samples per interpreter call.
+        num_threads: threads for the interpreter (None: TFLite's default).
+
+    Returns:
+        The outputs for every sample, as one float32 array.
+
+    Raises:
+        ValueError: bad `tflite_model`, empty `x`, or non-positive `batch_size`.
+    """
+    batch_size = checks.integer(batch_size, "batch_size", minimum=1)
+    x = np.asarray(x, np.float32)
+    if x.ndim < 1 or len(x) == 0:
+        raise ValueError("x must hold at least one sample along its first axis.")
+    it, _ = _interpreter(tflite_model, delegates=True, num_threads=num_threads)
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    results, current = [], None
+    with _silenced():
+        for start in range(0, len(x), batch_size):
+            chunk = x[start : start + batch_size]
+            if current != len(chunk):
+                it.resize_tensor_input(inp["index"], [len(chunk), *x.shape[1:]])
+                it.allocate_tensors()
+                current = len(chunk)
+            it.set_tensor(inp["index"], chunk)
+            it.invoke()
+            results.append(it.get_tensor(out["index"]).copy())
+    return np.concatenate(results)
