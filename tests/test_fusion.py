@@ -1,8 +1,7 @@
 """Tests for helpers.folds and helpers.fusion: folds against unfused layers, `fuse` on models."""
 
 import helpers
-from helpers import folds, tflite, timing, zoo
-from helpers import fusion as F
+from helpers import folds, fusion, tflite, timing, zoo
 
 import keras
 import numpy as np
@@ -11,6 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 L = keras.layers
+
+
+@pytest.fixture
+def seeded():
+    """A fresh Keras session, seeded: layer names and initial weights repeat in every test."""
+    helpers.setup(0)
 
 
 # --- direct evaluations, independent of the helpers ----------------------------------------
@@ -155,7 +160,7 @@ def test_fold_matches_keras_layers():
     bn(dense(x))
     bn.set_weights(list(stats(rng, 3)))
     want = np.asarray(bn(dense(x), training=False))
-    k, b = folds.fold_into_previous(*dense.get_weights(), *F.bn_affine_of(bn))
+    k, b = folds.fold_into_previous(*dense.get_weights(), *fusion.bn_affine_of(bn))
     np.testing.assert_allclose(x @ k + b, want, rtol=1e-5, atol=1e-5)
 
 
@@ -173,7 +178,7 @@ def keras_pair(make, x, direction, seed, **bn_kwargs):
     bn = L.BatchNormalization(epsilon=float(rng.uniform(1e-5, 0.1)), **bn_kwargs)
     bn.build((None,) * (x.ndim - 1) + (c,))
     bn.set_weights([w for w in stats(rng, c, bn.scale, bn.center) if w is not None])
-    s, t = F.bn_affine_of(bn)
+    s, t = fusion.bn_affine_of(bn)
     if direction == "previous":
         want = bn(layer(x), training=False)
     else:
@@ -321,7 +326,7 @@ def affine(n):
         (lambda: folds.bn_affine(None, None, [np.nan, 0, 0], np.ones(3), 1e-3), "NaN"),
         (lambda: folds.bn_affine(None, None, np.zeros(3), None, 1e-3), "must be arrays"),
         (lambda: folds.bn_affine(None, None, np.zeros(3), np.ones(3), "1e-3"), "epsilon"),
-        (lambda: F.bn_affine_of(L.Dense(3)), "BatchNormalization"),
+        (lambda: fusion.bn_affine_of(L.Dense(3)), "BatchNormalization"),
     ],
 )
 def test_array_errors(call, match):
@@ -377,11 +382,10 @@ def count_bn(model):
     return sum(isinstance(layer, L.BatchNormalization) for layer in model.layers)
 
 
-def test_fuse_book_model_1_folds_forward_and_leaves_original():
-    helpers.setup(0)
+def test_fuse_book_model_1_folds_forward_and_leaves_original(seeded):
     model = randomize_bn(book_model_1())
     before = [w.copy() for w in model.get_weights()]
-    fused, report = F.fuse(model)
+    fused, report = fusion.fuse(model)
     assert isinstance(fused, keras.Sequential) and count_bn(fused) == 0
     assert [r.action for r in report.records] == ["folded into next"] * 3
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
@@ -392,10 +396,9 @@ def test_fuse_book_model_1_folds_forward_and_leaves_original():
     assert "3 folded, 0 left" in str(report)
 
 
-def test_fuse_book_model_2_needs_bias_and_folds_both_ways():
-    helpers.setup(0)
+def test_fuse_book_model_2_needs_bias_and_folds_both_ways(seeded):
     model = randomize_bn(book_model_2())
-    fused, report = F.fuse(model)
+    fused, report = fusion.fuse(model)
     assert [r.action for r in report.records] == [
         "folded into next",
         "folded into previous",
@@ -403,7 +406,7 @@ def test_fuse_book_model_2_needs_bias_and_folds_both_ways():
     ]
     dense = [layer for layer in fused.layers if isinstance(layer, L.Dense)]
     assert all(layer.use_bias for layer in dense)
-    assert [r[1] for r in F.layer_table(fused)] == [
+    assert [r[1] for r in fusion.layer_table(fused)] == [
         "Flatten",
         "Dense",
         "Activation",
@@ -413,19 +416,17 @@ def test_fuse_book_model_2_needs_bias_and_folds_both_ways():
     ]
 
 
-def test_fuse_bn_before_flatten_maps_per_column_stats():
-    helpers.setup(0)
+def test_fuse_bn_before_flatten_maps_per_column_stats(seeded):
     model = randomize_bn(
         keras.Sequential([keras.Input((5, 4)), L.BatchNormalization(), L.Flatten(), L.Dense(3)])
     )
-    fused, report = F.fuse(model)
+    fused, report = fusion.fuse(model)
     assert report.records[0].action == "folded into next" and report.records[0].via == "flatten"
     x = np.random.default_rng(2).normal(size=(20, 5, 4)).astype(np.float32)
     np.testing.assert_allclose(fused(x), model(x), atol=1e-5)
 
 
-def test_fuse_conv2d_cases():
-    helpers.setup(0)
+def test_fuse_conv2d_cases(seeded):
     model = randomize_bn(
         keras.Sequential(
             [
@@ -442,7 +443,7 @@ def test_fuse_conv2d_cases():
             ]
         )
     )
-    fused, report = F.fuse(model)
+    fused, report = fusion.fuse(model)
     assert [r.action for r in report.records] == [
         "folded into next",
         "folded into previous",
@@ -453,8 +454,7 @@ def test_fuse_conv2d_cases():
     assert count_bn(fused) == 1
 
 
-def test_fuse_conv1d_both_ways():
-    helpers.setup(0)
+def test_fuse_conv1d_both_ways(seeded):
     model = randomize_bn(
         keras.Sequential(
             [
@@ -465,18 +465,17 @@ def test_fuse_conv1d_both_ways():
             ]
         )
     )
-    _, report = F.fuse(model)
+    _, report = fusion.fuse(model)
     assert [r.action for r in report.records] == ["folded into next", "folded into previous"]
 
 
-def test_fuse_leaves_bn_with_wrong_axis():
-    helpers.setup(0)
+def test_fuse_leaves_bn_with_wrong_axis(seeded):
     model = randomize_bn(
         keras.Sequential(
             [keras.Input((6, 5)), L.Dense(5), L.BatchNormalization(axis=1), L.Dense(3)]
         )
     )
-    fused, report = F.fuse(model)
+    fused, report = fusion.fuse(model)
     assert report.records[0].action == "left in place"
     assert (
         "not the channel axis" in report.records[0].reason
@@ -485,14 +484,13 @@ def test_fuse_leaves_bn_with_wrong_axis():
     assert count_bn(fused) == 1
 
 
-def test_fuse_activation_before_bn_folds_forward_only():
-    helpers.setup(0)
+def test_fuse_activation_before_bn_folds_forward_only(seeded):
     model = randomize_bn(
         keras.Sequential(
             [keras.Input((6,)), L.Dense(5, activation="elu"), L.BatchNormalization(), L.ReLU()]
         )
     )
-    _, report = F.fuse(model)
+    _, report = fusion.fuse(model)
     rec = report.records[0]
     assert (
         rec.action == "left in place"
@@ -501,28 +499,27 @@ def test_fuse_activation_before_bn_folds_forward_only():
     )
 
 
-def test_fuse_functional_shared_input_and_output():
-    helpers.setup(0)
+def test_fuse_functional_shared_input_and_output(seeded):
     inp = keras.Input((8,))
     d = L.Dense(6)(inp)
     bn = L.BatchNormalization()(d)
     side = L.Dense(3)(d)  # the BN's input feeds a second layer
     out = L.Concatenate()([L.ReLU()(bn), side])
     model = randomize_bn(keras.Model(inp, out))
-    fused, report = F.fuse(model)
+    fused, report = fusion.fuse(model)
     assert report.records[0].action == "left in place" and "feeds 2" in report.records[0].reason
     assert not isinstance(fused, keras.Sequential)
     # the BN's output feeds two layers, its input has only the BN: backward fold is fine
     inp = keras.Input((8,))
     bn = L.BatchNormalization()(L.Dense(6)(inp))
     model = randomize_bn(keras.Model(inp, L.Add()([L.Dense(6)(bn), bn])))
-    _, report = F.fuse(model)
+    _, report = fusion.fuse(model)
     assert report.records[0].action == "folded into previous"
     # output feeding two layers and no linear layer before it: left
     inp = keras.Input((8,))
     bn = L.BatchNormalization()(inp)
     model = randomize_bn(keras.Model(inp, [L.Dense(2)(bn), L.Dense(3)(bn)]))
-    fused, report = F.fuse(model, x=np.ones((4, 8)))
+    fused, report = fusion.fuse(model, x=np.ones((4, 8)))
     assert (
         report.records[0].action == "left in place"
         and "BN output feeds 2 layers" in report.records[0].reason
@@ -530,17 +527,15 @@ def test_fuse_functional_shared_input_and_output():
     assert report.n_checked == 68 and len(fused.outputs) == 2
 
 
-def test_fuse_shared_linear_layer_is_not_modified():
-    helpers.setup(0)
+def test_fuse_shared_linear_layer_is_not_modified(seeded):
     dense = L.Dense(4)
     a, b = keras.Input((4,)), keras.Input((4,))
     model = randomize_bn(keras.Model([a, b], [L.BatchNormalization()(dense(a)), dense(b)]))
-    _, report = F.fuse(model)
+    _, report = fusion.fuse(model)
     assert report.records[0].action == "left in place" and "shared" in report.records[0].reason
 
 
-def test_fuse_two_bns_in_a_row_and_dropout_chain():
-    helpers.setup(0)
+def test_fuse_two_bns_in_a_row_and_dropout_chain(seeded):
     model = randomize_bn(
         keras.Sequential(
             [
@@ -552,38 +547,36 @@ def test_fuse_two_bns_in_a_row_and_dropout_chain():
             ]
         )
     )
-    fused, report = F.fuse(model)
+    fused, report = fusion.fuse(model)
     assert all(r.action == "folded into next" for r in report.records) and count_bn(fused) == 0
     assert report.records[1].via == "dropout"
 
 
 def test_fuse_errors():
     with pytest.raises(ValueError, match="keras.Model"):
-        F.fuse(np.ones(3))
+        fusion.fuse(np.ones(3))
     with pytest.raises(ValueError, match="built Sequential"):
-        F.fuse(keras.Sequential([L.Dense(3)]))
+        fusion.fuse(keras.Sequential([L.Dense(3)]))
     model = keras.Sequential([keras.Input((4,)), L.BatchNormalization(), L.Dense(2)])
     with pytest.raises(ValueError, match="nothing to check"):
-        F.fuse(model, n_random=0)
+        fusion.fuse(model, n_random=0)
     with pytest.raises(ValueError, match="n_random"):
-        F.fuse(model, n_random=-1)
+        fusion.fuse(model, n_random=-1)
     with pytest.raises(ValueError, match="rtol"):
-        F.fuse(model, rtol=0)
+        fusion.fuse(model, rtol=0)
 
 
-def test_fuse_raises_when_check_fails(monkeypatch):
-    helpers.setup(0)
+def test_fuse_raises_when_check_fails(seeded, monkeypatch):
     model = randomize_bn(keras.Sequential([keras.Input((4,)), L.Dense(3), L.BatchNormalization()]))
     real = folds.fold_into_previous
     monkeypatch.setattr(
         folds, "fold_into_previous", lambda *a, **k: (lambda w, b: (w, b + 1.0))(*real(*a, **k))
     )
-    with pytest.raises(F.FusionError, match="differs"):
-        F.fuse(model)
+    with pytest.raises(fusion.FusionError, match="differs"):
+        fusion.fuse(model)
 
 
-def test_fuse_checks_logits_not_saturated_probabilities(monkeypatch):
-    helpers.setup(0)
+def test_fuse_checks_logits_not_saturated_probabilities(seeded, monkeypatch):
     model = randomize_bn(
         keras.Sequential(
             [
@@ -602,12 +595,11 @@ def test_fuse_checks_logits_not_saturated_probabilities(monkeypatch):
     monkeypatch.setattr(
         folds, "fold_into_previous", lambda *a, **k: (lambda w, b: (w, b + 1.0))(*real(*a, **k))
     )
-    with pytest.raises(F.FusionError, match="differs"):
-        F.fuse(model)
+    with pytest.raises(fusion.FusionError, match="differs"):
+        fusion.fuse(model)
 
 
-def test_fuse_depthwise_separable_transpose_grouped():
-    helpers.setup(0)
+def test_fuse_depthwise_separable_transpose_grouped(seeded):
     model = randomize_bn(
         keras.Sequential(
             [
@@ -634,7 +626,7 @@ def test_fuse_depthwise_separable_transpose_grouped():
             ]
         )
     )
-    fused, report = F.fuse(model)
+    fused, report = fusion.fuse(model)
     actions = [r.action.split()[-1] for r in report.records]
     assert actions == ["next", "previous", "next", "previous", "next", "previous", "previous"] + [
         "place",
@@ -649,20 +641,18 @@ def hard_sigmoid_block(x):
     return x * (L.ReLU(6.0)(x + 3.0) * (1.0 / 6.0))
 
 
-def test_fuse_graph_with_operations_that_are_not_layers():
-    helpers.setup(0)
+def test_fuse_graph_with_operations_that_are_not_layers(seeded):
     inp = keras.Input((8, 8, 3))
     x = L.BatchNormalization()(L.Conv2D(4, 3, use_bias=False)(inp))
     x = hard_sigmoid_block(x)
     x = L.BatchNormalization()(L.DepthwiseConv2D(3, padding="same")(x))
     out = L.GlobalAveragePooling2D()(hard_sigmoid_block(x) + x)
     model = randomize_bn(keras.Model(inp, out))
-    fused, report = F.fuse(model)
+    fused, report = fusion.fuse(model)
     assert not report.left and count_bn(fused) == 0
 
 
-def test_fuse_nested_model_shared_layers_several_inputs_and_outputs():
-    helpers.setup(0)
+def test_fuse_nested_model_shared_layers_several_inputs_and_outputs(seeded):
     base_in = keras.Input((6, 6, 2))
     y = L.BatchNormalization(name="inner_bn")(L.Conv2D(3, 3, name="inner_conv")(base_in))
     base = keras.Model(base_in, L.ReLU()(y), name="base")
@@ -676,7 +666,7 @@ def test_fuse_nested_model_shared_layers_several_inputs_and_outputs():
     model = keras.Model({"a": a, "b": b}, {"one": out1, "two": out2})
     for layer in (model, head, base):
         randomize_bn(layer)
-    fused, report = F.fuse(model)
+    fused, report = fusion.fuse(model)
     rec = {r.bn: r for r in report.records}
     assert rec["sequential/base/inner_bn"].action == "folded into previous"
     assert rec["after_shared"].action == "left in place" and "shared" in rec["after_shared"].reason
@@ -687,12 +677,11 @@ def test_fuse_nested_model_shared_layers_several_inputs_and_outputs():
         np.testing.assert_allclose(got[key], want[key], atol=1e-4)
 
 
-def test_fuse_transfer_learning_application_base():
-    helpers.setup(0)
+def test_fuse_transfer_learning_application_base(seeded):
     base = zoo.application("MobileNetV3Small")
     base = keras.Model(base.inputs, base.get_layer("global_average_pooling2d").output)
     model = keras.Sequential([keras.Input((32, 32, 3)), base, L.Dense(2, activation="softmax")])
-    fused, report = F.fuse(model, n_random=8)
+    fused, report = fusion.fuse(model, n_random=8)
     assert len(report.records) == 34 and not report.left
     assert all(r.bn.startswith(f"{base.name}/") for r in report.records)
 
@@ -723,47 +712,43 @@ class Sub(keras.Model):
         return self.bn(self.dense(x))
 
 
-def test_fuse_names_the_layer_it_cannot_rebuild():
-    helpers.setup(0)
+def test_fuse_names_the_layer_it_cannot_rebuild(seeded):
     model = randomize_bn(
         keras.Sequential(
             [keras.Input((4,)), L.Dense(3), L.BatchNormalization(), Apply(lambda x: 2 * x)]
         )
     )
-    with pytest.raises(F.FusionError, match="'apply' \\(Apply\\)"):
-        F.fuse(model)
+    with pytest.raises(fusion.FusionError, match="'apply' \\(Apply\\)"):
+        fusion.fuse(model)
 
 
-def test_fuse_shares_stateless_layers_and_reports_subclassed_ones():
-    helpers.setup(0)
+def test_fuse_shares_stateless_layers_and_reports_subclassed_ones(seeded):
     lam = L.Lambda(lambda x: x * 2)  # its Python lambda cannot be rebuilt from the config
     model = randomize_bn(
         keras.Sequential([keras.Input((4,)), L.Dense(3), L.BatchNormalization(), lam, Sub()])
     )
-    fused, report = F.fuse(model)
+    fused, report = fusion.fuse(model)
     assert fused.layers[1] is lam
     assert [r.action for r in report.records] == ["folded into previous", "left in place"]
     assert report.records[1].bn == "sub/batch_normalization_1"
     assert "subclassed" in report.records[1].reason
 
 
-def test_fuse_leaves_bn_called_in_training_mode():
-    helpers.setup(0)
+def test_fuse_leaves_bn_called_in_training_mode(seeded):
     inp = keras.Input((4,))
     model = randomize_bn(keras.Model(inp, L.BatchNormalization()(L.Dense(3)(inp), training=True)))
-    _, report = F.fuse(model)
+    _, report = fusion.fuse(model)
     assert "training=True" in report.records[0].reason
 
 
 # --- python -m helpers.fusion ----------------------------------------------------------------
 
 
-def test_cli_fuses_a_saved_model(tmp_path, capsys):
-    helpers.setup(0)
+def test_cli_fuses_a_saved_model(seeded, tmp_path, capsys):
     model = randomize_bn(book_model_2())
     src, out = tmp_path / "model.keras", tmp_path / "fused.keras"
     model.save(src)
-    assert F.main([str(src), "-o", str(out)]) == 0
+    assert fusion.main([str(src), "-o", str(out)]) == 0
     assert "3 folded, 0 left" in capsys.readouterr().out
     fused = keras.models.load_model(out)
     x = np.random.default_rng(0).normal(size=(6, 28, 28)).astype(np.float32)
@@ -771,8 +756,7 @@ def test_cli_fuses_a_saved_model(tmp_path, capsys):
     np.testing.assert_allclose(fused(x), model(x), atol=1e-5)
 
 
-def test_cli_fails_cleanly(tmp_path, capsys, monkeypatch):
-    helpers.setup(0)
+def test_cli_fails_cleanly(seeded, tmp_path, capsys, monkeypatch):
     out = tmp_path / "fused.keras"
     text = tmp_path / "notes.keras"
     text.write_text("not a model")
@@ -789,7 +773,7 @@ def test_cli_fails_cleanly(tmp_path, capsys, monkeypatch):
     for i, (argv, message) in enumerate(cases):
         if i == 3:
             monkeypatch.setattr(folds, "fold_into_previous", broken)
-        assert F.main(argv) == 1
+        assert fusion.main(argv) == 1
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1
         assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == [
@@ -815,10 +799,9 @@ FLOOR = {
 
 
 @pytest.mark.parametrize("name", FLOOR)
-def test_fuse_applications_floor(name):
-    helpers.setup(0)
+def test_fuse_applications_floor(seeded, name):
     model = zoo.application(name)
-    fused, report = F.fuse(model, n_random=8)
+    fused, report = fusion.fuse(model, n_random=8)
     assert len(report.left) == FLOOR[name] == count_bn(fused)
     for r in report.left:
         assert "(Add)" in r.reason or "(Concatenate)" in r.reason or "Pooling2D)" in r.reason
@@ -829,22 +812,27 @@ def test_fuse_applications_floor(name):
 # --- looking at models ----------------------------------------------------------------------
 
 
-def test_layer_table_and_errors():
-    helpers.setup(0)
+def test_layer_table_lists_name_type_shape_and_parameters(seeded):
     model = keras.Sequential([keras.Input((4,)), L.Dense(3), L.BatchNormalization()])
-    assert F.layer_table(model) == [
+    assert fusion.layer_table(model) == [
         ("dense", "Dense", (3,), 15),
         ("batch_normalization", "BatchNormalization", (3,), 12),
     ]
+
+
+def test_layer_table_refuses_what_is_not_a_built_model():
     with pytest.raises(ValueError, match="built keras.Model"):
-        F.layer_table("model")
+        fusion.layer_table("model")
 
 
-def test_tflite_roundtrip_and_errors():
-    helpers.setup(0)
-    model = randomize_bn(
+def small_bn_model():
+    return randomize_bn(
         keras.Sequential([keras.Input((6,)), L.Dense(4), L.BatchNormalization(), L.Dense(2)])
     )
+
+
+def test_tflite_round_trip_predicts_like_keras(seeded):
+    model = small_bn_model()
     content, msgs = tflite.to_tflite(model)
     assert isinstance(content, bytes) and all(isinstance(m, str) for m in msgs)
     ops, _ = tflite.tflite_ops(content)
@@ -853,30 +841,34 @@ def test_tflite_roundtrip_and_errors():
     np.testing.assert_allclose(
         tflite.tflite_predict(content, x, batch_size=2), model(x), atol=1e-4
     )
+
+
+def test_tflite_errors_name_the_argument(seeded):
+    content, _ = tflite.to_tflite(small_bn_model())
+    x = np.zeros((5, 6), np.float32)
     with pytest.raises(ValueError, match="tflite_model"):
         tflite.tflite_ops(b"")
     with pytest.raises(ValueError, match="batch_size"):
         tflite.tflite_predict(content, x, batch_size=0)
     with pytest.raises(ValueError, match="at least one sample"):
         tflite.tflite_predict(content, x[:0])
+    a, b = keras.Input((2,)), keras.Input((2,))
     with pytest.raises(ValueError, match="one input"):
-        a, b = keras.Input((2,)), keras.Input((2,))
         tflite.to_tflite(keras.Model([a, b], L.Concatenate()([a, b])))
 
 
-def test_time_interleaved_and_errors():
+def test_time_interleaved_rotates_the_order_and_repeats_each_call():
     calls = []
     res = timing.time_interleaved(
         {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, reps=3, inner=2, warmup=1
     )
     assert set(res) == {"a", "b"} and all(v.shape == (3,) and (v >= 0).all() for v in res.values())
     assert calls[:2] == ["a", "b"] and calls.count("a") == 1 + 3 * 2
-    assert calls[2:6] == ["a", "a", "b", "b"] and calls[6:10] == [
-        "b",
-        "b",
-        "a",
-        "a",
-    ]  # order rotates
+    # the order rotates from one repetition to the next
+    assert calls[2:6] == ["a", "a", "b", "b"] and calls[6:10] == ["b", "b", "a", "a"]
+
+
+def test_time_interleaved_errors_name_the_argument():
     with pytest.raises(ValueError, match="fns"):
         timing.time_interleaved({})
     with pytest.raises(ValueError, match="reps"):
@@ -885,8 +877,7 @@ def test_time_interleaved_and_errors():
         timing.time_interleaved({"a": lambda: None}, inner=1.5)
 
 
-def test_keras_inference_fn_runs_the_model_in_inference_mode():
-    helpers.setup(0)
+def test_keras_inference_fn_runs_the_model_in_inference_mode(seeded):
     model = keras.Sequential(
         [keras.Input((3,)), keras.layers.BatchNormalization(), keras.layers.Dense(2)]
     )
