@@ -245,10 +245,10 @@ def markdown(results):
             lines.append(f"| {model} | {batch} | " + " | ".join(cells + ratios) + " |")
     lines += ["", f"Call path: {meta['call_path']}.", ""]
     lines += [
-        "Keras is timed through `helpers.timing.keras_inference_fn`. An earlier version traced",
-        "`lambda t, m=m: m(t, training=False)`, binding the model as a default argument; every",
-        "call then paid about 3 ms of Python overhead, which hid most of BN's cost at small "
-        "batches.",
+        "Keras is timed through `helpers.timing.keras_inference_fn`, which traces the model as a",
+        "closure. A traced function that takes the model as a default argument",
+        "(`lambda t, m=m: m(t, training=False)`) pays milliseconds of Python overhead on every",
+        "call, enough to hide most of BN's cost at small batches.",
         "",
     ]
     return "\n".join(lines)

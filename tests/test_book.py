@@ -7,8 +7,10 @@ Needs `make book-build` first. Without Chromium the tests skip locally; under CI
 
 import functools
 import glob
+import html.parser
 import http.server
 import os
+import re
 import shutil
 import threading
 import urllib.parse
@@ -135,3 +137,47 @@ def test_book_has_equations_and_figures(server, browser):
     # MathJax came from the book itself
     mathjax = {u for s in states.values() for u in s["resources"] if "mathjax" in u}
     assert mathjax and all(u.startswith(server) for u in mathjax)
+
+
+# Words about how the project is built and tested. Readers get the chapters, not our tooling:
+# that belongs in CONTRIBUTING.md and the commit messages.
+TOOLING = re.compile(
+    r"\bnbval\b|\bpytest\b|\btests/|\bCI\b|\bduring development\b|\bnot checked when re-run\b",
+    re.IGNORECASE,
+)
+
+
+class _VisibleText(html.parser.HTMLParser):
+    """The text a reader sees on a page: tag contents, without attributes, scripts or styles."""
+
+    def __init__(self):
+        super().__init__()
+        self.parts, self._skip = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        self._skip += tag in ("script", "style")
+
+    def handle_endtag(self, tag):
+        self._skip -= tag in ("script", "style") and self._skip > 0
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.parts.append(data)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_does_not_talk_about_tooling(page):
+    _require(PAGES, f"no built book in {HTML}: run `make book-build`")
+    parser = _VisibleText()
+    with open(os.path.join(HTML, page), encoding="utf-8") as f:
+        parser.feed(f.read())
+    text = " ".join(parser.parts)
+    found = sorted({m.group(0) for m in TOOLING.finditer(text)})
+    assert not found, f"{page} mentions {found}"
+
+
+def test_tooling_check_is_not_vacuous():
+    parser = _VisibleText()
+    parser.feed('<div class="tag_nbval-ignore-output"><p>checked by nbval in CI</p></div>')
+    text = " ".join(parser.parts)
+    assert sorted({m.group(0) for m in TOOLING.finditer(text)}) == ["CI", "nbval"]
