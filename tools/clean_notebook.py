@@ -16,6 +16,7 @@ def clean(path):
         cell.id = f"cell-{i:03d}"  # by position: re-executing does not churn random ids
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+        cell.metadata.pop("lines_to_next_cell", None)  # Jupytext's layout hint; the .md decides
         if cell.metadata.get("tags") == []:
             del cell.metadata["tags"]
     nbformat.write(nb, path)
