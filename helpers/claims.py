@@ -14,10 +14,10 @@ is computed from those findings by `verdict_of`, never passed in as a word:
   does not).
 
 The report's text states the verdict and each part's count of seeds, which read the same on
-every CPU when the chapter's thresholds have margin; exact figures (counts, flags, settings) are
-shown too. The full record, raw per-seed figures included, goes into the output's metadata
-under `METADATA_KEY`, where the book's claims index reads it from the executed notebook and
-recomputes the verdict.
+every CPU when the chapter's thresholds have margin; a single exact figure (a count, a flag, a
+setting, not a result of training) is shown too. The full record, raw per-seed figures
+included, goes into the output's metadata under `METADATA_KEY`, where the book's claims index
+reads it from the executed notebook and recomputes the verdict.
 """
 
 import dataclasses
@@ -206,7 +206,7 @@ def _show(v, digits=None):
         return f"{v:.{digits}f}"
     if isinstance(v, list):
         return "[" + ", ".join(_show(x, digits) for x in v) + "]"
-    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10_000:
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 1000:
         return f"{v:,}"
     return "n/a" if v is None else str(v)
 
@@ -237,12 +237,14 @@ def verdict_of(checks):
 
 
 def summary(check):
-    """One check as text: the condition, then the value when exact (or a single value with
-    `digits`), else whether it held, or in how many seeds."""
+    """One check as text: the condition, then the value of a single measurement when it is
+    exact (or has `digits`), else whether it held; per-seed figures are results of training,
+    whose digits vary between computers, so only the count of seeds where the part held is
+    shown."""
     held = check.held()
     line = f"{check.figure} {check.condition()}: "
     single = len(held) == 1 and "" in held
-    if check.exact() or (single and check.digits is not None):
+    if single and (check.exact() or check.digits is not None):
         shown = ", ".join(_show(v, check.digits) for v in check.per_seed.values())
         line += f"{shown} ({check.status()})"
     elif single:
@@ -253,18 +255,28 @@ def summary(check):
 
 
 def figure_text(check):
-    """The figure's value for the claims index: exact values as they are, per-seed floats as
-    ``mean (min-max) over n seeds``."""
+    """The figure's value for the claims index.
+
+    Exact values are shown as they are; floats with the check's `digits` (two significant
+    digits without); per-seed numbers as ``mean (lowest to highest, n seeds)``.
+    """
     values = list(check.per_seed.values())
     if check.exact() or len(values) == 1:
-        return ", ".join(_show(v, check.digits) for v in values)
+        return ", ".join(_number(v, check.digits) for v in values)
     finite = np.array([v for v in values if isinstance(v, (int, float))], dtype=float)
     finite = finite[np.isfinite(finite)]
     if not finite.size:
         return "n/a"
-    d = 2 if check.digits is None else check.digits
-    low, mean, high = (f"{v:.{d}f}" for v in (finite.min(), finite.mean(), finite.max()))
-    return f"{mean} ({low}-{high}) over {len(values)} seeds"
+    low, mean, high = (
+        _number(float(v), check.digits) for v in (finite.min(), finite.mean(), finite.max())
+    )
+    return f"{mean} ({low} to {high}, {len(values)} seeds)"
+
+
+def _number(v, digits):
+    if isinstance(v, float):
+        return f"{v + 0.0:.{digits}f}" if digits is not None else f"{v:.2g}"
+    return _show(v, digits)
 
 
 def report(claim_id, *checks, claims=None):
@@ -289,7 +301,8 @@ def report(claim_id, *checks, claims=None):
         raise ValueError(f"claim_id must be one of the ids of claims.toml, got {claim_id!r}")
     result = verdict_of(list(checks))
     page = claims[claim_id]["page"]
-    lines = [f"{claim_id}" + (f" (p. {page})" if page else "") + f": {result}"]
+    cite = f" ({'pp.' if '-' in page else 'p.'} {page})" if page else ""
+    lines = [f"{claim_id}{cite}: {result}"]
     lines += [f"  - {summary(c)}" for c in checks]
     record = {"id": claim_id, "verdict": result, "checks": [c.record() for c in checks]}
     from IPython.display import display

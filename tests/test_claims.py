@@ -113,4 +113,18 @@ def test_the_report_text_is_stable_and_the_record_holds_the_figures(monkeypatch)
     notebook = {"cells": [{"cell_type": "code", "outputs": [{"metadata": metadata}]}]}
     ((stored, checks, verdict),) = claims.records(notebook)
     assert stored == record and verdict == "partly"
-    assert claims.figure_text(checks[0]) == "2.01 (1.90-2.12) over 2 seeds"
+    assert claims.figure_text(checks[0]) == "2.01 (1.90 to 2.12, 2 seeds)"
+    shown.clear()
+    claims.report("C8", Check("parameters, total", 271_346, "==", 271_346))
+    assert shown[0][0]["text/plain"].splitlines() == [
+        "C8 (p. 342): held",
+        "  - parameters, total == 271,346: 271,346 (held)",
+    ]
+    shown.clear()
+    claims.report("C17", Check("settings rescued", {42: 8, 43: 6}, ">", 0))
+    assert shown[0][0]["text/plain"].splitlines()[1] == (
+        "  - settings rescued > 0: held in 2 of 2 seeds"  # training results: no digits
+    )
+    shown.clear()
+    claims.report("C7", Check("layers", 3, "==", 3))
+    assert shown[0][0]["text/plain"].startswith("C7 (pp. 341-342): held")
