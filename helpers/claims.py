@@ -201,12 +201,13 @@ def _key(v):
     return tuple(v) if isinstance(v, list) else v
 
 
-def _show(v, digits=None):
+def _show(v, digits=None, separate=True):
+    """A value as text; integers get thousands separators, except inside lists."""
     if isinstance(v, float) and digits is not None:
         return f"{v:.{digits}f}"
     if isinstance(v, list):
-        return "[" + ", ".join(_show(x, digits) for x in v) + "]"
-    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 1000:
+        return "[" + ", ".join(_show(x, digits, separate=False) for x in v) + "]"
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 1000 and separate:
         return f"{v:,}"
     return "n/a" if v is None else str(v)
 
