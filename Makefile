@@ -31,7 +31,8 @@ ALT_SEED ?= 7
 # thread (see helpers/numerics.py), so two chapters at a time keep two cores busy.
 JOBS ?= 2
 
-CHAPTER_MDS := $(sort $(wildcard chapters/[0-9][0-9]_*.md))
+# The chapters, then the executed appendices (A1, A2, ...; the claims index is generated).
+CHAPTER_MDS := $(sort $(wildcard chapters/[0-9][0-9]_*.md)) $(sort $(wildcard chapters/A[0-9]_*.md))
 CHAPTER ?=
 PARAMS ?=
 chapter_md = $(or $(firstword $(wildcard chapters/$(CHAPTER)_*.md)),$(error no chapter matches CHAPTER=$(CHAPTER); try e.g. CHAPTER=03))

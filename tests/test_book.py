@@ -19,7 +19,11 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HTML = os.path.join(ROOT, "build", "book", "_build", "html")
-PAGES = sorted(os.path.basename(p) for p in glob.glob(os.path.join(HTML, "[0-9][0-9]_*.html")))
+PAGES = sorted(
+    os.path.basename(p)
+    for pattern in ("[0-9][0-9]_*.html", "A[0-9]_*.html")
+    for p in glob.glob(os.path.join(HTML, pattern))
+)
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 

@@ -15,7 +15,11 @@ import jupytext
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CHAPTERS = sorted(glob.glob(os.path.join(ROOT, "chapters", "[0-9][0-9]_*.md")))
+#: The chapters (NN_topic.md) and the executed appendices (A<digit>_topic.md).
+CHAPTERS = sorted(
+    glob.glob(os.path.join(ROOT, "chapters", "[0-9][0-9]_*.md"))
+    + glob.glob(os.path.join(ROOT, "chapters", "A[0-9]_*.md"))
+)
 #: Every way of telling nbval not to compare a cell's output (tags and comment markers).
 NOT_COMPARED_TAGS = {"nbval-ignore-output", "nbval-skip"}
 NOT_COMPARED_MARKERS = re.compile(r"^\s*#\s*NBVAL_(IGNORE_OUTPUT|SKIP)\b", re.MULTILINE)
@@ -34,7 +38,7 @@ def code_cells(md):
 
 
 def test_there_are_chapters():
-    assert len(CHAPTERS) >= 9
+    assert len(CHAPTERS) >= 10
 
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=os.path.basename)
@@ -112,6 +116,7 @@ BAD = {
     "06": ("epochs", "-1", "epochs must be an integer >= 1, got -1"),
     "07": ("n_train", "10", "n_train must be an integer from 64 (batch_size) to 55,000, got 10"),
     "08": ("norm_limits", "[]", "norm_limits must be a non-empty list of a number > 0, got []"),
+    "A2": ("seed", "-1", "seed must be an integer >= 0, got -1"),
 }
 
 

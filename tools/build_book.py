@@ -1,7 +1,13 @@
 """Build the static book from the executed chapters, offline, with warnings as errors.
 
 - The table of contents is one entry per ``chapters/NN_*.ipynb`` (chapter 00 is the landing
-  page), so adding a chapter needs no edit here.
+  page), so adding a chapter needs no edit here, then the appendices: the claims index
+  (generated here) and each ``chapters/A<digit>_*.ipynb``.
+- The claims index is written by ``tools/claims_index.py`` from the claim reports stored in the
+  executed chapters; a claim of ``helpers/claims.toml`` that its chapter did not report stops
+  the build with a message naming both.
+- Sphinx reads a staged copy of the notebooks (``build/book/src``) next to the generated index,
+  so nothing is written into ``chapters/``.
 - MathJax comes from the npm package installed under build/npm (never from a CDN, never
   committed); it is staged under the book's ``_static/mathjax`` and named by ``mathjax_path``.
 - The rendered pages are the stored outputs of the .ipynb files; nothing is executed.
@@ -13,6 +19,7 @@ import shutil
 import subprocess
 import sys
 
+import claims_index
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,9 +37,20 @@ def main():
     notebooks = sorted(glob.glob(os.path.join(CHAPTERS, "[0-9][0-9]_*.ipynb")))
     if not notebooks:
         sys.exit("No executed chapters (chapters/NN_*.ipynb) to build from; run `make book`.")
+    appendices = sorted(glob.glob(os.path.join(CHAPTERS, "A[0-9]_*.ipynb")))
     names = [os.path.splitext(os.path.basename(p))[0] for p in notebooks]
+    extra = [claims_index.PAGE] + [os.path.splitext(os.path.basename(p))[0] for p in appendices]
 
     os.makedirs(OUT, exist_ok=True)
+    source = os.path.join(OUT, "src")
+    shutil.rmtree(source, ignore_errors=True)
+    os.makedirs(source)
+    for path in notebooks + appendices:
+        shutil.copy2(path, source)
+    try:
+        claims_index.write(CHAPTERS, os.path.join(source, claims_index.PAGE + ".md"))
+    except claims_index.ClaimsIndexError as err:
+        sys.exit(f"The claims index cannot be built: {err}")
     static = os.path.join(OUT, "static")
     shutil.rmtree(static, ignore_errors=True)
     shutil.copytree(MATHJAX, os.path.join(static, "mathjax"))
@@ -46,9 +64,10 @@ def main():
     with open(config_path, "w") as f:
         yaml.safe_dump(config, f, sort_keys=False, allow_unicode=True)
 
-    toc = {"format": "jb-book", "root": names[0]}
+    toc = {"format": "jb-book", "root": names[0], "parts": []}
     if len(names) > 1:
-        toc["chapters"] = [{"file": n} for n in names[1:]]
+        toc["parts"].append({"caption": "Chapters", "chapters": [{"file": n} for n in names[1:]]})
+    toc["parts"].append({"caption": "Appendices", "chapters": [{"file": n} for n in extra]})
     toc_path = os.path.join(OUT, "_toc.yml")
     with open(toc_path, "w") as f:
         yaml.safe_dump(toc, f, sort_keys=False)
@@ -57,7 +76,7 @@ def main():
     cmd = [
         os.path.join(os.path.dirname(sys.executable), "jupyter-book"),
         "build",
-        CHAPTERS,
+        source,
         "--config",
         config_path,
         "--toc",
@@ -72,7 +91,7 @@ def main():
     if result.returncode:
         sys.exit(f"The book build failed (warnings are errors): exit status {result.returncode}")
     print(
-        f"Built {len(names)} chapters into "
+        f"Built {len(names)} chapters and {len(extra)} appendices into "
         f"{os.path.relpath(os.path.join(OUT, '_build', 'html'), ROOT)}/index.html"
     )
 

@@ -1,0 +1,118 @@
+"""tools/claims_index.py: the index is built from the stored reports, and refuses gaps."""
+
+import json
+import os
+
+from helpers import claims
+from helpers.claims import Check
+
+import pytest
+
+from tool_modules import ROOT, load_tool
+
+index = load_tool("claims_index")
+
+CLAIMS = {
+    "C1": dict(
+        id="C1",
+        page="341",
+        book="fewer steps",
+        chapter="07_x",
+        section="Speed (C1)",
+        decided_by="r",
+    ),
+    "X1": dict(
+        id="X1",
+        page="",
+        book="beyond",
+        chapter="07_x",
+        section="Speed (C1)",
+        decided_by="d",
+    ),
+}
+
+
+def notebook(*records, heading="## Speed (C1)"):
+    outputs = [
+        {"output_type": "display_data", "data": {}, "metadata": {claims.METADATA_KEY: r}}
+        for r in records
+    ]
+    return {
+        "cells": [
+            {"cell_type": "markdown", "source": [heading + "\n", "text\n"]},
+            {"cell_type": "code", "outputs": outputs, "source": ""},
+        ]
+    }
+
+
+def record(cid, *checks, verdict=None):
+    return {
+        "id": cid,
+        "verdict": verdict or claims.verdict_of(list(checks)),
+        "checks": [c.record() for c in checks],
+    }
+
+
+def write(tmp_path, nb, name="07_x"):
+    (tmp_path / f"{name}.ipynb").write_text(json.dumps(nb))
+    return tmp_path
+
+
+RATIO = Check("steps ratio r", {42: 2.0, 43: 3.0}, ">", 1, digits=2)
+
+
+def test_the_index_has_a_row_per_claim_with_its_computed_verdict(tmp_path):
+    nb = notebook(record("C1", RATIO, Check("r", {42: 2.0}, ">=", 14)), record("X1", RATIO))
+    out = tmp_path / "index.md"
+    assert index.write(write(tmp_path, nb), out, CLAIMS) == 2
+    page = out.read_text()
+    assert (
+        "| C1 | 341 | fewer steps | [07: Speed (C1)](07_x.ipynb#speed-c1) | **partly** |" in page
+    )
+    assert "steps ratio r (> 1): 2.50 (2.00 to 3.00, 2 seeds) [2/2 seeds]" in page
+    beyond = page.split("## Claims beyond the book")[1]
+    assert "| X1 | beyond |" in beyond and "**held**" in beyond
+    assert "1 held, 0 changed in Keras 3, 1 partly, 0 not held" in page
+
+
+@pytest.mark.parametrize(
+    ("nb", "message"),
+    [
+        (notebook(record("C1", RATIO)), "^claim X1 is not reported by chapter 07_x: "),
+        (
+            notebook(record("C1", RATIO), record("C1", RATIO), record("X1", RATIO)),
+            "^claim C1 is reported twice by chapter 07_x",
+        ),
+        (
+            notebook(record("C1", RATIO, verdict="held"), record("X1", RATIO, verdict="partly")),
+            "^claim X1 in chapter 07_x: the stored verdict 'partly' is not the 'held'",
+        ),
+        (notebook(record("C9", RATIO)), "^chapter 07_x reports 'C9', which claims.toml lacks"),
+        (
+            notebook(record("C1", RATIO), record("X1", RATIO), heading="## Speed"),
+            "^claim C1: chapter 07_x has no heading 'Speed \\(C1\\)'",
+        ),
+    ],
+)
+def test_the_index_refuses_what_it_cannot_show(tmp_path, nb, message):
+    with pytest.raises(index.ClaimsIndexError, match=message):
+        index.collect(CLAIMS, write(tmp_path, nb))
+
+
+def test_a_missing_chapter_is_named(tmp_path):
+    with pytest.raises(index.ClaimsIndexError, match="^chapter 07_x has no executed notebook"):
+        index.collect(CLAIMS, tmp_path)
+
+
+def test_a_claim_reported_by_another_chapter_is_refused(tmp_path):
+    write(tmp_path, notebook(record("C1", RATIO), record("X1", RATIO)))
+    moved = {**CLAIMS, "C1": {**CLAIMS["C1"], "chapter": "03_y"}}
+    write(tmp_path, notebook(heading="## Speed (C1)"), name="03_y")
+    with pytest.raises(index.ClaimsIndexError, match="^claim C1 is reported by chapter 07_x, but"):
+        index.collect(moved, tmp_path)
+
+
+def test_the_stored_chapters_report_every_claim():
+    """The real notebooks: every claim of helpers/claims.toml is reported and consistent."""
+    found = index.collect(claims.load(), os.path.join(ROOT, "chapters"))
+    assert set(found) == set(claims.load())

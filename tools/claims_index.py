@@ -1,0 +1,211 @@
+"""Write the book's claims index from the executed chapters.
+
+Every claim of ``helpers/claims.toml`` names the chapter and the section that check it. The
+chapter reports it with ``helpers.claims.report``, which stores the figures, thresholds and
+comparisons in the output's metadata. This script reads those records from the stored
+notebooks, recomputes each verdict from the figures, and writes one MyST page with one row per
+claim. It refuses, naming the claim and the chapter, when a claim is not reported, is reported
+twice or by another chapter, when a stored verdict differs from the one its figures give, or
+when the section a claim names is not a heading of its chapter.
+
+Usage: python tools/claims_index.py CHAPTERS_DIR OUT.md
+"""
+
+import json
+import os
+import re
+import sys
+
+from helpers import claims as claims_mod
+
+#: The page's name in the book (tools/build_book.py puts it first among the appendices).
+PAGE = "A1_claims_index"
+
+
+class ClaimsIndexError(Exception):
+    """A claim the index cannot show: the message names the claim, the chapter and the fix."""
+
+
+def _slug(text):
+    """The anchor MyST gives a heading (myst_heading_anchors), from its source text."""
+    from myst_parser.mdit_to_docutils.base import default_slugify
+
+    return default_slugify(text.replace("`", ""))
+
+
+def headings(notebook):
+    """The heading texts of a notebook's Markdown cells (``#`` to ``###``)."""
+    found = []
+    for cell in notebook.get("cells", []):
+        if cell.get("cell_type") != "markdown":
+            continue
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        found += [m.group(1).strip() for m in re.finditer(r"^#{1,3} +(.+)$", source, re.M)]
+    return found
+
+
+def _fix(chapter):
+    return f"re-execute it: make chapter CHAPTER={chapter[:2]}"
+
+
+def collect(claims, chapters_dir):
+    """Each claim's report, from the stored notebook of the chapter that checks it.
+
+    Args:
+        claims: ``{id: table}`` from `helpers.claims.load`.
+        chapters_dir: the folder of the executed ``NN_topic.ipynb`` files.
+
+    Returns:
+        ``{id: (checks, verdict)}`` with the verdict recomputed from the checks.
+
+    Raises:
+        ClaimsIndexError: a claim is missing, reported twice or by another chapter, its stored
+            verdict disagrees with its figures, or its section is not a heading of its chapter.
+    """
+    found, titles = {}, {}
+    for chapter in sorted({c["chapter"] for c in claims.values()}):
+        path = os.path.join(chapters_dir, chapter + ".ipynb")
+        if not os.path.exists(path):
+            raise ClaimsIndexError(
+                f"chapter {chapter} has no executed notebook ({path}); {_fix(chapter)}"
+            )
+        with open(path, encoding="utf-8") as f:
+            notebook = json.load(f)
+        try:
+            reports = claims_mod.records(notebook)
+        except ValueError as err:
+            raise ClaimsIndexError(f"chapter {chapter}: {err}") from None
+        titles[chapter] = headings(notebook)
+        for record, checks, verdict in reports:
+            cid = record.get("id")
+            if cid not in claims:
+                raise ClaimsIndexError(
+                    f"chapter {chapter} reports {cid!r}, which claims.toml lacks"
+                )
+            if claims[cid]["chapter"] != chapter:
+                raise ClaimsIndexError(
+                    f"claim {cid} is reported by chapter {chapter}, but claims.toml says "
+                    f"chapter {claims[cid]['chapter']} checks it"
+                )
+            if cid in found:
+                raise ClaimsIndexError(f"claim {cid} is reported twice by chapter {chapter}")
+            if record.get("verdict") != verdict:
+                raise ClaimsIndexError(
+                    f"claim {cid} in chapter {chapter}: the stored verdict "
+                    f"{record.get('verdict')!r} is not the {verdict!r} its figures give; "
+                    + _fix(chapter)
+                )
+            found[cid] = (checks, verdict)
+    for cid, claim in claims.items():
+        chapter = claim["chapter"]
+        if cid not in found:
+            raise ClaimsIndexError(
+                f"claim {cid} is not reported by chapter {chapter}: its notebook has no "
+                f"helpers.claims.report({cid!r}, ...) output; add one, then {_fix(chapter)}"
+            )
+        if claim["section"] not in titles[chapter]:
+            raise ClaimsIndexError(
+                f"claim {cid}: chapter {chapter} has no heading {claim['section']!r}; "
+                "correct the section in helpers/claims.toml"
+            )
+    return found
+
+
+def _cell(text):
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _figures(checks):
+    parts = []
+    for check in checks:
+        held = check.held()
+        count = f"{sum(held.values())}/{len(held)} seeds" if "" not in held else check.status()
+        parts.append(
+            f"{check.figure} ({check.condition()}): {claims_mod.figure_text(check)} [{count}]"
+        )
+    return "; ".join(parts)
+
+
+def _rows(claims, found, with_page):
+    head = ["claim", "p."] if with_page else ["claim"]
+    head += ["what the book says (our words)", "checked in", "verdict", "key figures"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for cid, claim in claims.items():
+        checks, verdict = found[cid]
+        link = f"[{claim['chapter'][:2]}: {claim['section']}]({claim['chapter']}.ipynb#"
+        link += f"{_slug(claim['section'])})"
+        row = [cid] + ([claim["page"]] if with_page else [])
+        row += [claim["book"], link, f"**{verdict}**", _figures(checks)]
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+    return lines
+
+
+def render(claims, found):
+    """The index page as MyST Markdown.
+
+    Args:
+        claims: ``{id: table}`` from `helpers.claims.load`.
+        found: ``{id: (checks, verdict)}`` from `collect`.
+
+    Returns:
+        The page's text.
+    """
+    book = {k: v for k, v in claims.items() if v["page"]}
+    beyond = {k: v for k, v in claims.items() if not v["page"]}
+    tally = {v: sum(found[c][1] == v for c in claims) for v in claims_mod.VERDICTS}
+    lines = [
+        "# Index of the claims",
+        "",
+        "Every statement of pages 339-345 that the chapters check, in our words, with the "
+        "verdict that the chapter's own figures give. Each part of a claim is a figure the "
+        "chapter measured, compared with a threshold the chapter states, in every seed that "
+        "it ran; the verdict follows from those comparisons:",
+        "",
+        "- **held**: every part holds in every seed;",
+        "- **changed in Keras 3**: every part about the method holds, and a part about what "
+        "TensorFlow 2.0's Keras did (the book's version) no longer does;",
+        "- **not held**: no part holds in any seed;",
+        "- **partly**: the seeds disagree, or one part of a compound claim holds and another "
+        "does not.",
+        "",
+        "Figures measured over several seeds are shown as their mean, then the lowest and "
+        "the highest value; [k/n seeds] counts the seeds where the part held. The last digits of "
+        "such figures vary with the computer; the verdicts do not.",
+        "",
+        "Verdicts: " + ", ".join(f"{n} {v}" for v, n in tally.items()) + ".",
+        "",
+        "## The book's claims",
+        "",
+        *_rows(book, found, with_page=True),
+        "",
+        "## Claims beyond the book",
+        "",
+    ]
+    if beyond:
+        lines += _rows(beyond, found, with_page=False)
+    else:
+        lines.append("None so far: every claim above comes from the book.")
+    return "\n".join(lines) + "\n"
+
+
+def write(chapters_dir, out_path, claims=None):
+    """Collect, render and write the index; returns the number of claims.
+
+    Raises:
+        ClaimsIndexError: see `collect`.
+    """
+    claims = claims_mod.load() if claims is None else claims
+    found = collect(claims, chapters_dir)
+    with open(out_path, "w", encoding="utf-8") as f:
+        f.write(render(claims, found))
+    return len(found)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__.strip().splitlines()[-1])
+    try:
+        n = write(sys.argv[1], sys.argv[2])
+    except ClaimsIndexError as err:
+        sys.exit(f"The claims index cannot be built: {err}")
+    print(f"claims index: {n} claims -> {sys.argv[2]}")
