@@ -127,37 +127,22 @@ class MultiAxisBatchNormalization(keras.layers.Layer):
         self._broadcast_shape = [
             int(input_shape[i]) if i in self._axes else 1 for i in range(ndim)
         ]
-        shape = self._param_shape
-        if self.scale:
-            self.gamma = self.add_weight(
-                shape=shape,
-                name="gamma",
-                initializer=self.gamma_initializer,
-                trainable=True,
-                autocast=False,
-            )
-        if self.center:
-            self.beta = self.add_weight(
-                shape=shape,
-                name="beta",
-                initializer=self.beta_initializer,
-                trainable=True,
-                autocast=False,
-            )
-        self.moving_mean = self.add_weight(
-            shape=shape,
-            name="moving_mean",
-            initializer=self.moving_mean_initializer,
-            trainable=False,
-            autocast=False,
-        )
-        self.moving_variance = self.add_weight(
-            shape=shape,
-            name="moving_variance",
-            initializer=self.moving_variance_initializer,
-            trainable=False,
-            autocast=False,
-        )
+        # γ and β are learned (when scale / center are on); the moving statistics are not.
+        for name, initializer, trainable, wanted in (
+            ("gamma", self.gamma_initializer, True, self.scale),
+            ("beta", self.beta_initializer, True, self.center),
+            ("moving_mean", self.moving_mean_initializer, False, True),
+            ("moving_variance", self.moving_variance_initializer, False, True),
+        ):
+            if wanted:
+                weight = self.add_weight(
+                    shape=self._param_shape,
+                    name=name,
+                    initializer=initializer,
+                    trainable=trainable,
+                    autocast=False,
+                )
+                setattr(self, name, weight)
         self.input_spec = keras.layers.InputSpec(
             ndim=ndim, axes={a: int(input_shape[a]) for a in self._axes}
         )

@@ -25,6 +25,14 @@ BN_PLACEMENTS = (None, "before", "after")
 ROLES = ("hidden", "branch_start", "branch_end", "output")
 
 
+def _keras_lookup(get, kind, value, examples):
+    """Resolve `value` with Keras's `get` (activations, initializers), or say what is allowed."""
+    try:
+        get(value)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{kind}={value!r} is not a Keras {kind}; use e.g. {examples}") from err
+
+
 @dataclasses.dataclass(frozen=True)
 class MLPSpec:
     r"""What network to build: a deep multilayer perceptron, optionally residual.
@@ -83,13 +91,12 @@ class MLPSpec:
                 "activation must be a Keras activation name such as 'relu', got "
                 f"{self.activation!r}"
             )
-        try:
-            keras.activations.get(self.activation)
-        except (ValueError, TypeError) as err:
-            raise ValueError(
-                f"activation={self.activation!r} is not a Keras activation; use e.g. 'relu', "
-                "'elu', 'tanh' or 'sigmoid'"
-            ) from err
+        _keras_lookup(
+            keras.activations.get,
+            "activation",
+            self.activation,
+            "'relu', 'elu', 'tanh' or 'sigmoid'",
+        )
         if checks.is_real(self.initializer):
             if not (math.isfinite(self.initializer) and self.initializer > 0):
                 raise ValueError(
@@ -97,13 +104,12 @@ class MLPSpec:
                     f"must be > 0, got {self.initializer!r}"
                 )
         elif isinstance(self.initializer, str):
-            try:
-                keras.initializers.get(self.initializer)
-            except (ValueError, TypeError) as err:
-                raise ValueError(
-                    f"initializer={self.initializer!r} is not a Keras initializer; use e.g. "
-                    "'he_normal', 'glorot_uniform', or a float stddev"
-                ) from err
+            _keras_lookup(
+                keras.initializers.get,
+                "initializer",
+                self.initializer,
+                "'he_normal', 'glorot_uniform', or a float stddev",
+            )
         else:
             raise ValueError(
                 "initializer must be a Keras initializer name or a float stddev, got "
