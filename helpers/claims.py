@@ -27,6 +27,8 @@ import operator
 import os
 import tomllib
 
+from helpers import checks
+
 import numpy as np
 
 #: Where a report keeps its machine-readable record in the notebook output's metadata.
@@ -119,9 +121,7 @@ class Check:
             raise ValueError(f"figure must be a non-empty description, got {self.figure!r}")
         if self.op not in OPS:
             raise ValueError(f"op must be one of {', '.join(OPS)}, got {self.op!r}")
-        if self.digits is not None and (
-            not isinstance(self.digits, int) or isinstance(self.digits, bool) or self.digits < 0
-        ):
+        if self.digits is not None and (not checks.is_int(self.digits) or self.digits < 0):
             raise ValueError(f"digits must be None or an integer >= 0, got {self.digits!r}")
         values = self.values
         if hasattr(values, "to_dict"):  # a pandas Series

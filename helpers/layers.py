@@ -20,7 +20,7 @@ def _as_axes(axis):
             "axis must name at least one feature axis, e.g. axis=-1 or axis=[1, 2]; got []."
         )
     for a in items:
-        if isinstance(a, bool) or not isinstance(a, int):
+        if not checks.is_int(a):
             raise ValueError(f"axis must be an int or a list of ints, got {axis!r}.")
     return items
 

@@ -12,7 +12,6 @@ How these networks are trained is `helpers.training`'s job.
 """
 
 import dataclasses
-import math
 
 from helpers import checks
 
@@ -98,11 +97,9 @@ class MLPSpec:
             "'relu', 'elu', 'tanh' or 'sigmoid'",
         )
         if checks.is_real(self.initializer):
-            if not (math.isfinite(self.initializer) and self.initializer > 0):
-                raise ValueError(
-                    "initializer given as a number is the stddev of a normal distribution and "
-                    f"must be > 0, got {self.initializer!r}"
-                )
+            checks.positive(
+                self.initializer, "initializer", hint="a number is the stddev of N(0, stddev)"
+            )
         elif isinstance(self.initializer, str):
             _keras_lookup(
                 keras.initializers.get,

@@ -3,6 +3,8 @@
 Used by chapter 06 and ``make bench`` to time a model before and after fusion.
 """
 
+from helpers import checks
+
 import numpy as np
 
 __all__ = ["keras_inference_fn", "time_interleaved"]
@@ -56,9 +58,9 @@ def time_interleaved(fns, reps=30, inner=1, warmup=3):
         raise ValueError(
             "fns must be a non-empty dict mapping names to callables without arguments."
         )
-    for name, value, low in (("reps", reps, 1), ("inner", inner, 1), ("warmup", warmup, 0)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+    reps = checks.integer(reps, "reps", minimum=1)
+    inner = checks.integer(inner, "inner", minimum=1)
+    warmup = checks.integer(warmup, "warmup", minimum=0)
     names = list(fns)
     for name in names:
         for _ in range(warmup):
