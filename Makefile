@@ -16,8 +16,11 @@ BOOK_HTML := build/book/_build/html
 RUNS := runs
 
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
-# The venv's own pip installs the lock; its version does not matter, so it is not upgraded.
+# The venv's own pip installs uv (its entry in the lock, hash-checked), and uv installs the
+# lock: the same pinned, hash-checked packages in a few seconds instead of minutes. uv does not
+# read pip's configuration, so an index set for pip (PIP_INDEX_URL) is passed on.
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+UV_PIP = $(BIN)/uv pip install --quiet --python $(PY) $${PIP_INDEX_URL:+--index-url "$$PIP_INDEX_URL"}
 
 # Numerics (helpers/numerics.py): every command that runs chapter code starts through
 # `python -m helpers --`, which puts the pins (instruction set, thread counts, BLAS kernel) into
@@ -51,8 +54,10 @@ sysdeps: ## Debian as root: install the data package and Chromium (skipped elsew
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found); set PYTHON=/path/to/python3.11"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	awk '/^uv==/{p=1} p{print} p && !/\\$$/{exit}' requirements.lock > $(VENV)/uv-requirement.txt
+	$(PY) -m pip install --quiet --require-hashes -r $(VENV)/uv-requirement.txt
+	$(UV_PIP) --require-hashes -r requirements.lock
+	$(UV_PIP) --no-deps --no-build-isolation -e .
 	@touch $@
 
 setup: sysdeps $(STAMP) ## Create .venv and install the pinned packages
