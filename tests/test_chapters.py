@@ -14,6 +14,8 @@ import sys
 import jupytext
 import pytest
 
+from tool_modules import load_tool
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: The chapters (NN_topic.md) and the executed appendices (A<digit>_topic.md).
 CHAPTERS = sorted(
@@ -125,8 +127,32 @@ def test_every_chapter_has_a_bad_parameter_case():
 
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=os.path.basename)
-def test_a_bad_parameter_stops_the_chapter_with_one_sentence(md, tmp_path):
+def test_a_bad_parameter_gets_its_sentence(md):
+    """What `make run PARAMS="-p NAME VALUE"` does up to the check, without starting a kernel.
+
+    The value is read by the runner's own parser, set after the defaults (where papermill
+    injects it) and checked by the chapter's own check cell.
+    """
+    from helpers.parameters import ParameterError
+
+    execute_chapters = load_tool("execute_chapters")
     name, value, sentence = BAD[os.path.basename(md)[:2]]
+    parameters, checking = parameter_cells(md)
+    namespace = {}
+    exec(parameters.source, namespace)
+    namespace.update(execute_chapters.parse_parameters([(name, value)], None))
+    with pytest.raises(ParameterError) as raised:
+        exec(checking.source, namespace)
+    assert str(raised.value) == sentence
+
+
+#: The chapter whose bad parameter also goes through papermill and a real kernel, end to end.
+END_TO_END = "06"
+
+
+def test_a_bad_parameter_stops_a_real_run_with_one_sentence(tmp_path):
+    (md,) = [md for md in CHAPTERS if os.path.basename(md).startswith(END_TO_END)]
+    name, value, sentence = BAD[END_TO_END]
     run = subprocess.run(
         [
             sys.executable,
