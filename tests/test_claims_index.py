@@ -72,7 +72,7 @@ def test_the_index_has_a_row_per_claim_with_its_computed_verdict(tmp_path):
     assert "steps ratio r (> 1): 2.50 (2.00 to 3.00, 2 seeds) [2/2 seeds]" in page
     beyond = page.split("## Claims beyond the book")[1]
     assert "| X1 | beyond |" in beyond and "**held**" in beyond
-    assert "1 held, 0 changed in Keras 3, 1 partly, 0 not held" in page
+    assert "Verdicts of the book's 1 claim: 1 partly. Beyond the book, 1 claim: 1 held." in page
 
 
 @pytest.mark.parametrize(

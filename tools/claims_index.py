@@ -140,6 +140,10 @@ def _rows(claims, found, with_page):
     return lines
 
 
+def _count(group):
+    return f"{len(group)} claim" + ("s" if len(group) != 1 else "")
+
+
 def render(claims, found):
     """The index page as MyST Markdown.
 
@@ -152,11 +156,16 @@ def render(claims, found):
     """
     book = {k: v for k, v in claims.items() if v["page"]}
     beyond = {k: v for k, v in claims.items() if not v["page"]}
-    tally = {v: sum(found[c][1] == v for c in claims) for v in claims_mod.VERDICTS}
+
+    def tally(group):
+        counts = {v: sum(found[c][1] == v for c in group) for v in claims_mod.VERDICTS}
+        return ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+
     lines = [
         "# Index of the claims",
         "",
-        "Every statement of pages 339-345 that the chapters check, in our words, with the "
+        "Every statement of pages 339-345 that the chapters check, and the claims that the "
+        "chapters add beyond those pages, in our words, with the "
         "verdict that the chapter's own figures give. Each part of a claim is a figure the "
         "chapter measured, compared with a threshold the chapter states, in every seed that "
         "it ran; the verdict follows from those comparisons:",
@@ -172,7 +181,8 @@ def render(claims, found):
         "the highest value; [k/n seeds] counts the seeds where the part held. The last digits of "
         "such figures vary with the computer; the verdicts do not.",
         "",
-        "Verdicts: " + ", ".join(f"{n} {v}" for v, n in tally.items()) + ".",
+        f"Verdicts of the book's {_count(book)}: {tally(book)}."
+        + (f" Beyond the book, {_count(beyond)}: {tally(beyond)}." if beyond else ""),
         "",
         "## The book's claims",
         "",
