@@ -109,10 +109,12 @@ def mirrored_strategy(n_replicas):
     """One `tf.distribute.MirroredStrategy` over the first `n_replicas` logical CPUs.
 
     The same object is returned for the same `n_replicas` for the life of the process. Two
-    strategies over the same devices in one process number their collective operations from
-    the same start, and under TensorFlow 2.21 a synchronized BN layer of the second one then
-    fails with "Shape mismatch in the collective instance" (its all-reduce meets another
-    model's gradient all-reduce under the same key). Reusing one strategy avoids it.
+    strategies in one process number their collective operations from the same start, and
+    under TensorFlow 2.21 a synchronized BN layer of the second one then fails: with "Shape
+    mismatch in the collective instance" when both span the same devices (its all-reduce
+    meets another model's gradient all-reduce under the same key), with "joining a group
+    with size 2, but that group has size 4" when the second spans fewer. So each strategy is
+    created once, with its own range of collective keys.
 
     Args:
         n_replicas: an integer >= 1, at most the number of logical CPU devices.
@@ -134,7 +136,12 @@ def mirrored_strategy(n_replicas):
                 f"got {n_replicas}; {_RESTART}"
             )
         devices = [f"/cpu:{i}" for i in range(n_replicas)]
-        _STRATEGIES[n_replicas] = tf.distribute.MirroredStrategy(devices)
+        # Each strategy numbers its collective groups from 1 + _collective_key_base, a class
+        # attribute that TensorFlow's own tests set; a distinct base per strategy keeps two
+        # strategies' groups apart.
+        base = {"_collective_key_base": 10_000 * (1 + len(_STRATEGIES))}
+        cls = type("MirroredStrategy", (tf.distribute.MirroredStrategy,), base)
+        _STRATEGIES[n_replicas] = cls(devices)
     return _STRATEGIES[n_replicas]
 
 
