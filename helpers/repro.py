@@ -20,7 +20,7 @@ BOOK_VERSIONS = {
 _determinism_enabled = False
 
 
-def setup(seed=42):
+def setup(seed=42, cpu_devices=None):
     """Seed everything, make TensorFlow ops deterministic and start a fresh Keras session.
 
     Call it at the top of a chapter and again before building each model: clearing the
@@ -31,13 +31,32 @@ def setup(seed=42):
     seed generator, which `keras.utils.set_random_seed` seeds together with Python's `random`,
     NumPy and TensorFlow.
 
+    With `cpu_devices`, the physical CPU is first split into that many logical CPU devices
+    (for `tf.distribute.MirroredStrategy`, see `helpers.distributed`). TensorFlow fixes its
+    devices when its runtime starts, so the first call with `cpu_devices` must come before
+    anything runs TensorFlow; nothing in this function starts the runtime before the devices
+    are set (op determinism, clearing the session and seeding only set flags). Later calls
+    with the same number are fine. Op determinism stays on: synchronized BN under
+    MirroredStrategy runs with it.
+
     Args:
         seed: non-negative integer used for every random number generator.
+        cpu_devices: None (leave the devices alone) or the number of logical CPU devices,
+            an integer from 1 to 64.
 
     Returns:
         The seed, so a chapter can print what it ran with.
+
+    Raises:
+        ValueError: a bad `seed` or `cpu_devices`.
+        RuntimeError: TensorFlow already runs with another number of CPU devices (restart
+            the kernel and call ``helpers.setup(seed, cpu_devices=N)`` first).
     """
     seed = checks.seed(seed)
+    if cpu_devices is not None:
+        from helpers import distributed
+
+        distributed.configure_cpu_devices(cpu_devices)
     import keras
     import tensorflow as tf
 

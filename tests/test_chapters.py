@@ -118,6 +118,7 @@ BAD = {
     "06": ("epochs", "-1", "epochs must be an integer >= 1, got -1"),
     "07": ("n_train", "10", "n_train must be an integer from 64 (batch_size) to 55,000, got 10"),
     "08": ("norm_limits", "[]", "norm_limits must be a non-empty list of a number > 0, got []"),
+    "09": ("n_replicas", "3", "n_replicas must be one of 2, 4, 8, got 3"),
     "A2": ("seed", "-1", "seed must be an integer >= 0, got -1"),
 }
 

@@ -1,0 +1,233 @@
+"""helpers.distributed: argument checks, the float32 tolerance, one step under MirroredStrategy
+(in a subprocess, so that its logical CPUs do not depend on which tests ran first) and the
+worker processes' lifetime (started, failed, timed out, orphaned)."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from helpers import distributed
+from helpers.distributed import WorkerError, free_ports, run_workers, sync_tolerance
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _alive(pid):
+    """True while `pid` runs (a zombie waiting to be reaped counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _wait_gone(pids, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(map(_alive, pids)):
+        time.sleep(0.05)
+    return [p for p in pids if _alive(p)]
+
+
+# --- argument checks ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: free_ports(0), "n must be an integer >= 1"),
+        (lambda: free_ports(65), "n must be an integer from 1 to 64"),
+        (lambda: run_workers("train"), "task must be"),
+        (lambda: run_workers("sleep", n_workers=0), "n_workers must be an integer >= 1"),
+        (lambda: run_workers("sleep", timeout=-1), "timeout must be a finite number > 0"),
+        (lambda: run_workers("sleep", options=[1]), "options must be a dict"),
+        (lambda: distributed.configure_cpu_devices(0), "cpu_devices must be an integer >= 1"),
+        (lambda: distributed.configure_cpu_devices(65), "cpu_devices must be an integer from"),
+        (lambda: sync_tolerance(np.zeros(3)), "x must be a non-empty batch"),
+        (lambda: sync_tolerance(np.full((2, 2), np.nan)), "x must hold finite numbers"),
+        (lambda: distributed.one_step_stats(np.zeros((10, 3)), np.zeros(10)), "multiple of"),
+        (lambda: distributed.one_step_stats(np.zeros((8, 3)), np.zeros(7)), "one label per"),
+        (lambda: distributed.one_step_stats(np.zeros((8, 3)), np.zeros(8), 0), "n_replicas"),
+        (
+            lambda: distributed.accuracy_run((np.zeros((8, 3)),) * 3, [1]),
+            "data must be",
+        ),
+        (
+            lambda: distributed.accuracy_run(
+                (np.zeros((8, 3)), np.zeros(8), np.zeros((8, 3)), np.zeros(8)), [1]
+            ),
+            "at least one global batch",
+        ),
+        (lambda: distributed.accuracy_run(None, []), "seeds must be a non-empty list"),
+        (lambda: distributed.accuracy_run(None, [1], per_replica_batch=1), "per_replica_batch"),
+    ],
+)
+def test_bad_arguments_get_one_sentence(call, match):
+    with pytest.raises(ValueError, match=match) as info:
+        call()
+    assert "\n" not in str(info.value)
+
+
+def test_setup_checks_cpu_devices_before_touching_tensorflow():
+    import helpers
+
+    with pytest.raises(ValueError, match="cpu_devices must be an integer >= 1, got 0"):
+        helpers.setup(1, cpu_devices=0)
+    with pytest.raises(TypeError, match="synchronized must be True or False"):
+        distributed.one_step_stats(np.zeros((8, 3)), np.zeros(8), 4, synchronized=1)
+
+
+def test_free_ports_are_distinct_and_bindable():
+    ports = free_ports(3)
+    assert len(set(ports)) == 3 and all(1024 <= p < 65536 for p in ports)
+    for port in ports:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))
+
+
+# --- the tolerance ------------------------------------------------------------------------------
+
+
+def _float32_moments(x, order):
+    """Synchronized BN's float32 arithmetic, summing the examples in the given order."""
+    x32 = x.astype(np.float32)[order]
+    s1, s2 = np.float32(0), np.float32(0)
+    for row in x32:  # one rounding per addition, as in the worst case
+        s1 = np.float32(s1 + row)
+        s2 = np.float32(s2 + np.float32(row * row))
+    n = np.float32(len(x))
+    mean = np.float32(s1 / n)
+    return mean, np.float32(np.float32(s2 / n) - np.float32(mean * mean))
+
+
+@pytest.mark.parametrize("offset", [0.0, 100.0])
+def test_float32_moments_stay_within_the_derived_bound(offset):
+    rng = np.random.default_rng(0)
+    x = (offset + rng.random((64, 50))).astype(np.float32).astype(np.float64)
+    d_mean, d_var = sync_tolerance(x)
+    for order in [np.arange(64), np.arange(64)[::-1], rng.permutation(64)]:
+        mean, var = _float32_moments(x, order)
+        assert np.all(np.abs(mean - x.mean(axis=0)) <= d_mean)
+        assert np.all(np.abs(var - x.var(axis=0)) <= d_var)
+    if offset:  # the cancellation: the bound is set by E[x²], not by the variance (~1/12)
+        assert d_var.min() > 1e-4 * x.var(axis=0).max()
+        assert np.abs(var - x.var(axis=0)).max() > 1e-6  # float32 really loses digits here
+
+
+def test_the_bound_grows_with_the_batch():
+    x = np.ones((10, 1))
+    assert sync_tolerance(np.ones((1000, 1)))[0][0] > sync_tolerance(x)[0][0] > 0
+
+
+# --- one step under MirroredStrategy, and setup's logical devices -----------------------------
+
+ONE_STEP = """
+import helpers
+from helpers import distributed as D
+import numpy as np
+
+helpers.setup(0)  # enable_op_determinism, clear_session and seeding start no runtime
+helpers.setup(0, cpu_devices=4)
+helpers.setup(0, cpu_devices=4)  # again, same number: fine
+rng = np.random.default_rng(0)
+x = rng.random((64, 20)).astype(np.float32)
+y = rng.integers(0, 10, 64)
+unsync = D.one_step_stats(x, y, 4, False, seed=0)
+sync = D.one_step_stats(x, y, 4, True, seed=0)
+tol_global = D.sync_tolerance(x)[0]
+tol_replica = np.max([D.sync_tolerance(x[r * 16 : (r + 1) * 16])[0] for r in range(4)], axis=0)
+assert np.all(np.abs(sync["moving_mean"] - sync["global_mean"]) <= tol_global)
+assert np.all(np.abs(unsync["moving_mean"] - unsync["replica_means"][0]) <= tol_replica)
+assert np.all(np.abs(unsync["local_moving_mean"] - unsync["replica_means"]) <= tol_replica)
+assert np.abs(unsync["moving_mean"] - unsync["global_mean"]).max() > 0.01
+assert np.abs(unsync["outputs_mean"]).max() < 1e-5  # each replica centred its own slice
+assert np.abs(sync["outputs_mean"]).max() > 0.01  # ...not with global statistics
+assert unsync["local_replicas"] == [0, 1, 2, 3]
+try:
+    D.mirrored_strategy(5)
+except ValueError as err:
+    assert "at most the 4 logical CPU device(s)" in str(err), err
+else:
+    raise AssertionError("5 replicas on 4 devices")
+try:
+    helpers.setup(0, cpu_devices=2)
+except RuntimeError as err:
+    assert str(err).endswith("before anything else runs TensorFlow"), err
+else:
+    raise AssertionError("another device count was accepted after TensorFlow started")
+print("ok")
+"""
+
+
+def test_one_step_statistics_and_logical_devices():
+    run = subprocess.run(
+        [sys.executable, "-c", ONE_STEP],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
+
+
+# --- worker processes -------------------------------------------------------------------------
+
+
+def test_a_worker_that_fails_to_start_is_reported_and_nothing_is_left():
+    with pytest.raises(WorkerError, match=r"^worker \d of 2 exited with code 1") as info:
+        run_workers("one_step", 2, timeout=60, arrays={})
+    message = str(info.value)
+    assert message.endswith("needs the arrays x and y, got []") and "\n" not in message
+    assert len(info.value.pids) == 2 and not _wait_gone(info.value.pids, 0.5)
+
+
+def test_a_timeout_stops_every_worker():
+    start = time.monotonic()
+    with pytest.raises(WorkerError, match="did not finish within 1.5 s and were all stopped"):
+        run_workers("sleep", 2, timeout=1.5)
+    assert time.monotonic() - start < 10
+
+
+PARENT = """
+import sys
+from helpers.distributed import run_workers
+run_workers("sleep", 2, timeout=120)
+"""
+
+
+def test_workers_exit_when_their_parent_is_killed():
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT], cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT}
+    )
+    try:
+        deadline, workers = time.monotonic() + 20, []
+        while time.monotonic() < deadline and len(workers) < 2:
+            time.sleep(0.1)
+            workers = [
+                int(pid)
+                for pid in os.listdir("/proc")
+                if pid.isdigit() and _ppid(int(pid)) == parent.pid
+            ]
+        assert len(workers) == 2, "the parent did not start its two workers"
+        time.sleep(1.0)  # let them reach their watchdogs
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        assert not _wait_gone(workers, 5.0), "workers outlived their parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+
+
+def _ppid(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+        return None
