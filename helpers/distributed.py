@@ -624,8 +624,15 @@ def run_workers(task, n_workers=2, timeout=120.0, options=None, arrays=None, see
                 time.sleep(0.05)
             results = []
             for i in range(n_workers):
-                with open(os.path.join(tmp, f"result{i}.json"), encoding="utf-8") as f:
-                    results.append(json.load(f))
+                try:
+                    with open(os.path.join(tmp, f"result{i}.json"), encoding="utf-8") as f:
+                        results.append(json.load(f))
+                except (OSError, ValueError) as err:
+                    raise WorkerError(
+                        f"worker {i} of {n_workers} exited without a readable result ({err}); "
+                        f"its last error line: {_last_line(logs[i])}",
+                        pids,
+                    ) from None
             return results
         finally:
             _kill(procs)
