@@ -36,11 +36,16 @@ JOBS ?= 2
 
 # The chapters, then the executed appendices (A1, A2, ...; the claims index is generated).
 CHAPTER_MDS := $(sort $(wildcard chapters/[0-9][0-9]_*.md)) $(sort $(wildcard chapters/A[0-9]_*.md))
+# The same chapters, longest first: execute-check and nbval hand them to JOBS workers in this
+# order, so that no long chapter starts last while the other worker sits idle.
+LONGEST_FIRST := 07 09 06 08 04 02
+CHAPTERS_BY_COST := $(foreach n,$(LONGEST_FIRST),$(filter chapters/$(n)_%,$(CHAPTER_MDS))) \
+  $(filter-out $(foreach n,$(LONGEST_FIRST),chapters/$(n)_%),$(CHAPTER_MDS))
 CHAPTER ?=
 PARAMS ?=
 chapter_md = $(or $(firstword $(wildcard chapters/$(CHAPTER)_*.md)),$(error no chapter matches CHAPTER=$(CHAPTER); try e.g. CHAPTER=03))
 
-.PHONY: help setup sysdeps data test lint unit sync-check execute-check nbval book-build book-check \
+.PHONY: help setup sysdeps data test lint unit unit-all sync-check execute-check nbval book-build book-check \
         book chapter run format lock sync lab bench clean distclean
 
 help: ## List the targets
@@ -90,20 +95,23 @@ lint: $(STAMP) ## 0. ruff: lint and format check of Python files and chapter cod
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-unit: $(STAMP) ## 1. Unit tests of helpers
+unit: $(STAMP) ## 1. Unit tests of helpers (without those marked slow: make unit-all)
 	$(PINNED) $(BIN)/pytest -q -n $(JOBS) tests --ignore=tests/test_book.py
+
+unit-all: $(STAMP) ## The unit tests, those marked slow included
+	$(PINNED) $(BIN)/pytest -q -n $(JOBS) -m "slow or not slow" tests --ignore=tests/test_book.py
 
 sync-check: $(STAMP) ## 2. Every chapter .md / .ipynb pair holds the same cells
 	$(PY) tools/check_sync.py $(CHAPTER_MDS)
 
 execute-check: $(STAMP) ## 3. Every chapter executes at seed ALT_SEED with reduced sizes, into build/scratch
 	$(PINNED) $(PY) tools/execute_chapters.py --into build/scratch --seed $(ALT_SEED) --reduced \
-	  --jobs $(JOBS) $(CHAPTER_MDS)
+	  --jobs $(JOBS) $(CHAPTERS_BY_COST)
 
 nbval: $(STAMP) ## 4. nbval: stored outputs match a fresh execution (make test: NUMERICS=alternate)
 	$(PINNED) $(BIN)/pytest -q -p no:cacheprovider -n $(JOBS) --dist loadfile --nbval --nbval-current-env \
 	  --nbval-sanitize-with nbval_sanitize.cfg --nbval-cell-timeout 900 \
-	  $(patsubst %.md,%.ipynb,$(CHAPTER_MDS))
+	  $(patsubst %.md,%.ipynb,$(CHAPTERS_BY_COST))
 
 book-build: $(STAMP) $(MATHJAX) ## 5. Build the static book from the stored outputs, warnings are errors
 	$(PY) tools/build_book.py
