@@ -21,6 +21,7 @@ sentence naming it.
 """
 
 from helpers import checks
+from helpers.training import gradient_step
 
 import numpy as np
 
@@ -292,14 +293,7 @@ def _trainer(model, X, y, learning_rate):
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
     def train_steps(batches):
         for i in tf.range(tf.shape(batches)[0]):
-            xb, yb = tf.gather(X_t, batches[i]), tf.gather(y_t, batches[i])
-            with tf.GradientTape() as tape:
-                logits = model(xb, training=True)
-                loss = tf.reduce_mean(
-                    tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yb, logits=logits)
-                )
-            grads = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply(grads, model.trainable_variables)
+            gradient_step(model, optimizer, tf.gather(X_t, batches[i]), tf.gather(y_t, batches[i]))
         return tf.constant(0)
 
     return optimizer, train_steps

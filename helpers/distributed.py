@@ -33,6 +33,7 @@ import threading
 import time
 
 from helpers import checks
+from helpers.training import gradient_step
 
 import numpy as np
 
@@ -165,6 +166,14 @@ def _batch(x, y, n_replicas, name="x"):
     return x.reshape(len(x), -1).astype(np.float32), y.astype(np.int32)
 
 
+def _replica_slice(xg, yg, b):
+    """This replica's `b` examples of the global batch ``(xg, yg)`` (inside `strategy.run`)."""
+    import tensorflow as tf
+
+    i = tf.distribute.get_replica_context().replica_id_in_sync_group
+    return xg[i * b : (i + 1) * b], yg[i * b : (i + 1) * b]
+
+
 def _one_step_model(n_features, synchronized):
     import keras
 
@@ -232,7 +241,7 @@ def one_step_stats(x, y, n_replicas=4, synchronized=False, seed=42, strategy=Non
 
     def replica_step(xg, yg):
         i = tf.distribute.get_replica_context().replica_id_in_sync_group
-        xb, yb = xg[i * b : (i + 1) * b], yg[i * b : (i + 1) * b]
+        xb, yb = _replica_slice(xg, yg, b)
         with tf.GradientTape() as tape:
             z = bn(xb, training=True)
             loss = tf.reduce_sum(loss_fn(yb, model.layers[1](z))) / len(x)
@@ -295,13 +304,14 @@ class _Trainer:
         loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
 
         def replica_step(xg, yg):
-            i = tf.distribute.get_replica_context().replica_id_in_sync_group
-            xb, yb = xg[i * b : (i + 1) * b], yg[i * b : (i + 1) * b]
-            with tf.GradientTape() as tape:
-                logits = model(xb, training=True)
-                loss = tf.reduce_sum(loss_fn(yb, logits)) / global_batch
-            grads = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            xb, yb = _replica_slice(xg, yg, b)
+            gradient_step(
+                model,
+                optimizer,
+                xb,
+                yb,
+                loss=lambda t, logits: tf.reduce_sum(loss_fn(t, logits)) / global_batch,
+            )
 
         @tf.function
         def steps(xs, ys):

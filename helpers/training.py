@@ -482,6 +482,37 @@ def train(spec, data, config, seed=42, name=None):
 FREE_OPS = frozenset({"Placeholder", "ReadVariableOp", "Identity", "NoOp", "Const"})
 
 
+def gradient_step(model, optimizer, x, y, loss=None):
+    """One training step: the loss of `model`'s logits on ``(x, y)``, its gradients, applied.
+
+    Works eagerly, traced in a `tf.function`, and in a `tf.distribute` replica context.
+
+    Args:
+        model: a Keras model that outputs logits.
+        optimizer: a built Keras optimizer.
+        x, y: a batch of inputs and integer labels.
+        loss: ``loss(y, logits)`` returning a scalar; by default the mean sparse softmax
+            cross-entropy.
+
+    Returns:
+        The loss, a scalar tensor.
+    """
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        logits = model(x, training=True)
+        value = (
+            loss(y, logits)
+            if loss is not None
+            else tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+            )
+        )
+    grads = tape.gradient(value, model.trainable_variables)
+    optimizer.apply(grads, model.trainable_variables)
+    return value
+
+
 def step_operations(spec, input_dim, batch_size, n_classes=10):
     """The TensorFlow operations of one training step of the network `spec` describes, by type.
 
@@ -513,14 +544,7 @@ def step_operations(spec, input_dim, batch_size, n_classes=10):
     optimizer.build(model.trainable_variables)
 
     def step(x, y):
-        with tf.GradientTape() as tape:
-            logits = model(x, training=True)
-            loss = tf.reduce_mean(
-                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
-            )
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply(grads, model.trainable_variables)
-        return loss
+        return gradient_step(model, optimizer, x, y)
 
     graph = (
         tf.function(step)
