@@ -39,14 +39,24 @@ def seed(value, name="seed"):
     return int(value)
 
 
-def integer(value, name, minimum=None, hint=""):
-    """An integer >= `minimum` (when given), as an ``int``.
+def integer(value, name, minimum=None, hint="", maximum=None):
+    """An integer >= `minimum` and <= `maximum` (each when given), as an ``int``.
 
     Raises:
-        ValueError: `value` is not an integer, or is below `minimum`.
+        ValueError: `value` is not an integer, or lies outside the bounds.
     """
-    if not is_int(value) or (minimum is not None and value < minimum):
-        _fail(name, "an integer" + (f" >= {minimum}" if minimum is not None else ""), value, hint)
+    if minimum is not None and maximum is not None:
+        allowed = f"an integer from {minimum} to {maximum}"
+    elif minimum is not None or maximum is not None:
+        allowed = f"an integer >= {minimum}" if minimum is not None else f"an integer <= {maximum}"
+    else:
+        allowed = "an integer"
+    if (
+        not is_int(value)
+        or (minimum is not None and value < minimum)
+        or (maximum is not None and value > maximum)
+    ):
+        _fail(name, allowed, value, hint)
     return int(value)
 
 

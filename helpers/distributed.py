@@ -80,9 +80,7 @@ def configure_cpu_devices(n):
         ValueError: `n` is not an integer from 1 to 64.
         RuntimeError: TensorFlow already runs with another number of CPU devices.
     """
-    n = checks.integer(n, "cpu_devices", minimum=1)
-    if n > 64:
-        raise ValueError(f"cpu_devices must be an integer from 1 to 64, got {n!r}")
+    n = checks.integer(n, "cpu_devices", minimum=1, maximum=64)
     import tensorflow as tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]  # does not start the runtime
@@ -506,9 +504,7 @@ def free_ports(n, host="127.0.0.1"):
     Raises:
         ValueError: `n` is not an integer from 1 to 64.
     """
-    n = checks.integer(n, "n", minimum=1)
-    if n > 64:
-        raise ValueError(f"n must be an integer from 1 to 64, got {n!r}")
+    n = checks.integer(n, "n", minimum=1, maximum=64)
     with contextlib.ExitStack() as stack:
         ports = []
         for _ in range(n):
@@ -567,9 +563,7 @@ def run_workers(task, n_workers=2, timeout=120.0, options=None, arrays=None, see
     """
     if task not in ("one_step", "fit", "sleep"):
         raise ValueError(f"task must be 'one_step', 'fit' or 'sleep', got {task!r}")
-    n_workers = checks.integer(n_workers, "n_workers", minimum=1)
-    if n_workers > 8:
-        raise ValueError(f"n_workers must be an integer from 1 to 8, got {n_workers!r}")
+    n_workers = checks.integer(n_workers, "n_workers", minimum=1, maximum=8)
     timeout = checks.positive(timeout, "timeout")
     seed = checks.seed(seed)
     options = {} if options is None else options

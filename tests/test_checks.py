@@ -38,6 +38,11 @@ def test_values_come_back_in_their_canonical_type():
             "depth must be an integer >= 1, got 0; it is the number of blocks",
         ),
         (
+            lambda: checks.integer(9, "n_workers", minimum=1, maximum=8),
+            "n_workers must be an integer from 1 to 8, got 9",
+        ),
+        (lambda: checks.integer(3, "k", maximum=2), "k must be an integer <= 2, got 3"),
+        (
             lambda: checks.positive(float("inf"), "limit"),
             "limit must be a finite number > 0, got inf",
         ),
