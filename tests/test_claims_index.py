@@ -12,24 +12,14 @@ from tool_modules import ROOT, load_tool
 
 index = load_tool("claims_index")
 
-CLAIMS = {
-    "C1": dict(
-        id="C1",
-        page="341",
-        book="fewer steps",
-        chapter="07_x",
-        section="Speed (C1)",
-        decided_by="r",
-    ),
-    "X1": dict(
-        id="X1",
-        page="",
-        book="beyond",
-        chapter="07_x",
-        section="Speed (C1)",
-        decided_by="d",
-    ),
-}
+
+def claim(cid, page, book, decided_by):
+    return dict(
+        id=cid, page=page, book=book, chapter="07_x", section="Speed (C1)", decided_by=decided_by
+    )
+
+
+CLAIMS = {"C1": claim("C1", "341", "fewer steps", "r"), "X1": claim("X1", "", "beyond", "d")}
 
 
 def notebook(*records, heading="## Speed (C1)"):
