@@ -57,8 +57,30 @@ PROFILE_VARIABLE = "BN_COMPANION_NUMERICS"
 #: start-up banner would land in notebook outputs, and its kernels depend on the CPU model.
 ALWAYS = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
 
-#: NumPy dispatch targets above AVX2 (AVX-512 and later), as NumPy 2.4 names them.
-_ABOVE_AVX2 = "X86_V4 AVX512_ICL AVX512_SPR"
+#: NumPy's dispatch targets, by the first NumPy release that names them so: those above AVX2
+#: (AVX-512 and later), and those of the AVX2 level itself (which the alternate profile also
+#: turns off). NumPy 2.4 renamed its x86 targets after the x86-64 levels (X86_V3, X86_V4) and
+#: ignores the old names, with an ImportWarning that Python hides by default; NumPy 2.0 to 2.3
+#: ignore the new ones in the same way, and only 2.3 dispatches to AVX512_SPR. A name that an
+#: installed NumPy ignores leaves its loops on, so each NumPy gets the names it knows.
+_NPY_TARGETS = (
+    ((2, 4), "X86_V4 AVX512_ICL AVX512_SPR", "X86_V3"),
+    (
+        (2, 3),
+        "AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL "
+        "AVX512_SPR",
+        "AVX F16C FMA3 AVX2",
+    ),
+    (
+        (0, 0),
+        "AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL",
+        "AVX F16C FMA3 AVX2",
+    ),
+)
+
+#: Placeholders in `PROFILES`, replaced by the names the installed NumPy knows (`npy_targets`).
+_ABOVE_AVX2 = "<above AVX2>"
+_AVX2_AND_ABOVE = "<AVX2 and above>"
 
 PROFILES = {
     "pinned": {
@@ -75,7 +97,7 @@ PROFILES = {
         "TF_NUM_INTEROP_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "2",
         "OPENBLAS_CORETYPE": "Sandybridge",
-        "NPY_DISABLE_CPU_FEATURES": "X86_V3 " + _ABOVE_AVX2,
+        "NPY_DISABLE_CPU_FEATURES": _AVX2_AND_ABOVE,
     },
     "none": {},
 }
@@ -106,13 +128,43 @@ def _cpu_flags():
     return None
 
 
-def plan(environ=None, machine=None, cpu_flags=None):
+def _installed_numpy():
+    """The installed NumPy's version as read from its metadata (NumPy itself is not imported)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("numpy")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def npy_targets(placeholder, numpy_version):
+    """The NumPy dispatch targets that `placeholder` stands for, as `numpy_version` names them.
+
+    Args:
+        placeholder: ``_ABOVE_AVX2`` or ``_AVX2_AND_ABOVE``.
+        numpy_version: a version string such as ``"2.0.2"``; None means the newest naming.
+
+    Returns:
+        The names, separated by spaces, for ``NPY_DISABLE_CPU_FEATURES``.
+    """
+    release = (99, 0)
+    if numpy_version:  # "2.1.0rc1" -> (2, 1)
+        parts = numpy_version.split(".")[:2]
+        release = tuple(int("".join(c for c in p if c.isdigit()) or 0) for p in parts)
+    above, avx2 = next((a, b) for first, a, b in _NPY_TARGETS if release >= first)
+    return above if placeholder == _ABOVE_AVX2 else f"{avx2} {above}"
+
+
+def plan(environ=None, machine=None, cpu_flags=None, numpy_version=None):
     """What `pin` would do: each variable with its value and where that value comes from.
 
     Args:
         environ: the environment to read (default ``os.environ``).
         machine: ``platform.machine()`` to plan for (default: this one).
         cpu_flags: set of CPU flags (default: read from ``/proc/cpuinfo``; None if unknown).
+        numpy_version: the NumPy whose dispatch targets to name (default: the installed one,
+            read from its metadata).
 
     Returns:
         A dict ``variable -> (value or None, source)``, source being ``"profile NAME"``,
@@ -144,6 +196,8 @@ def plan(environ=None, machine=None, cpu_flags=None):
                 f"not set: this CPU lacks {missing} for OpenBLAS's {value} kernel",
             )
         else:
+            if value in (_ABOVE_AVX2, _AVX2_AND_ABOVE):
+                value = npy_targets(value, numpy_version or _installed_numpy())
             result[var] = (value, f"profile {name}")
     return result
 

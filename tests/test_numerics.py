@@ -73,10 +73,12 @@ def test_this_process_was_pinned_on_import():
 
 
 def _run(code, env_extra):
+    """Run Python code (or a list of interpreter arguments) with the pins left unset."""
     env = {k: v for k, v in os.environ.items() if k not in numerics.PROFILES["pinned"]}
     env.update(env_extra)
+    args = ["-c", code] if isinstance(code, str) else code
     return subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, *args], env=env, capture_output=True, text=True, timeout=120
     )
 
 
@@ -135,3 +137,38 @@ def test_importing_numpy_first_is_warned_about():
     assert "numpy was imported before helpers" in late.stderr
     quiet = _run("import helpers, numpy", {})
     assert "imported before helpers" not in quiet.stderr
+
+
+@pytest.mark.parametrize(
+    "numpy_version, above_avx2",
+    [
+        ("2.0.2", "AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX AVX512_CLX"),
+        ("2.3.5", "AVX512_ICL AVX512_SPR"),
+        ("2.4.6", "X86_V4 AVX512_ICL AVX512_SPR"),
+        ("2.5.0rc1", "X86_V4"),
+    ],
+)
+def test_numpy_targets_are_named_as_each_numpy_names_them(numpy_version, above_avx2):
+    for profile, level in (("pinned", "above"), ("alternate", "avx2")):
+        env = {numerics.PROFILE_VARIABLE: profile}
+        names = numerics.plan(
+            env, machine="x86_64", cpu_flags=AVX2_CPU, numpy_version=numpy_version
+        )["NPY_DISABLE_CPU_FEATURES"][0].split()
+        assert set(above_avx2.split()) <= set(names)
+        old_naming = numpy_version < "2.4"
+        assert ("AVX2" in names) == (old_naming and level == "avx2")
+        assert ("X86_V3" in names) == (not old_naming and level == "avx2")
+        assert not old_naming or not {"X86_V3", "X86_V4"} & set(names)
+    assert ("AVX512_SPR" in names) == (numpy_version >= "2.3")
+
+
+@pytest.mark.parametrize("profile", ["pinned", "alternate"])
+def test_the_installed_numpy_accepts_every_target_it_is_given(profile):
+    code = (
+        "import helpers, os, numpy as np; m = np._core._multiarray_umath; "
+        "off = os.environ['NPY_DISABLE_CPU_FEATURES'].split(); "
+        "assert set(off) <= set(m.__cpu_dispatch__), off; "
+        "assert not any(m.__cpu_features__[t] for t in off); print(len(off))"
+    )
+    run = _run(["-W", "error::ImportWarning", "-c", code], {numerics.PROFILE_VARIABLE: profile})
+    assert run.returncode == 0, run.stderr
