@@ -3,11 +3,14 @@
 Importing this package first pins the settings that decide float results (instruction set,
 thread counts, BLAS kernel; see `helpers.numerics`), before TensorFlow or NumPy loads, and
 quiets TensorFlow's start-up logging. Chapters import ``helpers`` before anything else.
+Without TensorFlow (or with one older than the supported range), the import stops with one
+sentence that says how to install it (`helpers.supported`).
 """
 
-from helpers import numerics
+from helpers import numerics, supported
 
 numerics.pin()
+supported.tensorflow_version()
 
 from helpers.repro import BOOK_VERSIONS, setup, versions_frame, versions_table  # noqa: E402
 
