@@ -167,10 +167,17 @@ def _restore(variables, values):
 
 
 def _gap_function(model):
-    """A compiled function: batches ``(k, B, d)`` -> softmax outputs in both modes."""
+    """A compiled function: batches ``(k, B, d)`` -> softmax outputs in both modes.
+
+    The signature keeps the model's feature size ``d``: a layer such as ``Flatten`` in a
+    nested model cannot reshape a batch whose feature size is unknown at tracing time
+    (Keras 3.10 fails there with InvalidArgumentError in ``Reshape``).
+    """
     import tensorflow as tf
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None], tf.float32)])
+    features = model.input_shape[1:]
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, *features], tf.float32)])
     def both(batches):
         train = tf.TensorArray(tf.float32, size=tf.shape(batches)[0])
         infer = tf.TensorArray(tf.float32, size=tf.shape(batches)[0])
