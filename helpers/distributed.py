@@ -537,7 +537,9 @@ def run_workers(task, n_workers=2, timeout=120.0, options=None, arrays=None, see
     """Run `task` in `n_workers` worker processes on 127.0.0.1 under one TF_CONFIG cluster.
 
     Every worker runs ``python -m helpers.distributed worker`` with this process's
-    environment (so the numerics pins hold there too) plus its own ``TF_CONFIG``, in its own
+    environment (so the numerics pins hold there too) plus its own ``TF_CONFIG``, with no GPU
+    visible (``CUDA_VISIBLE_DEVICES=-1``: on a machine with one GPU, two workers would
+    otherwise share GPU 0, and the chapter compares them with logical CPU devices), in its own
     process group, with stdout and stderr in files. When the call returns or raises (a
     KeyboardInterrupt included), every worker has ended: they are killed if still running.
     A worker that exits with an error stops the others at once.
@@ -583,6 +585,7 @@ def run_workers(task, n_workers=2, timeout=120.0, options=None, arrays=None, see
                     {"cluster": cluster, "task": {"type": "worker", "index": i}}
                 )
                 env[_PARENT_VAR] = str(os.getpid())
+                env["CUDA_VISIBLE_DEVICES"] = "-1"
                 env["PYTHONPATH"] = os.pathsep.join(
                     [package_root] + [p for p in [env.get("PYTHONPATH")] if p]
                 )

@@ -187,11 +187,19 @@ def test_a_worker_that_fails_to_start_is_reported_and_nothing_is_left():
     assert len(info.value.pids) == 2 and not _wait_gone(info.value.pids, 0.5)
 
 
-def test_a_timeout_stops_every_worker():
+def test_a_timeout_stops_every_worker_and_workers_see_no_gpu(monkeypatch):
+    envs, popen = [], subprocess.Popen
+
+    def recording_popen(*args, **kwargs):
+        envs.append(kwargs["env"])
+        return popen(*args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", recording_popen)
     start = time.monotonic()
     with pytest.raises(WorkerError, match="did not finish within 1.5 s and were all stopped"):
         run_workers("sleep", 2, timeout=1.5)
     assert time.monotonic() - start < 10
+    assert [env["CUDA_VISIBLE_DEVICES"] for env in envs] == ["-1", "-1"]
 
 
 PARENT = """

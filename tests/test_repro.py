@@ -55,3 +55,10 @@ def test_versions_frame_matches_the_table():
     frame = helpers.versions_frame()
     assert list(frame.columns) == ["package", "this run", "the book (TF 2.0)"]
     assert [tuple(row) for row in frame.itertuples(index=False)] == versions_table()
+
+
+def test_setup_turns_tensor_float_32_off():
+    import tensorflow as tf
+
+    setup(0)
+    assert not tf.config.experimental.tensor_float_32_execution_enabled()
