@@ -19,7 +19,9 @@ a TensorFlow call that follows them). Each repetition times every variant of a g
 rotating the order, after a warm-up; the statistics are medians and inter-quartile ranges over the
 repetitions, and the ratios are medians of the per-repetition (paired) ratios.
 
-Usage: ``python bench/fusion_latency.py --out bench`` (what ``make bench`` runs).
+Usage: ``python bench/fusion_latency.py --out helpers/bench`` (what ``make bench`` runs). The
+results ship inside the package, so that chapter 06 reads them wherever it runs
+(`helpers.timing.stored_benchmark`).
 """
 
 import argparse
@@ -91,7 +93,7 @@ def update_readme(table, path=README):
         text = f.read()
     start, end = text.find(MARKERS[0]), text.find(MARKERS[1])
     if start < 0 or end < start:
-        print(f"{path} has no benchmark markers; the results are only in bench/latency.md")
+        print(f"{path} has no benchmark markers; the results are only in helpers/bench/latency.md")
         return
     text = text[: start + len(MARKERS[0])] + "\n" + table.strip() + "\n" + text[end:]
     with open(path, "w") as f:
@@ -100,7 +102,9 @@ def update_readme(table, path=README):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="bench", help="folder for latency.json and latency.md")
+    parser.add_argument(
+        "--out", default="helpers/bench", help="folder for latency.json and latency.md"
+    )
     parser.add_argument(
         "--reps", type=int, default=60, help="timed repetitions per variant (>= 30)"
     )

@@ -7,7 +7,7 @@ from helpers import checks
 
 import numpy as np
 
-__all__ = ["keras_inference_fn", "time_interleaved"]
+__all__ = ["keras_inference_fn", "stored_benchmark", "time_interleaved"]
 
 
 def keras_inference_fn(model, x):
@@ -75,3 +75,21 @@ def time_interleaved(fns, reps=30, inner=1, warmup=3):
                 f()
             out[name][r] = (time.perf_counter() - start) / inner
     return out
+
+
+def stored_benchmark():
+    """The results of the last ``make bench``, which ship inside the package.
+
+    Chapter 06 shows them wherever it runs (Colab included): timings are measured by the
+    benchmark, interleaved and repeated, not by the chapter.
+
+    Returns:
+        ``(results, table)``: the parsed ``latency.json`` and the Markdown table of
+        ``latency.md``.
+    """
+    import json
+    from importlib import resources
+
+    folder = resources.files("helpers") / "bench"
+    results = json.loads((folder / "latency.json").read_text(encoding="utf-8"))
+    return results, (folder / "latency.md").read_text(encoding="utf-8")
