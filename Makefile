@@ -6,6 +6,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3.11
+# The lock of this platform (make lock resolves all of them; README, "Platforms").
+PLATFORM := $(shell uname -s)-$(shell uname -m)
+LOCK ?= $(or $(if $(filter Darwin-arm64,$(PLATFORM)),locks/macos-arm64.lock), \
+  $(if $(filter Linux-aarch64 Linux-arm64,$(PLATFORM)),locks/linux-aarch64.lock),requirements.lock)
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
@@ -49,7 +53,8 @@ PARAMS ?=
 chapter_md = $(or $(firstword $(wildcard chapters/$(CHAPTER)_*.md)),$(error no chapter matches CHAPTER=$(CHAPTER); try e.g. CHAPTER=03))
 
 .PHONY: help setup sysdeps data test lint unit unit-all sync-check execute-check nbval book-build book-check \
-        book chapter run format lock sync lab bench clean distclean
+        test-extended nbval-oldest run-py313 install-py312 wheel \
+        book chapter run format lock sync colab-cells lab bench clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -59,12 +64,12 @@ help: ## List the targets
 sysdeps: ## Debian as root: install the data package and Chromium (skipped elsewhere)
 	@bash tools/sysdeps.sh
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): $(LOCK) pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found); set PYTHON=/path/to/python3.11"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	awk '/^uv==/{p=1} p{print} p && !/\\$$/{exit}' requirements.lock > $(VENV)/uv-requirement.txt
+	awk '/^uv==/{p=1} p{print} p && !/\\$$/{exit}' $(LOCK) > $(VENV)/uv-requirement.txt
 	$(PY) -m pip install --quiet --require-hashes -r $(VENV)/uv-requirement.txt
-	$(UV_PIP) --require-hashes -r requirements.lock
+	$(UV_PIP) --require-hashes -r $(LOCK)
 	$(UV_PIP) --no-deps --no-build-isolation -e .
 	@touch $@
 
@@ -107,9 +112,9 @@ unit-all: $(STAMP) ## The unit tests, those marked slow included
 sync-check: $(STAMP) ## 2. Every chapter .md / .ipynb pair holds the same cells
 	$(PY) tools/check_sync.py $(CHAPTER_MDS)
 
-execute-check: $(STAMP) ## 3. Every chapter executes at seed ALT_SEED with reduced sizes, into build/scratch
-	$(PINNED) $(PY) tools/execute_chapters.py --into build/scratch --seed $(ALT_SEED) --reduced \
-	  --jobs $(JOBS) $(CHAPTERS_BY_COST)
+execute-check: $(OLDEST)/.installed ## 3. Every chapter alone, on the oldest supported stack, at seed ALT_SEED, reduced sizes
+	$(call pinned_in,$(OLDEST)) tools/execute_chapters.py --standalone --into build/scratch \
+	  --seed $(ALT_SEED) --reduced --jobs $(JOBS) $(CHAPTERS_BY_COST)
 
 nbval: $(STAMP) ## 4. nbval: stored outputs match a fresh execution (make test: NUMERICS=alternate)
 	$(PINNED) $(BIN)/pytest -q -p no:cacheprovider -n $(JOBS) --dist loadfile --nbval --nbval-current-env \
@@ -121,6 +126,62 @@ book-build: $(STAMP) $(MATHJAX) ## 5. Build the static book from the stored outp
 
 book-check: $(STAMP) ## 6. Open the built book in headless Chromium: maths typeset, figures, no remote assets
 	$(BIN)/pytest -q tests/test_book.py
+
+# --- the supported range: other environments, each with the package installed from its wheel --
+
+# The oldest supported stack (locks/oldest.lock: TensorFlow 2.19, Keras 3.10, NumPy 2.0.2,
+# pandas 2.2.2, as on Colab) and CPython 3.13 with the newest releases (locks/py313.lock). Each
+# gets the lock, then the package's wheel installed by pip as a reader installs it, after a dry
+# run whose report must list nothing but the package (tools/reader_install.py): installing it
+# may change no version already there. Chapters then run there with --standalone: each
+# notebook copied alone into an empty folder outside the repository, as Colab opens it.
+OLDEST := .venv-oldest
+PY313 := .venv-py313
+PYTHON313 ?= $(firstword $(shell command -v python3.13 2>/dev/null) \
+  $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13))
+PYTHON312 ?= $(firstword $(shell command -v python3.12 2>/dev/null) \
+  $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12))
+WHEEL_STAMP := build/dist/.built
+pinned_in = BN_COMPANION_NUMERICS=$(NUMERICS) $(1)/bin/python -m helpers -- $(1)/bin/python
+
+$(WHEEL_STAMP): $(STAMP) pyproject.toml $(wildcard helpers/*.py helpers/*.toml helpers/bench/*)
+	rm -rf build/dist
+	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation -w build/dist .
+	@touch $@
+
+wheel: $(WHEEL_STAMP) ## Build the package's wheel into build/dist
+
+# $(call reader_env,VENV,PYTHON,LOCK)
+define reader_env
+	@test -n "$(2)" || { echo "$(1) needs $(3)'s Python, which was not found (pyenv install it, or set PYTHON313/PYTHON312)"; exit 1; }
+	@test -x $(1)/bin/python || $(2) -m venv $(1)
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(1)/bin/python --require-hashes -r $(3)
+	$(PY) tools/reader_install.py $(1)/bin/python build/dist/*.whl
+	@touch $(1)/.installed
+endef
+
+$(OLDEST)/.installed: locks/oldest.lock $(WHEEL_STAMP)
+	$(call reader_env,$(OLDEST),$(PYTHON),locks/oldest.lock)
+
+$(PY313)/.installed: locks/py313.lock $(WHEEL_STAMP)
+	$(call reader_env,$(PY313),$(PYTHON313),locks/py313.lock)
+
+test-extended: data ## What CI checks beyond make test: nbval on the oldest stack, Python 3.13, 3.12
+	@$(call timed,nbval-oldest)
+	@$(call timed,run-py313)
+	@$(call timed,install-py312)
+
+nbval-oldest: $(OLDEST)/.installed ## nbval on the oldest supported stack, every chapter alone
+	$(call pinned_in,$(OLDEST)) tools/standalone_nbval.py --jobs $(JOBS) \
+	  $(patsubst %.md,%.ipynb,$(CHAPTERS_BY_COST))
+
+run-py313: $(PY313)/.installed ## Every chapter alone at its defaults on Python 3.13 and the newest releases
+	$(call pinned_in,$(PY313)) tools/execute_chapters.py --standalone --into build/py313 \
+	  --jobs $(JOBS) $(CHAPTERS_BY_COST)
+
+install-py312: $(WHEEL_STAMP) ## pip accepts the wheel on Python 3.12 (a dry run into a fresh venv)
+	@test -n "$(PYTHON312)" || { echo "install-py312 needs CPython 3.12, which was not found (pyenv install 3.12, or set PYTHON312)"; exit 1; }
+	$(PY) tools/reader_install.py --fresh $(PYTHON312) build/dist/*.whl
 
 # --- reading and writing chapters ----------------------------------------------------------
 
@@ -140,12 +201,33 @@ format: $(STAMP) ## Apply ruff's fixes and formatter to Python files and both si
 	$(BIN)/ruff format --quiet .
 	$(PY) tools/format_chapters.py --ruff $(BIN)/ruff $(CHAPTER_MDS)
 
-# The lock is for CPython 3.11 on Linux x86-64. uv keeps the versions already in the lock and
-# resolves only what pyproject.toml added; UPGRADE=1 moves every package to its newest version.
-lock: $(STAMP) ## Regenerate requirements.lock (hashes included) from pyproject.toml
-	$(BIN)/uv pip compile pyproject.toml --all-extras --generate-hashes --python-version 3.11.7 \
-	  --python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" \
-	  $(if $(UPGRADE),--upgrade) -o requirements.lock
+# The locks. requirements.lock is the one `make` installs: CPython 3.11 on Linux x86-64. The
+# same packages are resolved for macOS arm64 and Linux aarch64 (resolved, not run here), for
+# CPython 3.13 with the newest releases (test-extended runs every chapter there), and the oldest
+# supported stack for the standalone passes (locks/oldest.lock). uv keeps the versions already
+# in each lock and resolves only what pyproject.toml added; UPGRADE=1 moves every package to its
+# newest version. Each lock holds one TensorFlow distribution (the tensorflow-local group).
+LOCK_SETS := --extra notebooks --extra book --extra lab --extra test --extra lint --extra lock \
+  --group pyproject.toml:tensorflow-local
+UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --custom-compile-command "make lock" \
+  $(if $(UPGRADE),--upgrade)
+lock: $(STAMP) ## Regenerate requirements.lock and locks/*.lock (hashes included) from pyproject.toml
+	$(UV_COMPILE) pyproject.toml $(LOCK_SETS) --python-version 3.11.7 \
+	  --python-platform x86_64-manylinux_2_28 -o requirements.lock
+	@mkdir -p locks
+	for plat in macos-arm64:aarch64-apple-darwin linux-aarch64:aarch64-manylinux_2_28; do \
+	  out=locks/$${plat%%:*}.lock; test -f $$out || cp requirements.lock $$out; \
+	  $(UV_COMPILE) pyproject.toml $(LOCK_SETS) --python-version 3.11.7 \
+	    --python-platform $${plat#*:} -o $$out; done
+	$(UV_COMPILE) pyproject.toml --extra notebooks --extra test \
+	  --group pyproject.toml:tensorflow-local --python-version 3.13 \
+	  --python-platform x86_64-manylinux_2_28 -o locks/py313.lock
+	$(UV_COMPILE) --group pyproject.toml:oldest --python-version 3.11.7 \
+	  --python-platform x86_64-manylinux_2_28 -o locks/oldest.lock
+
+colab-cells: $(STAMP) ## Rewrite every chapter's Open in Colab badge and install cell from pyproject.toml
+	$(PY) tools/colab.py --write $(CHAPTER_MDS)
+	@echo "Re-execute the chapters that changed (make book) so that each .ipynb follows its .md."
 
 sync: $(STAMP) ## Re-pair .md and .ipynb after editing either side in JupyterLab
 	$(BIN)/jupytext --sync $(CHAPTER_MDS)
@@ -154,11 +236,11 @@ lab: data ## JupyterLab with Jupytext: open chapters/*.md as notebooks (as root 
 	$(PINNED) $(BIN)/jupyter lab --notebook-dir=chapters $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # The benchmark measures speed, not numbers: TensorFlow keeps its default thread counts.
-bench: data ## Fusion latency benchmark: writes bench/latency.{json,md}
-	BN_COMPANION_NUMERICS=none $(PY) bench/fusion_latency.py --out bench --update-readme
+bench: data ## Fusion latency benchmark: writes helpers/bench/latency.{json,md}
+	BN_COMPANION_NUMERICS=none $(PY) bench/fusion_latency.py --out helpers/bench --update-readme
 
 clean: ## Remove build outputs and scratch runs
 	rm -rf build/book build/scratch $(RUNS) .pytest_cache
 
 distclean: clean ## Also remove the virtual environment and npm packages
-	rm -rf $(VENV) build
+	rm -rf $(VENV) $(OLDEST) $(PY313) build

@@ -1,7 +1,7 @@
 """Execute chapters from their MyST source with papermill, never losing a stored notebook.
 
-    python tools/execute_chapters.py (--in-place | --into DIR) [--seed N] [--reduced]
-        [-p NAME VALUE ...] [-y YAML] [--jobs N] [--keep-going] NN_topic.md ...
+    python tools/execute_chapters.py (--in-place | --into DIR [--standalone]) [--seed N]
+        [--reduced] [-p NAME VALUE ...] [-y YAML] [--jobs N] [--keep-going] NN_topic.md ...
 
 * ``--in-place`` refreshes the stored ``chapters/NN_topic.ipynb``; ``--into DIR`` writes
   ``DIR/NN_topic.ipynb`` (``make run`` uses ``runs/``). Either way a chapter runs into a
@@ -9,6 +9,9 @@
   (`clean_notebook`) and moved over its target in one ``os.replace``. An interrupted or failed
   run, a kernel that died or a disk that filled up leave the target as it was; a failed run is
   kept under ``build/failed/``.
+* ``--standalone`` runs each chapter's executed ``.ipynb`` (not its ``.md``) copied alone into
+  an empty folder outside the repository, as a reader who opens one notebook in Colab runs it:
+  only the installed package, nothing of the repository around it.
 * ``-p NAME VALUE`` sets a parameter (the value is read as YAML: ``20``, ``0.5``, ``[8, 256]``,
   ``abc``), ``-y`` gives several as YAML, ``--seed N`` sets the seed, and ``--reduced`` adds the
   chapter's smaller sizes from ``chapters/reduced_sizes.yml``. CI uses the last two: at any seed
@@ -124,6 +127,11 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, help="run every chapter at this seed")
     parser.add_argument("--reduced", action="store_true", help="use chapters/reduced_sizes.yml")
     parser.add_argument(
+        "--standalone",
+        action="store_true",
+        help="run each chapter's .ipynb alone in an empty folder outside the repository",
+    )
+    parser.add_argument(
         "-p",
         "--parameter",
         nargs=2,
@@ -147,6 +155,8 @@ def main(argv=None):
         parser.error(
             "--jobs must be 1 or more, and 1 with --in-place (each chapter is replaced in turn)"
         )
+    if args.standalone and args.in_place:
+        parser.error("--standalone runs copies, so it goes with --into, not --in-place")
     try:
         given = parse_parameters(args.parameter, args.yaml)
     except (ValueError, yaml.YAMLError) as err:
@@ -154,7 +164,26 @@ def main(argv=None):
     missing = [md for md in args.chapters if not os.path.isfile(md)]
     if missing:
         parser.error(f"no such chapter: {missing[0]}")
+    alone = tempfile.mkdtemp(prefix="bn-companion-alone-") if args.standalone else None
+    try:
+        return _run(args, given, alone)
+    finally:
+        if alone:
+            shutil.rmtree(alone, ignore_errors=True)
 
+
+def _standalone_copy(md, home):
+    """Copy `md`'s executed notebook alone into a new folder under `home`; return its path."""
+    name = os.path.splitext(os.path.basename(md))[0]
+    folder = os.path.join(home, name)
+    os.makedirs(folder)
+    copy = os.path.join(folder, name + ".ipynb")
+    shutil.copyfile(os.path.splitext(md)[0] + ".ipynb", copy)
+    return copy
+
+
+def _run(args, given, alone):
+    """Execute every chapter of `args` (copies under `alone` if set); return the exit status."""
     # The temporary file sits next to its target's folder: os.replace never crosses devices.
     work = os.path.join(args.build, "run") if args.in_place else args.into
     os.makedirs(work, exist_ok=True)
@@ -172,7 +201,7 @@ def main(argv=None):
         )
         fd, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".ipynb", dir=work)
         os.close(fd)
-        runs.append((md, temporary, parameters))
+        runs.append((_standalone_copy(md, alone) if alone else md, temporary, parameters))
         targets.append(target)
 
     refreshed, failed = [], []

@@ -1,0 +1,150 @@
+"""Install the package's wheel into an environment as a reader does, and prove it moved nothing.
+
+    python tools/reader_install.py VENV_PYTHON WHEEL
+    python tools/reader_install.py --fresh PYTHON WHEEL
+
+A reader installs the companion with ``pip install`` into an environment that already has
+TensorFlow, Keras and NumPy (Colab's, or their own). That must install the package and nothing
+else: no second TensorFlow distribution, no other Keras or NumPy. For VENV_PYTHON's
+environment this script
+
+1. removes any earlier install of the package;
+2. asks pip for a dry run with a JSON report (``pip install --dry-run --report``) and fails,
+   naming them, if the report would install anything but the package;
+3. installs the wheel for real and fails if any other distribution's version changed;
+4. imports ``helpers`` and NumPy with ImportWarning as an error, so that a numerics pin that
+   this NumPy does not understand fails here instead of being ignored.
+
+With ``--fresh``, PYTHON is an interpreter: the dry run goes into a new, empty virtual
+environment (pip must accept the wheel's Requires-Python there and resolve its dependencies).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+PACKAGE = "bn-companion-helpers"
+
+
+class InstallError(RuntimeError):
+    """The install would change, or did change, something besides the package."""
+
+
+def _canonical(name):
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def planned_installs(report):
+    """The ``(name, version)`` pairs that a ``pip install --report`` report would install."""
+    return [
+        (_canonical(item["metadata"]["name"]), item["metadata"]["version"])
+        for item in report.get("install", [])
+    ]
+
+
+def others(planned):
+    """`planned` without the package itself."""
+    return [(n, v) for n, v in planned if n != PACKAGE]
+
+
+def _pip(python, *args, capture=True):
+    result = subprocess.run(
+        [python, "-m", "pip", *args],
+        capture_output=capture,
+        text=True,
+        env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+    )
+    if result.returncode:
+        last = (result.stderr or result.stdout or "").strip().splitlines()
+        raise InstallError(f"pip {args[0]} failed: {last[-1] if last else result.returncode}")
+    return result.stdout
+
+
+def dry_run(python, wheel):
+    """What ``pip install WHEEL`` would install into `python`'s environment."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "report.json")
+        _pip(python, "install", "--quiet", "--dry-run", "--report", path, wheel)
+        with open(path) as f:
+            return planned_installs(json.load(f))
+
+
+def installed(python):
+    """``{name: version}`` of every distribution in `python`'s environment."""
+    listing = json.loads(_pip(python, "list", "--format", "json"))
+    return {_canonical(d["name"]): d["version"] for d in listing}
+
+
+def into_environment(python, wheel):
+    """Steps 1-4 of the module docstring; returns a one-line summary."""
+    _pip(python, "uninstall", "--quiet", "--yes", PACKAGE)
+    before = installed(python)
+    extra = others(dry_run(python, wheel))
+    if extra:
+        raise InstallError(
+            f"pip install of {os.path.basename(wheel)} would also install "
+            + ", ".join(f"{n} {v}" for n, v in extra)
+            + "; into an environment that has its dependencies it must install nothing else"
+        )
+    _pip(python, "install", "--quiet", wheel)
+    after = installed(python)
+    moved = {n: (before[n], after.get(n)) for n in before if after.get(n) != before[n]}
+    added = sorted(set(after) - set(before) - {PACKAGE})
+    if moved or added:
+        raise InstallError(
+            f"installing {os.path.basename(wheel)} changed {moved or ''} {added or ''}".strip()
+        )
+    subprocess.run(
+        [python, "-W", "error::ImportWarning", "-c", "import helpers, numpy"], check=True
+    )
+    kept = ", ".join(
+        f"{n} {after[n]}"
+        for n in ("tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas")
+        if n in after
+    )
+    return f"{PACKAGE} {after[PACKAGE]} installed; nothing else changed ({kept} kept)"
+
+
+def into_fresh(python, wheel):
+    """The dry run of ``--fresh``; returns a one-line summary."""
+    with tempfile.TemporaryDirectory() as tmp:
+        venv = os.path.join(tmp, "venv")
+        subprocess.run([python, "-m", "venv", venv], check=True)
+        planned = dry_run(os.path.join(venv, "bin", "python"), wheel)
+    names = dict(planned)
+    if PACKAGE not in names:
+        raise InstallError(f"pip's dry run would not install {PACKAGE}: {planned}")
+    if {"tensorflow", "tensorflow-cpu"} & set(names):
+        raise InstallError("the wheel pulls in TensorFlow without the `tensorflow` extra")
+    return (
+        f"pip would install {PACKAGE} {names[PACKAGE]} with {len(planned) - 1} dependencies "
+        "into a fresh environment"
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fresh", action="store_true", help="dry run into a new, empty venv")
+    parser.add_argument("python")
+    parser.add_argument("wheel")
+    args = parser.parse_args(argv)
+    version = subprocess.run(
+        [args.python, "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    try:
+        line = (into_fresh if args.fresh else into_environment)(args.python, args.wheel)
+    except (InstallError, subprocess.CalledProcessError) as err:
+        print(f"Python {version}: {err}", file=sys.stderr)
+        return 1
+    print(f"Python {version}: {line}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""nbval on chapters that stand alone: each stored notebook copied into an empty folder.
+
+    python tools/standalone_nbval.py [--jobs N] chapters/NN_topic.ipynb ...
+
+Run it with the Python of the environment under test (``make nbval-oldest`` uses the oldest
+supported stack, with the package installed from its wheel): each notebook is copied alone into
+its own folder outside the repository, as a reader opens it in Colab, and nbval re-executes it
+there and compares its outputs with the stored ones, with the repository's
+``nbval_sanitize.cfg``. The folders are removed afterwards. Exits with pytest's status.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks checked at once")
+    parser.add_argument("notebooks", nargs="+", metavar="NN_topic.ipynb")
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be 1 or more, got {args.jobs}")
+    missing = [nb for nb in args.notebooks if not os.path.isfile(nb)]
+    if missing:
+        parser.error(f"no such notebook: {missing[0]}")
+    home = tempfile.mkdtemp(prefix="bn-companion-nbval-")
+    try:
+        copies = []
+        for nb in args.notebooks:
+            name = os.path.splitext(os.path.basename(nb))[0]
+            os.makedirs(os.path.join(home, name))
+            copies.append(os.path.join(name, name + ".ipynb"))
+            shutil.copyfile(nb, os.path.join(home, copies[-1]))
+        command = [
+            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+            "--nbval", "--nbval-current-env", "--nbval-cell-timeout", "900",
+            "--nbval-sanitize-with", os.path.join(ROOT, "nbval_sanitize.cfg"),
+        ]  # fmt: skip
+        if args.jobs > 1:
+            command += ["-n", str(args.jobs), "--dist", "loadfile"]
+        return subprocess.run(command + copies, cwd=home).returncode
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
