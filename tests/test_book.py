@@ -2,6 +2,8 @@
 
 For every chapter page: equations are typeset by MathJax (served by the book itself), every
 figure loads, and nothing (script, stylesheet, font, image) is requested from another host.
+Every notebook page links to its own notebook on Colab (the badge under its title and the
+theme's launch button) and offers the .ipynb for download.
 Needs `make book-build` first. Without Chromium the tests skip locally; under CI they fail.
 """
 
@@ -16,6 +18,8 @@ import threading
 import urllib.parse
 
 import pytest
+
+from tool_modules import load_tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HTML = os.path.join(ROOT, "build", "book", "_build", "html")
@@ -97,6 +101,16 @@ def _open(browser, url):
           resources: performance.getEntriesByType('resource').map(r => r.name),
           links: [...document.querySelectorAll('script[src], link[href], img[src]')]
                    .map(e => e.src || e.href),
+          anchors: [...document.querySelectorAll('a[href]')].map(a => ({
+            href: a.href,
+            text: a.textContent.trim(),
+            download: a.classList.contains('btn-download-source-button'),
+            img: a.querySelector('img') && {
+              alt: a.querySelector('img').alt,
+              loaded: a.querySelector('img').complete
+                && a.querySelector('img').naturalWidth > 0,
+            },
+          })),
         });
         if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
           MathJax.startup.promise.then(report, report);
@@ -128,6 +142,37 @@ def test_page_reads_offline(page, server, browser):
         assert state["raw"] == 0 and state["typeset"] >= state["math"], (
             f"{page}: {state['raw']} of {state['math']} maths elements left as raw TeX"
         )
+
+
+#: The pages rendered from a chapter's notebook (the claims index is generated Markdown).
+NOTEBOOK_PAGES = [
+    p for p in PAGES if os.path.exists(os.path.join(ROOT, "chapters", p[:-5] + ".ipynb"))
+]
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES or ["<none>"])
+def test_notebook_page_opens_in_colab_and_downloads_its_notebook(page, server, browser):
+    import json
+    import urllib.request
+
+    chapter = page[: -len(".html")]
+    colab = load_tool("colab").colab_url(chapter)
+    state = _open(browser, f"{server}/{page}")
+    to_colab = [a for a in state["anchors"] if a["href"] == colab]
+    badges = [a for a in to_colab if a["img"] and a["img"]["alt"] == "Open in Colab"]
+    assert badges and all(a["img"]["loaded"] for a in badges), f"{page}: no Colab badge"
+    assert any(a is not b for a in to_colab for b in badges), f"{page}: no Colab launch button"
+    others = {a["href"] for a in state["anchors"] if "colab.research.google.com" in a["href"]}
+    assert others == {colab}, f"{page}: Colab links to another notebook: {others - {colab}}"
+    downloads = [
+        a["href"] for a in state["anchors"] if a["download"] and a["href"].endswith(".ipynb")
+    ]
+    assert len(downloads) == 1, f"{page}: not one download button for the notebook"
+    with urllib.request.urlopen(downloads[0]) as response:
+        served = json.load(response)
+    with open(os.path.join(ROOT, "chapters", chapter + ".ipynb"), encoding="utf-8") as f:
+        stored = json.load(f)
+    assert [c["source"] for c in served["cells"]] == [c["source"] for c in stored["cells"]]
 
 
 def test_book_has_equations_and_figures(server, browser):

@@ -11,6 +11,10 @@
 - MathJax comes from the npm package installed under build/npm (never from a CDN, never
   committed); it is staged under the book's ``_static/mathjax`` and named by ``mathjax_path``.
 - The rendered pages are the stored outputs of the .ipynb files; nothing is executed.
+- Each notebook page gets the theme's Colab launch button and a download button for its
+  ``.ipynb``. The repository and the tag they point to come from ``pyproject.toml``
+  (``tools/colab.py``, which also writes the badge at the top of each chapter): Jupyter Book
+  would otherwise point them at its own repository and ``master``.
 """
 
 import glob
@@ -20,6 +24,7 @@ import subprocess
 import sys
 
 import claims_index
+import colab
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,6 +62,9 @@ def main():
 
     with open(os.path.join(ROOT, "book", "_config.yml")) as f:
         config = yaml.safe_load(f)
+    url, _, tag = colab.project()
+    config["repository"] = {"url": url, "branch": tag, "path_to_book": "chapters"}
+    config.setdefault("launch_buttons", {})["colab_url"] = colab.COLAB.removesuffix("/github")
     sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
     sphinx["html_static_path"] = [static]
     sphinx["mathjax_path"] = f"mathjax/{MATHJAX_ENTRY}"
