@@ -79,8 +79,8 @@ _NPY_TARGETS = (
 )
 
 #: Placeholders in `PROFILES`, replaced by the names the installed NumPy knows (`npy_targets`).
-_ABOVE_AVX2 = "<above AVX2>"
-_AVX2_AND_ABOVE = "<AVX2 and above>"
+_ABOVE_AVX2 = "(the NumPy targets above AVX2)"
+_AVX2_AND_ABOVE = "(the NumPy targets from AVX2 up)"
 
 PROFILES = {
     "pinned": {

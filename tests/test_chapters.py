@@ -25,8 +25,12 @@ CHAPTERS = sorted(
 #: Every way of telling nbval not to compare a cell's output (tags and comment markers).
 NOT_COMPARED_TAGS = {"nbval-ignore-output", "nbval-skip"}
 NOT_COMPARED_MARKERS = re.compile(r"^\s*#\s*NBVAL_(IGNORE_OUTPUT|SKIP)\b", re.MULTILINE)
-#: The budget of not-compared cells in the whole book (CONTRIBUTING.md, "Only stable outputs").
-MAX_NOT_COMPARED = 10
+#: The budget of not-compared cells in the whole book (CONTRIBUTING.md, "Only claims in
+#: compared outputs"): 10 cells of per-seed figures and timings, plus the Versions table of
+#: each chapter (11), whose values are the reader's versions, not claims.
+MAX_NOT_COMPARED = 10 + 11
+#: The Versions cell: the one not-compared cell that asserts nothing, exactly one per chapter.
+VERSIONS_CELL = "helpers.versions_frame()"
 
 
 def not_compared(cell):
@@ -46,7 +50,7 @@ def test_there_are_chapters():
 @pytest.mark.parametrize("md", CHAPTERS, ids=os.path.basename)
 def test_every_not_compared_cell_asserts_its_claim(md):
     for cell in code_cells(md):
-        if not_compared(cell):
+        if not_compared(cell) and cell.source.strip() != VERSIONS_CELL:
             assert re.search(
                 r"^\s*assert\b|np\.testing\.assert_\w+\(", cell.source, re.MULTILINE
             ), (
@@ -60,6 +64,20 @@ def test_not_compared_cells_stay_few():
     assert sum(counts.values()) <= MAX_NOT_COMPARED, counts
 
 
+@pytest.mark.parametrize("md", CHAPTERS, ids=os.path.basename)
+def test_versions_are_shown_once_and_never_compared(md):
+    """Versions are the reader's, not claims: one not-compared Versions cell, none elsewhere."""
+    cells = code_cells(md)
+    versions = [c for c in cells if VERSIONS_CELL in c.source]
+    assert len(versions) == 1 and versions[0].source.strip() == VERSIONS_CELL
+    assert not_compared(versions[0])
+    for cell in cells:
+        assert "__version__" not in cell.source or not_compared(cell), (
+            f"{os.path.basename(md)}: a compared cell prints a version: "
+            f"{cell.source.strip().splitlines()[0]!r}"
+        )
+
+
 def test_the_sanitizer_never_rewrites_numbers():
     """nbval_sanitize.cfg may mask memory addresses, never numbers in general."""
     with open(os.path.join(ROOT, "nbval_sanitize.cfg")) as f:
@@ -68,6 +86,35 @@ def test_the_sanitizer_never_rewrites_numbers():
     for regex in regexes:
         for number in ("0.8080", "1.5e-08", "8 settings", "271,346", "-0.0960"):
             assert not re.search(regex, number), (regex, number)
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=os.path.basename)
+def test_badge_and_install_cell_follow_pyproject(md):
+    """The Open in Colab badge and the first code cell are what tools/colab.py writes."""
+    assert load_tool("colab").check(md) is None
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=os.path.basename)
+def test_no_compared_output_shows_a_version(md):
+    """The stored outputs that nbval compares carry none of the versions that produced them."""
+    import platform
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    running = {platform.python_version(), tf.__version__, keras.__version__, np.__version__}
+    nb = jupytext.read(md[: -len(".md")] + ".ipynb")
+    for cell in nb.cells:
+        if cell.cell_type != "code" or not_compared(cell):
+            continue
+        shown = str(
+            [o.get("text", "") for o in cell.outputs] + [o.get("data", {}) for o in cell.outputs]
+        )
+        found = sorted(
+            v for v in running if re.search(rf"(?<![\d.]){re.escape(v)}(?![\d])", shown)
+        )
+        assert not found, f"{os.path.basename(md)}: a compared output shows {found}"
 
 
 # --- parameters: checked right after the parameters cell, one sentence when wrong -----------
@@ -88,9 +135,11 @@ def test_the_defaults_pass_and_every_wrong_value_is_named(md):
     assert re.search(r"\bcheck\(\s*globals\(\),", checking.source), (
         "the cell after the parameters must check them"
     )
+    install = code_cells(md)[0]  # runs before the parameters and leaves its names behind
     defaults = {}
+    exec(install.source, defaults)
     exec(parameters.source, defaults)
-    names = [n for n in defaults if not n.startswith("__")]
+    names = [n for n in defaults if not n.startswith("_") and n in parameters.source]
     exec(checking.source, dict(defaults))
     for name in names:
         with pytest.raises(ParameterError, match=f"^{name} must be "):
