@@ -42,7 +42,9 @@ BADGE_SVG = (
     '<text x="6" y="14">Open in</text><text x="57" y="14">Colab</text></g></svg>'
 )
 #: The badge line as it stands in a chapter (any URL), to find and replace it.
-BADGE_LINE = re.compile(r'^<a href="[^"]*"><img src="data:image/svg\+xml;base64,[^"]*" alt="Open in Colab"')
+BADGE_LINE = re.compile(
+    r'^<a href="[^"]*"><img src="data:image/svg\+xml;base64,[^"]*" alt="Open in Colab"'
+)
 #: The first line of the install cell, to find it.
 INSTALL_MARK = "# Colab, or an environment without the companion:"
 
