@@ -232,8 +232,11 @@ colab-cells: $(STAMP) ## Rewrite every chapter's Open in Colab badge and install
 sync: $(STAMP) ## Re-pair .md and .ipynb after editing either side in JupyterLab
 	$(BIN)/jupytext --sync $(CHAPTER_MDS)
 
-lab: data ## JupyterLab with Jupytext: open chapters/*.md as notebooks (as root too: containers)
-	$(PINNED) $(BIN)/jupyter lab --notebook-dir=chapters $(if $(filter 0,$(shell id -u)),--allow-root)
+# tools/lab/: a double-click opens a chapter's .md as a notebook; no news, update checks or
+# other request leaves the machine; the reader's own Jupyter settings are left alone.
+lab: data ## JupyterLab: double-click chapters/NN_*.md to open it as a notebook (as root too: containers)
+	$(PINNED) $(BIN)/jupyter lab --notebook-dir=chapters --config=tools/lab/jupyter_lab_config.py \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # The benchmark measures speed, not numbers: TensorFlow keeps its default thread counts.
 bench: data ## Fusion latency benchmark: writes helpers/bench/latency.{json,md}
