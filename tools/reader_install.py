@@ -13,7 +13,9 @@ environment this script
    naming them, if the report would install anything but the package;
 3. installs the wheel for real and fails if any other distribution's version changed;
 4. imports ``helpers`` and NumPy with ImportWarning as an error, so that a numerics pin that
-   this NumPy does not understand fails here instead of being ignored.
+   this NumPy does not understand fails here instead of being ignored;
+5. folds a small saved BN model with ``python -m helpers.fusion``, the command readers run on
+   their own models.
 
 With ``--fresh``, PYTHON is an interpreter: the dry run goes into a new, empty virtual
 environment (pip must accept the wheel's Requires-Python there and resolve its dependencies).
@@ -100,12 +102,35 @@ def into_environment(python, wheel):
     subprocess.run(
         [python, "-W", "error::ImportWarning", "-c", "import helpers, numpy"], check=True
     )
+    fuse_command(python)
     kept = ", ".join(
         f"{n} {after[n]}"
         for n in ("tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas")
         if n in after
     )
     return f"{PACKAGE} {after[PACKAGE]} installed; nothing else changed ({kept} kept)"
+
+
+#: A small model with one BN to fold, saved for `fuse_command`.
+_SAVE_MODEL = """
+import sys, keras
+m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.BatchNormalization(),
+                      keras.layers.Dense(2)])
+m.save(sys.argv[1])
+"""
+
+
+def fuse_command(python):
+    """Save a small BN model in `python`'s environment and fold it with its fusion command."""
+    with tempfile.TemporaryDirectory() as tmp:
+        model, fused = os.path.join(tmp, "m.keras"), os.path.join(tmp, "fused.keras")
+        subprocess.run([python, "-c", _SAVE_MODEL, model], check=True, capture_output=True)
+        run = subprocess.run(
+            [python, "-m", "helpers.fusion", model, "-o", fused], capture_output=True, text=True
+        )
+        if run.returncode or not os.path.exists(fused):
+            last = (run.stderr or run.stdout).strip().splitlines()
+            raise InstallError(f"python -m helpers.fusion failed: {last[-1] if last else ''}")
 
 
 def into_fresh(python, wheel):
@@ -131,12 +156,16 @@ def main(argv=None):
     parser.add_argument("python")
     parser.add_argument("wheel")
     args = parser.parse_args(argv)
-    version = subprocess.run(
-        [args.python, "-c", "import platform; print(platform.python_version())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    try:
+        version = subprocess.run(
+            [args.python, "-c", "import platform; print(platform.python_version())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        print(f"{args.python} is not a Python interpreter that runs", file=sys.stderr)
+        return 1
     try:
         line = (into_fresh if args.fresh else into_environment)(args.python, args.wheel)
     except (InstallError, subprocess.CalledProcessError) as err:

@@ -1,0 +1,45 @@
+"""tools/reader_install.py: what a pip report would install, and what counts as a change."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tool_modules import load_tool
+
+reader_install = load_tool("reader_install")
+
+
+def _report(*items):
+    return {"install": [{"metadata": {"name": n, "version": v}} for n, v in items]}
+
+
+def test_only_the_package_is_fine_and_anything_else_is_named():
+    planned = reader_install.planned_installs(
+        _report(("bn_companion_helpers", "0.2.0"), ("TensorFlow", "2.21.0"), ("keras", "3.15.1"))
+    )
+    assert planned[0] == ("bn-companion-helpers", "0.2.0")
+    assert reader_install.others(planned) == [("tensorflow", "2.21.0"), ("keras", "3.15.1")]
+    assert reader_install.others(planned[:1]) == []
+    assert reader_install.planned_installs({}) == []
+
+
+def test_an_environment_that_would_change_fails_with_the_names(monkeypatch):
+    monkeypatch.setattr(reader_install, "_pip", lambda *args, **kwargs: "[]")
+    monkeypatch.setattr(
+        reader_install,
+        "dry_run",
+        lambda python, wheel: [("bn-companion-helpers", "0.2.0"), ("numpy", "2.4.6")],
+    )
+    with pytest.raises(reader_install.InstallError, match=r"would also install numpy 2\.4\.6"):
+        reader_install.into_environment(sys.executable, "/x/bn_companion_helpers-0.2.0.whl")
+
+
+def test_a_missing_interpreter_is_one_line():
+    run = subprocess.run(
+        [sys.executable, reader_install.__file__, "/no/such/python", "x.whl"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 1
+    assert run.stderr == "/no/such/python is not a Python interpreter that runs\n"
