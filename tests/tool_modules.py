@@ -22,7 +22,15 @@ kernelspec:
 
 
 def load_tool(name):
-    """Import tools/<name>.py as the module `name` (registered, so its functions pickle)."""
+    """Import tools/<name>.py as the module `name` (registered, so its functions pickle).
+
+    Loaded once per process: a second load would replace the registered module, and functions
+    of the first (held by a test module) would no longer pickle for a process pool.
+    """
+    if name in sys.modules and getattr(sys.modules[name], "__file__", "").startswith(
+        os.path.join(ROOT, "tools")
+    ):
+        return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
