@@ -13,13 +13,11 @@ import html.parser
 import http.server
 import os
 import re
-import shutil
 import threading
-import urllib.parse
 
 import pytest
 
-from tool_modules import load_tool
+from tool_modules import chromium, foreign, load_tool, require
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HTML = os.path.join(ROOT, "build", "book", "_build", "html")
@@ -28,21 +26,11 @@ PAGES = sorted(
     for pattern in ("[0-9][0-9]_*.html", "A[0-9]_*.html")
     for p in glob.glob(os.path.join(HTML, pattern))
 )
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-
-def _require(condition, why):
-    if condition:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{why} (CI must run this test)")
-    pytest.skip(why)
 
 
 @pytest.fixture(scope="module")
 def server():
-    _require(PAGES, f"no built book in {HTML}: run `make book-build`")
+    require(PAGES, f"no built book in {HTML}: run `make book-build`")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=HTML)
     handler.log_message = lambda *args: None
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -56,30 +44,7 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    _require(
-        CHROMIUM and CHROMEDRIVER, "chromium and chromedriver are not installed (`make sysdeps`)"
-    )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1280,1024",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    driver.set_script_timeout(60)
+    driver = chromium(tmp_path_factory.mktemp("chromium"))
     yield driver
     driver.quit()
 
@@ -119,22 +84,10 @@ def _open(browser, url):
     )
 
 
-def _foreign(urls, base):
-    host = urllib.parse.urlsplit(base).netloc
-    return sorted(
-        {
-            u
-            for u in urls
-            if urllib.parse.urlsplit(u).scheme in ("http", "https")
-            and urllib.parse.urlsplit(u).netloc != host
-        }
-    )
-
-
 @pytest.mark.parametrize("page", PAGES or ["<none>"])
 def test_page_reads_offline(page, server, browser):
     state = _open(browser, f"{server}/{page}")
-    assert not _foreign(state["resources"] + state["links"], server), "loads from another host"
+    assert not foreign(state["resources"] + state["links"], server), "loads from another host"
     broken = [src for src, ok in state["images"] if not ok]
     assert not broken, f"{page}: figures that did not load: {broken}"
     if state["math"]:
@@ -216,7 +169,7 @@ class _VisibleText(html.parser.HTMLParser):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_page_does_not_talk_about_tooling(page):
-    _require(PAGES, f"no built book in {HTML}: run `make book-build`")
+    require(PAGES, f"no built book in {HTML}: run `make book-build`")
     parser = _VisibleText()
     with open(os.path.join(HTML, page), encoding="utf-8") as f:
         parser.feed(f.read())

@@ -37,11 +37,9 @@ import jupytext
 import nbformat
 import pytest
 
-from tool_modules import ROOT, load_tool
+from tool_modules import ROOT, chromium, foreign, load_tool
 
 CHAPTERS = os.path.join(ROOT, "chapters")
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
 
 #: Put on the server's PYTHONPATH, so that the server and its kernels log every look-up of, or
 #: connection to, a host other than this machine into $LAB_TEST_OUTSIDE_LOG.
@@ -80,14 +78,6 @@ def _hook(event, args):
 if _LOG:
     sys.addaudithook(_hook)
 """
-
-
-def _require(condition, why):
-    if condition:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{why} (CI must run this test)")
-    pytest.skip(why)
 
 
 def _lab_command():
@@ -211,36 +201,12 @@ def test_a_chapter_md_opens_as_its_executed_notebook(lab, chapter):
 
 #: The chapter the browser test opens, runs the first code cells of, edits and saves.
 CHAPTER = "02_moving_averages"
-N_RUN = 3  # code cells run: parameters, their check, the set-up (imports TensorFlow)
+N_RUN = 4  # code cells run: the install cell, parameters, their check, the set-up
 
 
 @pytest.fixture
 def browser(tmp_path):
-    _require(
-        CHROMIUM and CHROMEDRIVER, "chromium and chromedriver are not installed (`make sysdeps`)"
-    )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,1000",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    driver.set_script_timeout(60)
+    driver = chromium(tmp_path / "chromium", window="1400,1000", performance_log=True)
     driver.requested = []  # every URL the page asked for, from the performance log
 
     def drain():
@@ -334,18 +300,6 @@ new MutationObserver(() => {
 def _cell(browser, index):
     return browser.execute_script(
         CURRENT + "return widget.querySelectorAll('.jp-Notebook .jp-Cell')[arguments[0]];", index
-    )
-
-
-def _foreign(urls, base):
-    host = urllib.parse.urlsplit(base).netloc
-    return sorted(
-        {
-            u
-            for u in urls
-            if urllib.parse.urlsplit(u).scheme in ("http", "https", "ws", "wss")
-            and urllib.parse.urlsplit(u).netloc != host
-        }
     )
 
 
@@ -504,5 +458,7 @@ def test_a_reader_double_clicks_runs_edits_and_saves_a_chapter(lab, browser, scr
     assert popups["notifications"] == "0", f"{popups['notifications']} notifications"
     requested = browser.drain()
     assert any(u.startswith(lab.url) for u in requested)  # the log does see the page's requests
-    assert not _foreign(requested, lab.url), "the page asked another host"
+    assert not foreign(requested, lab.url, ("http", "https", "ws", "wss")), (
+        "the page asked another host"
+    )
     assert not lab.outside(), "the server or the kernel reached for another host"

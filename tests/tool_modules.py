@@ -1,8 +1,12 @@
-"""What the tests of the tools share: loading a script of tools/ as a module, a chapter header."""
+"""What the tests share: loading a script of tools/ as a module, a chapter header, Chromium."""
 
 import importlib.util
 import os
+import shutil
 import sys
+import urllib.parse
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -36,3 +40,69 @@ def load_tool(name):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+def require(condition, why):
+    """Skip a test when `condition` is false, except under CI, where it fails."""
+    if condition:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{why} (CI must run this test)")
+    pytest.skip(why)
+
+
+def chromium(user_data_dir, window="1280,1024", performance_log=False):
+    """Debian's headless Chromium through Selenium, kept off the network but for loopback.
+
+    Args:
+        user_data_dir: a fresh folder for the browser's profile.
+        window: the window size, "WIDTH,HEIGHT".
+        performance_log: record the DevTools performance log (every request the page makes).
+
+    Returns:
+        A Selenium WebDriver; the caller quits it.
+    """
+    require(
+        CHROMIUM and CHROMEDRIVER, "chromium and chromedriver are not installed (`make sysdeps`)"
+    )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--window-size={window}",
+        f"--user-data-dir={user_data_dir}",
+    ):
+        options.add_argument(flag)
+    if performance_log:
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    driver.set_script_timeout(60)
+    return driver
+
+
+def foreign(urls, base, schemes=("http", "https")):
+    """The URLs of `urls` with one of `schemes` whose host is not `base`'s."""
+    host = urllib.parse.urlsplit(base).netloc
+    return sorted(
+        {
+            u
+            for u in urls
+            if urllib.parse.urlsplit(u).scheme in schemes
+            and urllib.parse.urlsplit(u).netloc != host
+        }
+    )
