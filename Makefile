@@ -11,6 +11,9 @@ PLATFORM := $(shell uname -s)-$(shell uname -m)
 LOCK ?= $(or $(if $(filter Darwin-arm64,$(PLATFORM)),locks/macos-arm64.lock), \
   $(if $(filter Linux-aarch64 Linux-arm64,$(PLATFORM)),locks/linux-aarch64.lock),requirements.lock)
 VENV := .venv
+# The venvs of the supported range's two ends (see "the supported range" below).
+OLDEST := .venv-oldest
+PY313 := .venv-py313
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
@@ -135,8 +138,6 @@ book-check: $(STAMP) ## 6. Open the built book in headless Chromium: maths types
 # run whose report must list nothing but the package (tools/reader_install.py): installing it
 # may change no version already there. Chapters then run there with --standalone: each
 # notebook copied alone into an empty folder outside the repository, as Colab opens it.
-OLDEST := .venv-oldest
-PY313 := .venv-py313
 PYTHON313 ?= $(firstword $(shell command -v python3.13 2>/dev/null) \
   $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13))
 PYTHON312 ?= $(firstword $(shell command -v python3.12 2>/dev/null) \
