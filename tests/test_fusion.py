@@ -576,6 +576,16 @@ def test_fuse_raises_when_check_fails(seeded, monkeypatch):
         fusion.fuse(model)
 
 
+def test_fuse_raises_when_the_fused_model_outputs_nan(seeded, monkeypatch):
+    model = randomize_bn(keras.Sequential([keras.Input((4,)), L.Dense(3), L.BatchNormalization()]))
+    real = folds.fold_into_previous
+    monkeypatch.setattr(
+        folds, "fold_into_previous", lambda *a, **k: (lambda w, b: (w, b * np.nan))(*real(*a, **k))
+    )
+    with pytest.raises(fusion.FusionError, match="differs .* by up to inf"):
+        fusion.fuse(model)
+
+
 def test_fuse_checks_logits_not_saturated_probabilities(seeded, monkeypatch):
     model = randomize_bn(
         keras.Sequential(
