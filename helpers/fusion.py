@@ -26,7 +26,6 @@ model (see `main`).
 """
 
 import argparse
-import contextlib
 import os
 import sys
 from dataclasses import dataclass, field
@@ -663,11 +662,31 @@ def _one_ulp_off(weights, dtypes, rng):
     return out
 
 
+def _all_layers(model):
+    """`model` and every layer inside it, nested models' and wrapped layers' too.
+
+    Public attributes only: the `layers` of a model, and the ``layer``, ``forward_layer`` and
+    ``backward_layer`` of a wrapper (TimeDistributed, Bidirectional). A layer comes before
+    the layers inside it.
+    """
+    keras = _keras()
+    found, todo = {}, [model]
+    while todo:
+        layer = todo.pop(0)
+        if id(layer) in found:
+            continue
+        found[id(layer)] = layer
+        inner = list(layer.layers) if isinstance(layer, keras.Model) else []
+        inner += [getattr(layer, a, None) for a in ("layer", "forward_layer", "backward_layer")]
+        todo[:0] = [la for la in inner if isinstance(la, keras.layers.Layer)]
+    return list(found.values())
+
+
 def _low_layers(model):
     """The layers of `model` (nested ones too) that store their weights in float16 or bfloat16."""
     return [
         layer
-        for layer in model._flatten_layers(include_self=True, recursive=True)
+        for layer in _all_layers(model)
         if layer.variable_dtype in _LOW_PRECISION and layer.weights
     ]
 
@@ -679,43 +698,128 @@ def _policy_name(layer):
 
 def _low_precision(model):
     """The dtypes below float32 that `model`'s layers compute or store weights in, sorted."""
-    found = set()
-    for layer in model._flatten_layers(include_self=True, recursive=True):
+    found = {v.dtype for v in model.weights} & set(_LOW_PRECISION)
+    for layer in _all_layers(model):
         found.update({layer.compute_dtype, layer.variable_dtype} & set(_LOW_PRECISION))
     return tuple(sorted(found))
 
 
-@contextlib.contextmanager
-def _computing_in_float32(*models):
-    """Inside the block, every float16/bfloat16 layer of `models` computes in float32.
+#: How Keras serializes a dtype policy that is not quantized (FloatDTypePolicy: its old name).
+_FLOAT_POLICIES = ("DTypePolicy", "FloatDTypePolicy")
 
-    Each such layer's dtype policy is replaced, and restored on the way out, by one that
-    computes in float32 and keeps the layer's variable dtype: float32 under the mixed
-    policies, where nothing is cast then, or float16 or bfloat16 under the pure ones, whose
-    variables Keras then casts to float32 (exactly) as it does float32 variables to float16
-    under ``mixed_float16``.
+
+def _float32_config(config):
+    """A layer's `config` with every dtype policy in it, nested layers' too, made "float32".
+
+    A policy is serialized as ``{"class_name": "DTypePolicy", "config": {"name": ...}, ...}``
+    (``FloatDTypePolicy`` in older Keras); quantized policies and the dtypes of inputs (plain
+    strings) are left as they are.
+    """
+    if isinstance(config, (list, tuple)):
+        return type(config)(_float32_config(c) for c in config)
+    if not isinstance(config, dict):
+        return config
+    out = {key: _float32_config(value) for key, value in config.items()}
+    policy = config.get("dtype")
+    if isinstance(policy, dict) and policy.get("class_name") in _FLOAT_POLICIES:
+        out["dtype"] = "float32"
+    return out
+
+
+def _float32_input(tensor):
+    """A new model input like `tensor`, float32 if `tensor` is float16 or bfloat16."""
+    dtype = "float32" if tensor.dtype in _LOW_PRECISION else tensor.dtype
+    return _keras().Input(batch_shape=tensor.shape, dtype=dtype, name=tensor.name)
+
+
+class _NoTwin(Exception):
+    """`_float32_twin` cannot copy a model so; the message names the layer and why."""
+
+
+def _float32_twin(model):
+    """A copy of `model` whose every layer computes in float32 and stores float32 weights.
+
+    The copy holds `model`'s weights converted to float32 (exactly: float16 and bfloat16
+    numbers are float32 numbers). It is built with public API only, `model` is read and never
+    changed: ``keras.models.clone_model`` with each layer rebuilt from its config with every
+    dtype policy in it made "float32" (`_float32_config`), and every float16 or bfloat16 model
+    input made float32; nested Sequential and functional models are cloned the same way (by
+    this function rather than ``clone_model(recursive=True)``, which Keras 3.10 applies to one
+    level of nesting only). A Lambda layer is built anew around the same function (its config
+    holds a Python lambda as bytecode, which Keras 3.15 refuses to load and 3.10 loads without
+    the function's globals), its output shape then inferred.
+
+    Raises:
+        _NoTwin: a layer cannot be rebuilt so: a nested subclassed model, or a layer other
+            than Lambda whose config does not rebuild it.
     """
     keras = _keras()
-    changed = {}
-    for model in models:
-        for layer in model._flatten_layers(include_self=True, recursive=True):
-            if layer.compute_dtype in _LOW_PRECISION:
-                changed[id(layer)] = (layer, layer._dtype_policy)
-    try:
-        for layer, _ in changed.values():
-            policy = keras.DTypePolicy("float32")
-            policy._variable_dtype = layer.variable_dtype  # private: no public way to say so
-            layer._dtype_policy = policy
-        yield
-    finally:
-        for layer, policy in changed.values():
-            layer._dtype_policy = policy
+    made = {}  # id(layer) -> its copy, so a layer shared by nested models stays shared
+
+    def rebuild(layer):
+        if id(layer) in made:
+            return made[id(layer)]
+        if not isinstance(layer, keras.layers.Layer):
+            return layer  # an operation on tensors (x + 3.0): no weights, no dtype policy
+        what = f"'{layer.name}' ({type(layer).__name__})"
+        if isinstance(layer, keras.Model) and layer is not model and _nested_graph(layer) is None:
+            raise _NoTwin(f"{what} is a model whose layer graph cannot be read")
+        try:
+            if isinstance(layer, keras.Model):
+                if isinstance(layer, keras.Sequential):  # its `input` needs a call
+                    inputs = _float32_input(layer.inputs[0])
+                else:
+                    inputs = keras.tree.map_structure(_float32_input, layer.input)
+                copy = keras.models.clone_model(
+                    layer, input_tensors=inputs, clone_function=rebuild
+                )
+            elif type(layer) is keras.layers.Lambda:  # its config holds a lambda as bytecode
+                copy = keras.layers.Lambda(
+                    layer.function,
+                    mask=layer.mask,
+                    arguments=layer.arguments,
+                    name=layer.name,
+                    dtype="float32",
+                )
+            else:
+                copy = layer.__class__.from_config(_float32_config(layer.get_config()))
+        except _NoTwin:
+            raise
+        except Exception as err:
+            raise _NoTwin(f"{what} cannot be rebuilt from its config") from err
+        made[id(layer)] = copy
+        return copy
+
+    twin = rebuild(model)
+    for layer in _all_layers(twin):
+        # The dtype policies of a Sequential or functional model and of an InputLayer cast
+        # nothing: a Sequential converts its inputs to its InputLayer's dtype, a functional
+        # model leaves them to its layers. What counts there is the dtype of the inputs.
+        if isinstance(layer, keras.Model):
+            dtypes = {t.dtype for t in layer.inputs}
+        elif isinstance(layer, keras.layers.InputLayer):
+            continue
+        else:
+            dtypes = {layer.compute_dtype, layer.variable_dtype}
+        if dtypes & set(_LOW_PRECISION):
+            raise _NoTwin(
+                f"'{layer.name}' ({type(layer).__name__}) still computes in "
+                f"{' and '.join(sorted(dtypes & set(_LOW_PRECISION)))} when rebuilt in float32"
+            )
+    if [(w.shape, w.dtype) for w in twin.weights] != [
+        (w.shape, "float32" if "float" in w.dtype else w.dtype) for w in model.weights
+    ]:
+        raise _NoTwin("its float32 copy does not have the same weights")
+    twin.set_weights(
+        [w.astype(np.float32) if "float" in w.dtype.name else w for w in model.get_weights()]
+    )
+    return twin
 
 
 def _compute_dtypes(model):
     """For each of ``model.weights``, the dtype of the layer that computes with it."""
     owner = {}
-    for layer in model._flatten_layers(include_self=True, recursive=True):
+    for layer in _all_layers(model):
         for v in layer.weights:  # deeper layers come later and win
             owner[id(v)] = layer.compute_dtype
     return [owner.get(id(v), v.dtype) for v in model.weights]
@@ -827,12 +931,20 @@ def fuse(model, x=None, *, n_random=64, seed=0, rtol=RTOL):
     or variable dtype (65504 for float16) is not made; the BN stays, with the reason. The
     check then runs twice:
 
-    1. With every layer of both models computing in float32 (their policies are swapped for
-       the check and restored), by the bound above, with `noise` in ulps of each weight's
-       own dtype. Under the mixed policies the weights are float32, so a fold is checked as
+    1. On float32 copies of both models, by the bound above, with `noise` in ulps of each
+       weight's dtype in the fused model. Each copy is built with public Keras API from the
+       model's layers' configs with every dtype policy made "float32", and holds the model's
+       weights converted to float32 (exactly); the models themselves are only read, never
+       changed, not even for the duration of the check. Every layer of a copy computes in
+       float32, with the same numbers as weights, so the copies compute what the models
+       would in float32. Under the mixed policies the weights are float32, so a fold is checked as
        sharply as in a float32 model; under the pure ones the folded weights had to be
        rounded to float16 or bfloat16, and `noise` measures what that rounding moves. This
        is the check that catches a wrong fold (`max_abs_diff`, `tolerance`, `noise`).
+       Check 2 cannot stand in for it, as its bound lets through errors up to the rounding
+       of float16 or bfloat16 (a bias off by 1e-3 passes it), so `fuse` refuses a model it
+       cannot copy so (ValueError, naming the layer): one with a nested subclassed model, or
+       with a layer that its config does not rebuild and that `fuse` therefore shares.
     2. With both models computing as their policies say, by the same bound with `noise` in
        ulps of each layer's *compute* dtype (`compute_diff`, `compute_tolerance`,
        `compute_noise`). Every weight is rounded to that dtype when the layer uses it (unit
@@ -851,8 +963,7 @@ def fuse(model, x=None, *, n_random=64, seed=0, rtol=RTOL):
        (it fails, e.g., where a fused activation overflows float16).
 
     Args:
-        model: a built Sequential or functional Keras model. It is not modified (its layers'
-            dtype policies are swapped during the check and restored).
+        model: a built Sequential or functional Keras model. It is not modified.
         x: optional array (or list of arrays, one per model input) to include in the check.
         n_random: number of random samples in the check (0 to use only `x`).
         seed: seed of the random check inputs.
@@ -867,7 +978,8 @@ def fuse(model, x=None, *, n_random=64, seed=0, rtol=RTOL):
             input (`n_random=0` and no `x`, or inputs with unknown dimensions and no `x`), the
             original model outputs infinite or NaN values on the check inputs, or rounding
             alone moves its outputs too much to check a fold (weights stored in float16 or
-            bfloat16; the message names the dtype policy).
+            bfloat16; the message names the dtype policy), or it computes in float16 or
+            bfloat16 and has a layer that cannot be rebuilt to compute in float32.
         FusionError: a layer could not be rebuilt (the message names it), or the fused
             model's predictions differ from the original's beyond the tolerance (in float32,
             or in the model's compute dtype); nothing is returned then.
@@ -895,13 +1007,24 @@ def fuse(model, x=None, *, n_random=64, seed=0, rtol=RTOL):
 
     fused, records = _fuse_graph(graph)
     low = _low_precision(model)
+    if low:
+        try:
+            twin = _float32_twin(model)
+        except _NoTwin as err:
+            raise ValueError(
+                f"{model.name!r} computes in {' and '.join(low)}, and fuse checks its folds on a "
+                f"copy of it that computes in float32, which it cannot build: {err}."
+            ) from err
     try:
         views = _before_squash(model), _before_squash(fused)
-        with _computing_in_float32(*views):
-            own = [v.dtype for v in fused.weights]
-            diff, noise, scale, finite = _compare(views, fused, xs, own, seed)
-        if low:
+        own = [v.dtype for v in fused.weights]
+        if low:  # check 1 on float32 copies, check 2 on the models themselves
+            fused32 = _float32_twin(fused)
+            views32 = _before_squash(twin), _before_squash(fused32)
+            diff, noise, scale, finite = _compare(views32, fused32, xs, own, seed)
             at_compute = _compare(views, fused, xs, _compute_dtypes(fused), seed)
+        else:
+            diff, noise, scale, finite = _compare(views, fused, xs, own, seed)
     except Exception as err:
         raise FusionError(
             f"could not run the check of {model.name!r}: {type(err).__name__}: {err}"

@@ -114,6 +114,70 @@ def test_fuse_folds_low_precision_models(policy, build):
 
 
 @pytest.mark.parametrize("policy", MIXED + PURE, indirect=True)
+def test_fuse_never_changes_the_model_it_checks(policy, monkeypatch):
+    model = conv_model()
+    weights, own = model.get_weights(), [layer.dtype_policy for layer in model.layers]
+    seen = []
+    real = fusion._compare
+
+    def spying(*args):
+        seen.append([layer.dtype_policy for layer in model.layers])
+        return real(*args)
+
+    monkeypatch.setattr(fusion, "_compare", spying)
+    fusion.fuse(model)
+    assert len(seen) == 2 and all(all(a is b for a, b in zip(s, own)) for s in seen)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights))
+
+
+def nested_model():
+    """A model two levels deep, with a Lambda and a wrapped layer: all rebuilt in float32."""
+    inner_in = keras.Input((6, 6, 2))
+    y = L.BatchNormalization()(L.Conv2D(3, 3, name="inner_conv")(inner_in))
+    inner = keras.Model(inner_in, L.ReLU()(y), name="inner")
+    middle = keras.Sequential(
+        [keras.Input((6, 6, 2)), inner, L.Reshape((4, 12)), L.Lambda(lambda x: x * 2)],
+        name="middle",
+    )
+    x = keras.Input((6, 6, 2))
+    out = L.TimeDistributed(L.Dense(5))(L.BatchNormalization()(middle(x)))
+    model = keras.Model(x, L.Dense(2, dtype="float32")(L.Flatten()(out)))
+    for m in (model, middle, inner):
+        randomize_bn(m)
+    return model
+
+
+@pytest.mark.parametrize("policy", MIXED, indirect=True)
+def test_fuse_checks_nested_mixed_models_in_float32_throughout(policy):
+    model = nested_model()
+    fused, report = fusion.fuse(model)
+    assert [r.action for r in report.records] == ["left in place", "folded into previous"]
+    # float32 weights, every layer of the copies computing in float32: a float32 noise
+    assert report.noise < 1e-4 < report.compute_noise
+
+
+class Sub(keras.Model):
+    """A subclassed model: its layers cannot be rebuilt from a config."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = L.Dense(3)
+
+    def call(self, x):
+        return self.dense(x)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16"], indirect=True)
+def test_fuse_refuses_a_low_precision_model_it_cannot_copy_in_float32(policy):
+    model = randomize_bn(
+        keras.Sequential([keras.Input((4,)), L.Dense(3), L.BatchNormalization(), Sub()])
+    )
+    with pytest.raises(ValueError, match="cannot build: 'sub' \\(Sub\\) is a model") as err:
+        fusion.fuse(model)
+    assert len(str(err.value).splitlines()) == 1 and str(err.value).count(". ") == 0
+
+
+@pytest.mark.parametrize("policy", MIXED + PURE, indirect=True)
 def test_fuse_catches_a_wrong_fold_in_low_precision(policy, monkeypatch):
     model = issue_model(policy)
     break_previous_folds(monkeypatch, 1.0)
