@@ -538,6 +538,10 @@ def _clone(layer, linear, prefix, records):
             if isinstance(bn, keras.layers.BatchNormalization)
         ]
         return keras.models.clone_model(layer)
+    if type(layer) is keras.layers.Lambda and layer.function.__name__ == "<lambda>":
+        # Its config holds the Python lambda as bytecode, which Keras 3.15 refuses to load
+        # and 3.10 loads without the function's globals (a NameError when called): shared.
+        return layer
     cfg = layer.get_config()
     if id(layer) in linear:
         cfg["use_bias"] = True
