@@ -17,6 +17,9 @@ SeparableConv1D/2D                 yes (pointwise)       ``padding="valid"`` onl
 Conv1D/2D/3DTranspose              yes                   no: not exact at the borders
 =================================  ====================  ===================================
 
+Models that compute in float16 or bfloat16 (``mixed_float16``, ``mixed_bfloat16`` and the pure
+policies) fold too, and are checked both in float32 and in their own precision (see `fuse`).
+
 Also here: `layer_table`, a plain listing of a model's layers to compare models before and
 after fusion. Run as ``python -m helpers.fusion model.keras -o fused.keras`` to fuse a saved
 model (see `main`).
@@ -76,7 +79,14 @@ class FusionReport:
         tolerance: the bound that `max_abs_diff` had to meet.
         n_checked: number of input samples the check used.
         noise: largest change of the fused model's outputs when each of its weights moves by
-            one float32 ulp: how much rounding alone moves this network's outputs.
+            one ulp of its dtype (float32's, or float16's or bfloat16's when the layer stores
+            its weights so): how much rounding alone moves this network's outputs.
+        compute_dtypes: the dtypes below float32 that the model computes or stores weights
+            in, e.g. ``("float16",)`` under ``mixed_float16``; empty for a float32 model. For
+            such a model, the three figures above are those of both models computing in float32.
+        compute_diff, compute_tolerance, compute_noise: the same three with both models
+            computing as their dtype policies say, `noise` in ulps of the compute dtype (NaN for
+            a float32 model).
     """
 
     records: list = field(default_factory=list)
@@ -84,6 +94,10 @@ class FusionReport:
     tolerance: float = float("nan")
     n_checked: int = 0
     noise: float = float("nan")
+    compute_dtypes: tuple = ()
+    compute_diff: float = float("nan")
+    compute_tolerance: float = float("nan")
+    compute_noise: float = float("nan")
 
     @property
     def folded(self):
@@ -119,6 +133,12 @@ class FusionReport:
             f"{len(self.folded)} folded, {len(self.left)} left; max |fused - original| = "
             f"{self.max_abs_diff:.1e} on {self.n_checked} samples (tolerance {self.tolerance:.1e})"
         )
+        if self.compute_dtypes:
+            lines[-1] += ", both computing in float32"
+            lines.append(
+                f"and {self.compute_diff:.1e} computing in {' and '.join(self.compute_dtypes)}, "
+                f"as the model's dtype policy says (tolerance {self.compute_tolerance:.1e})"
+            )
         return "\n".join(lines)
 
 
@@ -179,6 +199,31 @@ def _kind(layer):
     return kinds.get(type(layer), "")
 
 
+#: The float dtypes below float32 that a Keras dtype policy computes or stores weights in.
+_LOW_PRECISION = ("float16", "bfloat16")
+
+
+def _np_dtype(dtype):
+    """NumPy's dtype for a Keras dtype name ("bfloat16" is ml_dtypes', registered by Keras)."""
+    return np.dtype(_keras().backend.standardize_dtype(dtype))
+
+
+def _largest(dtype):
+    """The largest finite value of a float dtype (65504 for float16)."""
+    d = _np_dtype(dtype)
+    return float(np.nextafter(np.full((), np.inf, d), np.zeros((), d)))
+
+
+def _coarser(a, b):
+    """Of two float dtypes, the one with the larger spacing of numbers near 1 (machine epsilon)."""
+
+    def eps(dtype):
+        d = _np_dtype(dtype)
+        return float(np.nextafter(np.ones((), d), np.full((), 2, d))) - 1.0
+
+    return a if eps(a) >= eps(b) else b
+
+
 class _Linear:
     """A layer a BN can fold into, with its weights in float64 as folds accumulate."""
 
@@ -207,8 +252,29 @@ class _Linear:
             groups = getattr(self.layer, "groups", 1)
             k[0], self.bias = folds.fold_into_next(k[0], self.bias, s, t, groups=groups)
 
+    def state(self):
+        return list(self.kernels), self.bias
+
+    def restore(self, state):
+        self.kernels, self.bias = list(state[0]), state[1]
+
+    def overflow(self):
+        """ "" when the folded weights fit the layer's dtypes, else why not (float16: 65504)."""
+        biggest = max(float(np.max(np.abs(w), initial=0.0)) for w in self.weights64())
+        for dtype in dict.fromkeys((self.layer.variable_dtype, self.layer.compute_dtype)):
+            if biggest > _largest(dtype):
+                return (
+                    f"folded weights of '{self.layer.name}' would reach {biggest:.3g}, beyond "
+                    f"{dtype}'s largest value {_largest(dtype):.6g}"
+                )
+        return ""
+
+    def weights64(self):
+        return [w for w in (*self.kernels, self.bias) if w is not None]
+
     def weights(self):
-        dtype = self.layer.weights[0].dtype
+        """The folded weights, computed in float64, rounded once to the layer's variable dtype."""
+        dtype = _np_dtype(self.layer.weights[0].dtype)
         return [np.asarray(w, dtype) for w in (*self.kernels, self.bias)]
 
 
@@ -383,11 +449,18 @@ def _plan(g, prefix):
     bn_nodes = [n for n in g.nodes if isinstance(n.operation, keras.layers.BatchNormalization)]
     records = {id(n): FoldRecord(prefix + n.operation.name, "left in place") for n in bn_nodes}
 
-    def target(node):
+    def fold(node, direction, s, t):
+        """Fold (s, t) into the layer of `node`: "" when done, else why not (nothing changed)."""
         layer = node.operation
-        if id(layer) not in linear:
-            linear[id(layer)] = _Linear(layer)
-        return linear[id(layer)]
+        lin = linear.get(id(layer)) or _Linear(layer)
+        before = lin.state()
+        getattr(lin, f"fold_{direction}")(s, t)
+        why = lin.overflow()
+        if why:
+            lin.restore(before)
+            return why
+        linear[id(layer)] = lin
+        return ""
 
     changed = True
     while changed:  # repeat: folding one BN can make a neighbouring BN foldable
@@ -403,7 +476,7 @@ def _plan(g, prefix):
                 rec.reason = "the BN is called with training=True, so it uses batch statistics"
                 continue
             try:
-                changed |= _fold_one(g, node, rec, target)
+                changed |= _fold_one(g, node, rec, fold)
             except Exception as err:
                 raise FusionError(
                     f"could not fold BN layer '{bn.name}' of {g.model.name!r}: "
@@ -412,23 +485,25 @@ def _plan(g, prefix):
     return [records[id(n)] for n in bn_nodes], linear
 
 
-def _fold_one(g, node, rec, target):
+def _fold_one(g, node, rec, fold):
     """Fold one BN node into its previous or next layer if it can; True when it did."""
     bn = node.operation
     s, t = bn_affine_of(bn)
     prev, why_prev = _try_previous(g, node, bn)
     if prev is not None:
-        target(prev).fold_previous(s, t)
-        rec.action, rec.target, rec.reason = "folded into previous", prev.operation.name, ""
-        g.remove(node)
-        return True
+        why_prev = fold(prev, "previous", s, t)
+        if not why_prev:
+            rec.action, rec.target, rec.reason = "folded into previous", prev.operation.name, ""
+            g.remove(node)
+            return True
     nxt, chain, chan, why_next = _try_next(g, node, bn)
     if nxt is not None:
-        target(nxt).fold_next(s[chan], t[chan])
-        rec.action, rec.target, rec.reason = "folded into next", nxt.operation.name, ""
-        rec.via = ", ".join(link.operation.name for link in chain)
-        g.remove(node)
-        return True
+        why_next = fold(nxt, "next", s[chan], t[chan])
+        if not why_next:
+            rec.action, rec.target, rec.reason = "folded into next", nxt.operation.name, ""
+            rec.via = ", ".join(link.operation.name for link in chain)
+            g.remove(node)
+            return True
     rec.reason = f"before: {why_prev}; after: {why_next}"
     return False
 
@@ -463,6 +538,10 @@ def _clone(layer, linear, prefix, records):
             if isinstance(bn, keras.layers.BatchNormalization)
         ]
         return keras.models.clone_model(layer)
+    if type(layer) is keras.layers.Lambda and layer.function.__name__ == "<lambda>":
+        # Its config holds the Python lambda as bytecode, which Keras 3.15 refuses to load
+        # and 3.10 loads without the function's globals (a NameError when called): shared.
+        return layer
     cfg = layer.get_config()
     if id(layer) in linear:
         cfg["use_bias"] = True
@@ -567,16 +646,225 @@ def _before_squash(model):
     return keras.Model(model.inputs, outs) if changed else model
 
 
-def _one_ulp_off(weights, rng):
-    """Every float weight moved by one unit in the last place, up or down at random."""
+def _one_ulp_off(weights, dtypes, rng):
+    """Every float weight moved by one unit in the last place of its dtype in `dtypes`.
+
+    Each weight is rounded to that dtype (its own, or a coarser compute dtype such as
+    float16), moved to the next number of that dtype up or down at random, and stored back
+    in its own dtype.
+    """
     out = []
-    for w in weights:
-        if np.issubdtype(w.dtype, np.floating):
-            w = np.where(
-                rng.random(w.shape) < 0.5, np.nextafter(w, -np.inf), np.nextafter(w, np.inf)
-            )
+    for w, dtype in zip(weights, dtypes):
+        if "float" in w.dtype.name:
+            own = w.dtype.name
+            d = _np_dtype(_coarser(own, dtype) if "float" in str(dtype) else own)
+            v = w.astype(d)
+            down = np.nextafter(v, np.full((), -np.inf, d))
+            up = np.nextafter(v, np.full((), np.inf, d))
+            w = np.where(rng.random(w.shape) < 0.5, down, up).astype(w.dtype)
         out.append(w)
     return out
+
+
+def _all_layers(model):
+    """`model` and every layer inside it, nested models' and wrapped layers' too.
+
+    Public attributes only: the `layers` of a model, and the ``layer``, ``forward_layer`` and
+    ``backward_layer`` of a wrapper (TimeDistributed, Bidirectional). A layer comes before
+    the layers inside it.
+    """
+    keras = _keras()
+    found, todo = {}, [model]
+    while todo:
+        layer = todo.pop(0)
+        if id(layer) in found:
+            continue
+        found[id(layer)] = layer
+        inner = list(layer.layers) if isinstance(layer, keras.Model) else []
+        inner += [getattr(layer, a, None) for a in ("layer", "forward_layer", "backward_layer")]
+        todo[:0] = [la for la in inner if isinstance(la, keras.layers.Layer)]
+    return list(found.values())
+
+
+def _low_layers(model):
+    """The layers of `model` (nested ones too) that store their weights in float16 or bfloat16."""
+    return [
+        layer
+        for layer in _all_layers(model)
+        if layer.variable_dtype in _LOW_PRECISION and layer.weights
+    ]
+
+
+def _policy_name(layer):
+    policy = layer.dtype_policy
+    return getattr(policy, "name", str(policy))
+
+
+def _low_precision(model):
+    """The dtypes below float32 that `model`'s layers compute or store weights in, sorted."""
+    found = {v.dtype for v in model.weights} & set(_LOW_PRECISION)
+    for layer in _all_layers(model):
+        found.update({layer.compute_dtype, layer.variable_dtype} & set(_LOW_PRECISION))
+    return tuple(sorted(found))
+
+
+#: How Keras serializes a dtype policy that is not quantized (FloatDTypePolicy: its old name).
+_FLOAT_POLICIES = ("DTypePolicy", "FloatDTypePolicy")
+
+
+def _float32_config(config):
+    """A layer's `config` with every dtype policy in it, nested layers' too, made "float32".
+
+    A policy is serialized as ``{"class_name": "DTypePolicy", "config": {"name": ...}, ...}``
+    (``FloatDTypePolicy`` in older Keras); quantized policies and the dtypes of inputs (plain
+    strings) are left as they are.
+    """
+    if isinstance(config, (list, tuple)):
+        return type(config)(_float32_config(c) for c in config)
+    if not isinstance(config, dict):
+        return config
+    out = {key: _float32_config(value) for key, value in config.items()}
+    policy = config.get("dtype")
+    if isinstance(policy, dict) and policy.get("class_name") in _FLOAT_POLICIES:
+        out["dtype"] = "float32"
+    return out
+
+
+def _float32_input(tensor):
+    """A new model input like `tensor`, float32 if `tensor` is float16 or bfloat16."""
+    dtype = "float32" if tensor.dtype in _LOW_PRECISION else tensor.dtype
+    return _keras().Input(batch_shape=tensor.shape, dtype=dtype, name=tensor.name)
+
+
+class _NoTwin(Exception):
+    """`_float32_twin` cannot copy a model so; the message names the layer and why."""
+
+
+def _float32_twin(model):
+    """A copy of `model` whose every layer computes in float32 and stores float32 weights.
+
+    The copy holds `model`'s weights converted to float32 (exactly: float16 and bfloat16
+    numbers are float32 numbers). It is built with public API only, `model` is read and never
+    changed: ``keras.models.clone_model`` with each layer rebuilt from its config with every
+    dtype policy in it made "float32" (`_float32_config`), and every float16 or bfloat16 model
+    input made float32; nested Sequential and functional models are cloned the same way (by
+    this function rather than ``clone_model(recursive=True)``, which Keras 3.10 applies to one
+    level of nesting only). A Lambda layer is built anew around the same function (its config
+    holds a Python lambda as bytecode, which Keras 3.15 refuses to load and 3.10 loads without
+    the function's globals), its output shape then inferred.
+
+    Raises:
+        _NoTwin: a layer cannot be rebuilt so: a nested subclassed model, or a layer other
+            than Lambda whose config does not rebuild it.
+    """
+    keras = _keras()
+    made = {}  # id(layer) -> its copy, so a layer shared by nested models stays shared
+
+    def rebuild(layer):
+        if id(layer) in made:
+            return made[id(layer)]
+        if not isinstance(layer, keras.layers.Layer):
+            return layer  # an operation on tensors (x + 3.0): no weights, no dtype policy
+        what = f"'{layer.name}' ({type(layer).__name__})"
+        if isinstance(layer, keras.Model) and layer is not model and _nested_graph(layer) is None:
+            raise _NoTwin(f"{what} is a model whose layer graph cannot be read")
+        try:
+            if isinstance(layer, keras.Model):
+                if isinstance(layer, keras.Sequential):  # its `input` needs a call
+                    inputs = _float32_input(layer.inputs[0])
+                else:
+                    inputs = keras.tree.map_structure(_float32_input, layer.input)
+                copy = keras.models.clone_model(
+                    layer, input_tensors=inputs, clone_function=rebuild
+                )
+            elif type(layer) is keras.layers.Lambda:  # its config holds a lambda as bytecode
+                copy = keras.layers.Lambda(
+                    layer.function,
+                    mask=layer.mask,
+                    arguments=layer.arguments,
+                    name=layer.name,
+                    dtype="float32",
+                )
+            else:
+                copy = layer.__class__.from_config(_float32_config(layer.get_config()))
+        except _NoTwin:
+            raise
+        except Exception as err:
+            raise _NoTwin(f"{what} cannot be rebuilt from its config") from err
+        made[id(layer)] = copy
+        return copy
+
+    twin = rebuild(model)
+    for layer in _all_layers(twin):
+        # The dtype policies of a Sequential or functional model and of an InputLayer cast
+        # nothing: a Sequential converts its inputs to its InputLayer's dtype, a functional
+        # model leaves them to its layers. What counts there is the dtype of the inputs.
+        if isinstance(layer, keras.Model):
+            dtypes = {t.dtype for t in layer.inputs}
+        elif isinstance(layer, keras.layers.InputLayer):
+            continue
+        else:
+            dtypes = {layer.compute_dtype, layer.variable_dtype}
+        if dtypes & set(_LOW_PRECISION):
+            raise _NoTwin(
+                f"'{layer.name}' ({type(layer).__name__}) still computes in "
+                f"{' and '.join(sorted(dtypes & set(_LOW_PRECISION)))} when rebuilt in float32"
+            )
+    if [(w.shape, w.dtype) for w in twin.weights] != [
+        (w.shape, "float32" if "float" in w.dtype else w.dtype) for w in model.weights
+    ]:
+        raise _NoTwin("its float32 copy does not have the same weights")
+    twin.set_weights(
+        [w.astype(np.float32) if "float" in w.dtype.name else w for w in model.get_weights()]
+    )
+    return twin
+
+
+def _compute_dtypes(model):
+    """For each of ``model.weights``, the dtype of the layer that computes with it."""
+    owner = {}
+    for layer in _all_layers(model):
+        for v in layer.weights:  # deeper layers come later and win
+            owner[id(v)] = layer.compute_dtype
+    return [owner.get(id(v), v.dtype) for v in model.weights]
+
+
+def _largest_change(a, b):
+    """max |a - b|, infinite when a NaN appears (Python's max would skip a NaN)."""
+    change = float(np.max(np.abs(a - b)))
+    return np.inf if np.isnan(change) else change
+
+
+def _largest_finite_change(a, b):
+    """max |a - b| over the entries where both are finite (0.0 if there are none)."""
+    change = np.abs(a - b)
+    return float(np.max(change[np.isfinite(change)], initial=0.0))
+
+
+def _compare(views, fused, xs, ulp_dtypes, seed):
+    """(max |fused - original|, noise, output scale) of the two `views` on the inputs `xs`.
+
+    `noise` is the largest change of the fused outputs when every weight of `fused` moves by
+    one ulp of its dtype in `ulp_dtypes` (`_one_ulp_off`). The scale is at least 1.
+    """
+    want = [_predict(views[0], batch) for batch in xs]
+    got = [_predict(views[1], batch) for batch in xs]
+    weights = fused.get_weights()
+    fused.set_weights(_one_ulp_off(weights, ulp_dtypes, np.random.default_rng(seed)))
+    try:
+        noisy = [_predict(views[1], batch) for batch in xs]
+    finally:
+        fused.set_weights(weights)
+    diff, noise, scale, finite = 0.0, 0.0, 1.0, True
+    with np.errstate(invalid="ignore"):  # inf - inf: the caller reports non-finite outputs
+        for w, g, z in zip(want, got, noisy):
+            for a, b, c in zip(w, g, z):
+                if a.size:
+                    finite = finite and bool(np.all(np.isfinite(a)))
+                    diff = max(diff, _largest_change(a, b))
+                    noise = max(noise, _largest_finite_change(c, b))
+                    scale = max(scale, float(np.max(np.abs(a))))
+    return diff, noise, scale, finite
 
 
 def _random_inputs(model, n, seed):
@@ -634,6 +922,50 @@ def fuse(model, x=None, *, n_random=64, seed=0, rtol=RTOL):
     allows `NOISE_FACTOR` times that. A wrong fold changes outputs at the scale of the
     outputs themselves, far above either bound.
 
+    The bound must stay below the outputs' scale, or a wrong fold could pass: `fuse` refuses
+    a model whose `noise` makes it that large (ValueError), which in practice happens only to
+    weights stored in bfloat16 or float16.
+
+    Models whose layers compute in float16 or bfloat16 (the ``mixed_float16`` and
+    ``mixed_bfloat16`` policies, or layers built with ``dtype="float16"``/``"bfloat16"``) are
+    folded the same way: each fold is computed in float64 from the stored weights and rounded
+    once to the layer's variable dtype, which is float32 under the mixed policies (Keras
+    casts the weights to float16 only when a layer computes) and float16 or bfloat16 under
+    the pure ones. A fold whose weights would exceed the largest value of the layer's compute
+    or variable dtype (65504 for float16) is not made; the BN stays, with the reason. The
+    check then runs twice:
+
+    1. On float32 copies of both models, by the bound above, with `noise` in ulps of each
+       weight's dtype in the fused model. Each copy is built with public Keras API from the
+       model's layers' configs with every dtype policy made "float32", and holds the model's
+       weights converted to float32 (exactly); the models themselves are only read, never
+       changed, not even for the duration of the check. Every layer of a copy computes in
+       float32, with the same numbers as weights, so the copies compute what the models
+       would in float32. Under the mixed policies the weights are float32, so a fold is checked as
+       sharply as in a float32 model; under the pure ones the folded weights had to be
+       rounded to float16 or bfloat16, and `noise` measures what that rounding moves. This
+       is the check that catches a wrong fold (`max_abs_diff`, `tolerance`, `noise`).
+       Check 2 cannot stand in for it, as its bound lets through errors up to the rounding
+       of float16 or bfloat16 (a bias off by 1e-3 passes it), so `fuse` refuses a model it
+       cannot copy so (ValueError, naming the layer): one with a nested subclassed model, or
+       with a layer that its config does not rebuild and that `fuse` therefore shares.
+    2. With both models computing as their policies say, by the same bound with `noise` in
+       ulps of each layer's *compute* dtype (`compute_diff`, `compute_tolerance`,
+       `compute_noise`). Every weight is rounded to that dtype when the layer uses it (unit
+       roundoff u = 2^-11 = 4.9e-4 for float16, 2^-8 = 3.9e-3 for bfloat16, against
+       float32's 2^-24), and so is every layer's output. Folding changes which numbers get
+       rounded: a fused weight rounds differently from the original one, the two roundings
+       at most one ulp apart, which is the move `noise` makes; and the BN's own rounded
+       output disappears, one rounding of each value, no more than what rounding the n
+       weights of the sum that produced it does. So the outputs differ by about `noise`:
+       measured, at most 2 times `noise` (mean 0.6) over 96 small Dense and Conv2D
+       networks, and 1.0 on MobileNetV2, so `NOISE_FACTOR` leaves a margin of five. Scaling
+       ``rtol`` by the ratio of unit roundoffs instead (8192 for float16, 65536 for
+       bfloat16), as its float32 derivation would, gives 0.8 and 6.6 times the outputs'
+       scale, which would pass a wrong fold; that is check 1's job. This check shows that
+       the fused model, run as it will be, stays within the rounding of its compute dtype
+       (it fails, e.g., where a fused activation overflows float16).
+
     Args:
         model: a built Sequential or functional Keras model. It is not modified.
         x: optional array (or list of arrays, one per model input) to include in the check.
@@ -643,14 +975,18 @@ def fuse(model, x=None, *, n_random=64, seed=0, rtol=RTOL):
 
     Returns:
         ``(fused_model, report)``: a new model of the same kind (Sequential stays Sequential),
-        named ``<name>_fused``, and a `FusionReport`.
+        named ``<name>_fused``, with the same dtype policies, and a `FusionReport`.
 
     Raises:
-        ValueError: `model` is not a built Sequential/functional model, or the check has no
-            input (`n_random=0` and no `x`, or inputs with unknown dimensions and no `x`).
+        ValueError: `model` is not a built Sequential/functional model, the check has no
+            input (`n_random=0` and no `x`, or inputs with unknown dimensions and no `x`), the
+            original model outputs infinite or NaN values on the check inputs, or rounding
+            alone moves its outputs too much to check a fold (weights stored in float16 or
+            bfloat16; the message names the dtype policy), or it computes in float16 or
+            bfloat16 and has a layer that cannot be rebuilt to compute in float32.
         FusionError: a layer could not be rebuilt (the message names it), or the fused
-            model's predictions differ from the original's beyond the tolerance; nothing is
-            returned then.
+            model's predictions differ from the original's beyond the tolerance (in float32,
+            or in the model's compute dtype); nothing is returned then.
     """
     keras = _keras()
     if not isinstance(model, keras.Model):
@@ -674,32 +1010,74 @@ def fuse(model, x=None, *, n_random=64, seed=0, rtol=RTOL):
         raise ValueError("nothing to check the fused model on: use n_random > 0 or pass x.")
 
     fused, records = _fuse_graph(graph)
+    low = _low_precision(model)
+    if low:
+        try:
+            twin = _float32_twin(model)
+        except _NoTwin as err:
+            raise ValueError(
+                f"{model.name!r} computes in {' and '.join(low)}, and fuse checks its folds on a "
+                f"copy of it that computes in float32, which it cannot build: {err}."
+            ) from err
     try:
         views = _before_squash(model), _before_squash(fused)
-        want = [_predict(views[0], batch) for batch in xs]
-        got = [_predict(views[1], batch) for batch in xs]
-        weights = fused.get_weights()
-        fused.set_weights(_one_ulp_off(weights, np.random.default_rng(seed)))
-        noisy = [_predict(views[1], batch) for batch in xs]
-        fused.set_weights(weights)
+        own = [v.dtype for v in fused.weights]
+        if low:  # check 1 on float32 copies, check 2 on the models themselves
+            fused32 = _float32_twin(fused)
+            views32 = _before_squash(twin), _before_squash(fused32)
+            diff, noise, scale, finite = _compare(views32, fused32, xs, own, seed)
+            at_compute = _compare(views, fused, xs, _compute_dtypes(fused), seed)
+        else:
+            diff, noise, scale, finite = _compare(views, fused, xs, own, seed)
     except Exception as err:
         raise FusionError(
             f"could not run the check of {model.name!r}: {type(err).__name__}: {err}"
         ) from err
-    diff, noise, scale = 0.0, 0.0, 1.0
-    for w, g, z in zip(want, got, noisy):
-        for a, b, c in zip(w, g, z):
-            if a.size:
-                diff = max(diff, float(np.max(np.abs(a - b))))
-                noise = max(noise, float(np.max(np.abs(c - b))))
-                scale = max(scale, float(np.max(np.abs(a))))
     tol = max(rtol * scale, NOISE_FACTOR * noise)
     report = FusionReport(records, diff, tol, sum(len(b[0]) for b in xs), noise)
+    both = " with both computing in float32" if low else ""
+    if not finite:
+        raise ValueError(
+            f"{model.name!r} itself outputs infinite or NaN values on the check inputs{both}; "
+            "pass inputs like those it was trained on as x, with n_random=0."
+        )
+    if not NOISE_FACTOR * noise < scale:  # a wrong fold moves outputs by about their scale
+        low_layers = _low_layers(model)
+        stored = " and ".join(sorted({la.variable_dtype for la in low_layers} or {"float32"}))
+        policies = ", ".join(sorted({repr(_policy_name(la)) for la in low_layers}))
+        hint = "; rebuild it under a mixed policy, which keeps float32 weights" if policies else ""
+        raise ValueError(
+            f"{model.name!r} stores its weights in {stored}"
+            + (f" (dtype policy {policies})" if policies else "")
+            + f", and moving each weight by one ulp moves its outputs by up to {noise:.3g} for a "
+            f"scale of {scale:.3g}, too much for fuse's check to tell a wrong fold from "
+            f"rounding{hint}."
+        )
     if not diff <= tol:
         raise FusionError(
             f"the fused model differs from {model.name!r} by up to {diff:.3g} (tolerance "
-            f"{tol:.3g}); this is a bug in fuse, please report it with the model.\n{report}"
+            f"{tol:.3g}){both}; this is a bug in fuse, please report it with the model.\n{report}"
         )
+    if low:
+        dtypes = " and ".join(low)
+        c_diff, c_noise, c_scale, c_finite = at_compute
+        c_tol = max(rtol * c_scale, NOISE_FACTOR * c_noise)
+        report.compute_dtypes, report.compute_tolerance = low, c_tol
+        report.compute_diff, report.compute_noise = c_diff, c_noise
+        if not c_finite:
+            raise ValueError(
+                f"{model.name!r} itself outputs infinite or NaN values on the check inputs when "
+                f"it computes in {dtypes}, as its dtype policy says; pass inputs like those it "
+                "was trained on as x, with n_random=0."
+            )
+        if not c_diff <= c_tol:
+            why = f"overflows {dtypes}" if np.isinf(c_diff) else f"differs by up to {c_diff:.3g}"
+            raise FusionError(
+                f"computing in {dtypes}, as its dtype policy says, the fused model {why}, more "
+                f"than rounding explains (tolerance {c_tol:.3g}), though it predicts what "
+                f"{model.name!r} does when both compute in float32; keep the original model."
+                f"\n{report}"
+            )
     return fused, report
 
 

@@ -576,6 +576,16 @@ def test_fuse_raises_when_check_fails(seeded, monkeypatch):
         fusion.fuse(model)
 
 
+def test_fuse_raises_when_the_fused_model_outputs_nan(seeded, monkeypatch):
+    model = randomize_bn(keras.Sequential([keras.Input((4,)), L.Dense(3), L.BatchNormalization()]))
+    real = folds.fold_into_previous
+    monkeypatch.setattr(
+        folds, "fold_into_previous", lambda *a, **k: (lambda w, b: (w, b * np.nan))(*real(*a, **k))
+    )
+    with pytest.raises(fusion.FusionError, match="differs .* by up to inf"):
+        fusion.fuse(model)
+
+
 def test_fuse_checks_logits_not_saturated_probabilities(seeded, monkeypatch):
     model = randomize_bn(
         keras.Sequential(
@@ -723,7 +733,7 @@ def test_fuse_names_the_layer_it_cannot_rebuild(seeded):
 
 
 def test_fuse_shares_stateless_layers_and_reports_subclassed_ones(seeded):
-    lam = L.Lambda(lambda x: x * 2)  # its Python lambda cannot be rebuilt from the config
+    lam = L.Lambda(lambda x: keras.ops.relu(x) * 2)  # a lambda cannot be rebuilt from config
     model = randomize_bn(
         keras.Sequential([keras.Input((4,)), L.Dense(3), L.BatchNormalization(), lam, Sub()])
     )
