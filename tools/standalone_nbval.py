@@ -35,10 +35,13 @@ def main(argv=None):
         for nb in args.notebooks:
             name = os.path.splitext(os.path.basename(nb))[0]
             os.makedirs(os.path.join(home, name))
-            copies.append(os.path.join(name, name + ".ipynb"))
-            shutil.copyfile(nb, os.path.join(home, copies[-1]))
+            copies.append(os.path.join(home, name, name + ".ipynb"))
+            shutil.copyfile(nb, copies[-1])
+        # A configuration of its own, so that pytest takes nothing from a pyproject.toml above.
+        with open(os.path.join(home, "pytest.ini"), "w") as f:
+            f.write("[pytest]\n")
         command = [
-            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", home,
             "--nbval", "--nbval-current-env", "--nbval-cell-timeout", "900",
             "--nbval-sanitize-with", os.path.join(ROOT, "nbval_sanitize.cfg"),
         ]  # fmt: skip
