@@ -136,10 +136,12 @@ book-check: $(STAMP) ## 6. Open the built book in headless Chromium: maths types
 # run whose report must list nothing but the package (tools/reader_install.py): installing it
 # may change no version already there. Chapters then run there with --standalone: each
 # notebook copied alone into an empty folder outside the repository, as Colab opens it.
-PYTHON313 ?= $(firstword $(shell command -v python3.13 2>/dev/null) \
-  $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13))
-PYTHON312 ?= $(firstword $(shell command -v python3.12 2>/dev/null) \
-  $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12))
+# A CPython X.Y that runs: pyenv's, then the PATH's (a pyenv shim of a version that is not
+# selected is on the PATH but does not run).
+find_python = $(firstword $(foreach c,$(wildcard $(shell pyenv root 2>/dev/null)/versions/$(1)*/bin/python$(1)) \
+  $(shell command -v python$(1) 2>/dev/null),$(if $(shell $(c) -c 'print(1)' 2>/dev/null),$(c))))
+PYTHON313 ?= $(call find_python,3.13)
+PYTHON312 ?= $(call find_python,3.12)
 WHEEL_STAMP := build/dist/.built
 pinned_in = BN_COMPANION_NUMERICS=$(NUMERICS) $(1)/bin/python -m helpers -- $(1)/bin/python
 
