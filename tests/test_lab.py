@@ -382,6 +382,10 @@ def test_a_reader_double_clicks_runs_edits_and_saves_a_chapter(lab, browser, scr
         if o.output_type == "stream" or set(o.get("data", {})) == {"text/plain"}
     )
     assert " ".join(text.split()) in " ".join(shown["text"][i].split())
+    # The Open in Colab badge under the title shows (an inline image, no other host asked).
+    badge = _cell(browser, 0).find_element(By.CSS_SELECTOR, 'img[alt="Open in Colab"]')
+    assert browser.execute_script("return arguments[0].naturalWidth", badge) > 0
+    shot("2-top.png")
     _cell(browser, i).location_once_scrolled_into_view  # noqa: B018
     shot("2-opened.png")
 
