@@ -180,9 +180,13 @@ run-py313: $(PY313)/.installed ## Every chapter alone at its defaults on Python 
 	$(call pinned_in,$(PY313)) tools/execute_chapters.py --standalone --into build/py313 \
 	  --jobs $(JOBS) $(CHAPTERS_BY_COST)
 
-install-py312: $(WHEEL_STAMP) ## pip accepts the wheel on Python 3.12 (a dry run into a fresh venv)
+# Colab's stack (Python 3.12 with `tensorflow`, not `tensorflow-cpu`): pip's dry run must keep
+# each of its versions and add no second TensorFlow.
+COLAB_STACK := tensorflow==2.19.0 keras==3.10.0 numpy==2.0.2 pandas==2.2.2
+install-py312: $(WHEEL_STAMP) ## pip takes the wheel on Python 3.12, alone and beside Colab's stack (dry runs)
 	@test -n "$(PYTHON312)" || { echo "install-py312 needs CPython 3.12, which was not found (pyenv install 3.12, or set PYTHON312)"; exit 1; }
 	$(PY) tools/reader_install.py --fresh $(PYTHON312) build/dist/*.whl
+	$(PY) tools/reader_install.py --fresh $(PYTHON312) build/dist/*.whl --with $(COLAB_STACK)
 
 # --- reading and writing chapters ----------------------------------------------------------
 

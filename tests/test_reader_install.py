@@ -43,3 +43,20 @@ def test_a_missing_interpreter_is_one_line():
     )
     assert run.returncode == 1
     assert run.stderr == "/no/such/python is not a Python interpreter that runs\n"
+
+
+def test_beside_a_stack_every_pin_is_kept_and_one_tensorflow_only(monkeypatch):
+    colab = ["tensorflow==2.19.0", "keras==3.10.0"]
+    planned = [("bn-companion-helpers", "0.2.0"), ("tensorflow", "2.19.0"), ("keras", "3.10.0")]
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: None)  # no venv is made
+    monkeypatch.setattr(reader_install, "dry_run", lambda *a: planned)
+    assert "keeping tensorflow==2.19.0" in reader_install.into_fresh("python", "w.whl", colab)
+    for changed, message in (
+        ([*planned, ("tensorflow-cpu", "2.21.0")], "install TensorFlow as"),
+        ([*planned[:2], ("keras", "3.15.1")], "would change pinned versions"),
+    ):
+        monkeypatch.setattr(reader_install, "dry_run", lambda *a, c=changed: c)
+        with pytest.raises(reader_install.InstallError, match=message):
+            reader_install.into_fresh("python", "w.whl", colab)
+    with pytest.raises(reader_install.InstallError, match="--with takes pinned requirements"):
+        reader_install.pins(["keras>=3"])

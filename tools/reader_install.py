@@ -1,7 +1,7 @@
 """Install the package's wheel into an environment as a reader does, and prove it moved nothing.
 
     python tools/reader_install.py VENV_PYTHON WHEEL
-    python tools/reader_install.py --fresh PYTHON WHEEL
+    python tools/reader_install.py --fresh PYTHON WHEEL [--with SPEC ...]
 
 A reader installs the companion with ``pip install`` into an environment that already has
 TensorFlow, Keras and NumPy (Colab's, or their own). That must install the package and nothing
@@ -19,6 +19,9 @@ environment this script
 
 With ``--fresh``, PYTHON is an interpreter: the dry run goes into a new, empty virtual
 environment (pip must accept the wheel's Requires-Python there and resolve its dependencies).
+``--with`` adds pinned requirements to that dry run, as if they were installed already (such
+as Colab's ``tensorflow==2.19.0 keras==3.10.0``): the resolution must keep every pin and hold
+one TensorFlow distribution only.
 """
 
 import argparse
@@ -65,11 +68,11 @@ def _pip(python, *args, capture=True):
     return result.stdout
 
 
-def dry_run(python, wheel):
-    """What ``pip install WHEEL`` would install into `python`'s environment."""
+def dry_run(python, wheel, *also):
+    """What ``pip install WHEEL [ALSO...]`` would install into `python`'s environment."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "report.json")
-        _pip(python, "install", "--quiet", "--dry-run", "--report", path, wheel)
+        _pip(python, "install", "--quiet", "--dry-run", "--report", path, wheel, *also)
         with open(path) as f:
             return planned_installs(json.load(f))
 
@@ -133,20 +136,37 @@ def fuse_command(python):
             raise InstallError(f"python -m helpers.fusion failed: {last[-1] if last else ''}")
 
 
-def into_fresh(python, wheel):
+def pins(specs):
+    """``{name: version}`` of requirements written ``name==version``."""
+    found = {}
+    for spec in specs:
+        name, sep, version = spec.partition("==")
+        if not sep or not version:
+            raise InstallError(f"--with takes pinned requirements such as keras==3.10.0: {spec}")
+        found[_canonical(name)] = version
+    return found
+
+
+def into_fresh(python, wheel, also=()):
     """The dry run of ``--fresh``; returns a one-line summary."""
+    pinned = pins(also)
     with tempfile.TemporaryDirectory() as tmp:
         venv = os.path.join(tmp, "venv")
         subprocess.run([python, "-m", "venv", venv], check=True)
-        planned = dry_run(os.path.join(venv, "bin", "python"), wheel)
+        planned = dry_run(os.path.join(venv, "bin", "python"), wheel, *also)
     names = dict(planned)
     if PACKAGE not in names:
         raise InstallError(f"pip's dry run would not install {PACKAGE}: {planned}")
-    if {"tensorflow", "tensorflow-cpu"} & set(names):
-        raise InstallError("the wheel pulls in TensorFlow without the `tensorflow` extra")
+    tensorflows = sorted({"tensorflow", "tensorflow-cpu"} & set(names))
+    if tensorflows != sorted({"tensorflow", "tensorflow-cpu"} & set(pinned)):
+        raise InstallError(f"the dry run would install TensorFlow as {tensorflows or 'nothing'}")
+    moved = {n: (v, names.get(n)) for n, v in pinned.items() if names.get(n) != v}
+    if moved:
+        raise InstallError(f"the dry run would change pinned versions: {moved}")
+    kept = f", keeping {' '.join(also)}" if also else ""
     return (
-        f"pip would install {PACKAGE} {names[PACKAGE]} with {len(planned) - 1} dependencies "
-        "into a fresh environment"
+        f"pip would install {PACKAGE} {names[PACKAGE]} with {len(planned) - 1 - len(pinned)} "
+        f"other dependencies into a fresh environment{kept}"
     )
 
 
@@ -155,7 +175,12 @@ def main(argv=None):
     parser.add_argument("--fresh", action="store_true", help="dry run into a new, empty venv")
     parser.add_argument("python")
     parser.add_argument("wheel")
+    parser.add_argument(
+        "--with", dest="also", nargs="+", default=[], metavar="SPEC", help="with --fresh"
+    )
     args = parser.parse_args(argv)
+    if args.also and not args.fresh:
+        parser.error("--with goes with --fresh")
     try:
         version = subprocess.run(
             [args.python, "-c", "import platform; print(platform.python_version())"],
@@ -167,7 +192,10 @@ def main(argv=None):
         print(f"{args.python} is not a Python interpreter that runs", file=sys.stderr)
         return 1
     try:
-        line = (into_fresh if args.fresh else into_environment)(args.python, args.wheel)
+        if args.fresh:
+            line = into_fresh(args.python, args.wheel, args.also)
+        else:
+            line = into_environment(args.python, args.wheel)
     except (InstallError, subprocess.CalledProcessError) as err:
         print(f"Python {version}: {err}", file=sys.stderr)
         return 1
