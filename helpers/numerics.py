@@ -50,6 +50,8 @@ import platform
 import sys
 import warnings
 
+from helpers import supported
+
 #: The environment variable that selects a profile.
 PROFILE_VARIABLE = "BN_COMPANION_NUMERICS"
 
@@ -148,10 +150,7 @@ def npy_targets(placeholder, numpy_version):
     Returns:
         The names, separated by spaces, for ``NPY_DISABLE_CPU_FEATURES``.
     """
-    release = (99, 0)
-    if numpy_version:  # "2.1.0rc1" -> (2, 1)
-        parts = numpy_version.split(".")[:2]
-        release = tuple(int("".join(c for c in p if c.isdigit()) or 0) for p in parts)
+    release = supported.release(numpy_version) if numpy_version else (99, 0)
     above, avx2 = next((a, b) for first, a, b in _NPY_TARGETS if release >= first)
     return above if placeholder == _ABOVE_AVX2 else f"{avx2} {above}"
 

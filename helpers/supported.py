@@ -27,7 +27,8 @@ class MissingTensorFlow(ImportError):
     """TensorFlow is not installed, or is older than the supported range."""
 
 
-def _release(version):
+def release(version):
+    """``(major, minor)`` of a version string: ``"2.1.0rc1"`` -> ``(2, 1)``."""
     return tuple(int("".join(c for c in p if c.isdigit()) or 0) for p in version.split(".")[:2])
 
 
@@ -47,7 +48,7 @@ def tensorflow_version(find_spec=util.find_spec, version=metadata.version):
             found = version(name)
         except metadata.PackageNotFoundError:
             continue
-        if _release(found) < OLDEST_TENSORFLOW:
+        if release(found) < OLDEST_TENSORFLOW:
             raise MissingTensorFlow(
                 f"TensorFlow {found} is older than the oldest this companion supports "
                 f"({'.'.join(map(str, OLDEST_TENSORFLOW))}): pip install --upgrade {name}, "
