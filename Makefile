@@ -32,7 +32,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 UV_PIP = $(BIN)/uv pip install --quiet --compile-bytecode --python $(PY) \
   $${PIP_INDEX_URL:+--index-url "$$PIP_INDEX_URL"}
 
-# Numerics (helpers/numerics.py): every command that runs chapter code starts through
+# Numerics (helpers/book/numerics.py): every command that runs chapter code starts through
 # `python -m helpers --`, which puts the pins (instruction set, thread counts, BLAS kernel) into
 # its environment, so every kernel it starts inherits them. NUMERICS=alternate pins other
 # values on purpose; `make test` runs nbval under it. NUMERICS=none pins nothing.
@@ -41,7 +41,7 @@ PINNED = BN_COMPANION_NUMERICS=$(NUMERICS) $(PY) -m helpers --
 # The seed of CI's second execution of every chapter, other than the chapters' own 42.
 ALT_SEED ?= 7
 # Chapters executed at once by execute-check and nbval. TensorFlow runs each operation on one
-# thread (see helpers/numerics.py), so two chapters at a time keep two cores busy.
+# thread (see helpers/book/numerics.py), so two chapters at a time keep two cores busy.
 JOBS ?= 2
 
 # The chapters, then the executed appendices (A1, A2, ...; the claims index is generated).
@@ -79,7 +79,7 @@ $(STAMP): $(LOCK) pyproject.toml
 setup: sysdeps $(STAMP) ## Create .venv and install the pinned packages
 
 data: setup ## Place a verified local copy of Fashion-MNIST in Keras's cache
-	$(PY) -c "from helpers.data import load_fashion_mnist as f; s = f(); print('Fashion-MNIST ready:', ', '.join(f'{x.shape[0]:,}' for x, _ in s))"
+	$(PY) -c "from helpers.book.data import load_fashion_mnist as f; s = f(); print('Fashion-MNIST ready:', ', '.join(f'{x.shape[0]:,}' for x, _ in s))"
 
 $(MATHJAX): tools/npm/package.json
 	@mkdir -p $(NPM_DIR)
@@ -145,7 +145,7 @@ PYTHON312 ?= $(call find_python,3.12)
 WHEEL_STAMP := build/dist/.built
 pinned_in = BN_COMPANION_NUMERICS=$(NUMERICS) $(1)/bin/python -m helpers -- $(1)/bin/python
 
-$(WHEEL_STAMP): $(STAMP) pyproject.toml $(wildcard helpers/*.py helpers/*.toml helpers/bench/*)
+$(WHEEL_STAMP): $(STAMP) pyproject.toml $(wildcard helpers/*.py helpers/*/*.py helpers/*/*.toml helpers/bench/*)
 	rm -rf build/dist
 	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation -w build/dist .
 	@touch $@

@@ -5,7 +5,7 @@ input; p. 343: BN before each activation, Dense layers without bias), and for ba
 and 1024, this times five variants interleaved in one process:
 
 * ``original``: the trained Keras model with its BN layers;
-* ``fused``: `helpers.fusion.fuse(original)`;
+* ``fused``: `helpers.fusion.graph.fuse(original)`;
 * ``no_bn``: the same architecture built without BN (Dense layers with bias), holding the fused
   weights, i.e. the floor that fusion can reach;
 * ``tflite_original`` / ``tflite_fused``: TensorFlow Lite's conversion of each (float32, default
@@ -21,7 +21,7 @@ repetitions, and the ratios are medians of the per-repetition (paired) ratios.
 
 Usage: ``python bench/fusion_latency.py --out helpers/bench`` (what ``make bench`` runs). The
 results ship inside the package, so that chapter 06 reads them wherever it runs
-(`helpers.timing.stored_benchmark`).
+(`helpers.fusion.timing.stored_benchmark`).
 """
 
 import argparse
@@ -65,7 +65,7 @@ def _time_group(fns, args, entry):
     Ratios are computed only between variants of the same group, so they are paired
     repetition by repetition.
     """
-    from helpers.timing import time_interleaved
+    from helpers.fusion.timing import time_interleaved
 
     import numpy as np
 
@@ -129,10 +129,10 @@ def main(argv=None):
 
     helpers.setup(args.seed)
     warnings.filterwarnings("ignore", message=r"\s*Warning: tf.lite.Interpreter is deprecated")
-    from helpers.data import load_fashion_mnist
-    from helpers.fusion import fuse
-    from helpers.tflite import tflite_ops, tflite_predict, to_tflite
-    from helpers.timing import keras_inference_fn
+    from helpers.book.data import load_fashion_mnist
+    from helpers.fusion.graph import fuse
+    from helpers.fusion.tflite import tflite_ops, tflite_predict, to_tflite
+    from helpers.fusion.timing import keras_inference_fn
 
     import keras
     import numpy as np
@@ -249,7 +249,8 @@ def markdown(results):
             lines.append(f"| {model} | {batch} | " + " | ".join(cells + ratios) + " |")
     lines += ["", f"Call path: {meta['call_path']}.", ""]
     lines += [
-        "Keras is timed through `helpers.timing.keras_inference_fn`, which traces the model as a",
+        "Keras is timed through `helpers.fusion.timing.keras_inference_fn`, which traces the model"
+        " as a",
         "closure. A traced function that takes the model as a default argument",
         "(`lambda t, m=m: m(t, training=False)`) pays milliseconds of Python overhead on every",
         "call, enough to hide most of BN's cost at small batches.",

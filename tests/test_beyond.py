@@ -1,8 +1,8 @@
-"""Unit tests for helpers.beyond: argument checks, group counts, the class split, mode gaps and
+"""helpers.training.small_batches: argument checks, group counts, the class split, mode gaps and
 the frozen-BN inference mode, on tiny random data."""
 
 import helpers
-from helpers import beyond
+from helpers.training import small_batches
 
 import keras
 import numpy as np
@@ -31,12 +31,12 @@ Y = np.arange(64) % 4
 )
 def test_check_groups_rejects(units, groups, message):
     with pytest.raises(ValueError, match=message):
-        beyond.check_groups(units, groups)
+        small_batches.check_groups(units, groups)
 
 
 def test_check_groups_accepts_divisors_and_one_unit():
-    assert beyond.check_groups(64, 8) == 8
-    assert beyond.check_groups(1, 1) == 1
+    assert small_batches.check_groups(64, 8) == 8
+    assert small_batches.check_groups(1, 1) == 1
 
 
 def test_group_norm_with_one_feature_per_group_outputs_beta():
@@ -47,38 +47,38 @@ def test_group_norm_with_one_feature_per_group_outputs_beta():
 
 
 def test_normalization_kinds_and_errors():
-    assert isinstance(beyond.normalization("batch", 8), keras.layers.BatchNormalization)
-    assert isinstance(beyond.normalization("layer", 8), keras.layers.LayerNormalization)
-    assert beyond.normalization("group", 8, groups=2).groups == 2
+    assert isinstance(small_batches.normalization("batch", 8), keras.layers.BatchNormalization)
+    assert isinstance(small_batches.normalization("layer", 8), keras.layers.LayerNormalization)
+    assert small_batches.normalization("group", 8, groups=2).groups == 2
     with pytest.raises(ValueError, match="kind must be one of batch, group, layer"):
-        beyond.normalization("instance", 8)
+        small_batches.normalization("instance", 8)
     with pytest.raises(ValueError, match="groups must be given"):
-        beyond.normalization("group", 8)
+        small_batches.normalization("group", 8)
     with pytest.raises(ValueError, match=r"momentum must be a number in \[0, 1\)"):
-        beyond.normalization("batch", 8, momentum=1.0)
+        small_batches.normalization("batch", 8, momentum=1.0)
 
 
 def test_build_normalized_mlp_checks_every_width():
-    model = beyond.build_normalized_mlp("group", 16, hidden=[16, 8], groups=4, n_classes=3)
+    model = small_batches.build_normalized_mlp("group", 16, hidden=[16, 8], groups=4, n_classes=3)
     assert model.output_shape == (None, 3)
     with pytest.raises(ValueError, match="groups must divide the 6 units"):
-        beyond.build_normalized_mlp("group", 16, hidden=[8, 6], groups=4)
+        small_batches.build_normalized_mlp("group", 16, hidden=[8, 6], groups=4)
     with pytest.raises(ValueError, match="hidden must be a non-empty list"):
-        beyond.build_normalized_mlp("batch", 16, hidden=[])
+        small_batches.build_normalized_mlp("batch", 16, hidden=[])
 
 
 def test_mode_gap_is_zero_without_bn_and_restores_moving_stats():
-    ln = beyond.build_normalized_mlp("layer", 16, hidden=[8], n_classes=4)
-    assert beyond.mode_gap(ln, X, Y, 4)["gap"] == 0.0
-    bn = beyond.build_normalized_mlp("batch", 16, hidden=[8], n_classes=4)
-    before = beyond.moving_stats(bn)
-    gap = beyond.mode_gap(bn, X, Y, 2)
+    ln = small_batches.build_normalized_mlp("layer", 16, hidden=[8], n_classes=4)
+    assert small_batches.mode_gap(ln, X, Y, 4)["gap"] == 0.0
+    bn = small_batches.build_normalized_mlp("batch", 16, hidden=[8], n_classes=4)
+    before = small_batches.moving_stats(bn)
+    gap = small_batches.mode_gap(bn, X, Y, 2)
     assert gap["gap"] > 0
-    assert beyond.stats_drift(before, beyond.moving_stats(bn)) == 0.0
+    assert small_batches.stats_drift(before, small_batches.moving_stats(bn)) == 0.0
     with pytest.raises(ValueError, match="batch_size must be at most the number of examples"):
-        beyond.mode_gap(bn, X, Y, 65)
+        small_batches.mode_gap(bn, X, Y, 65)
     with pytest.raises(ValueError, match="model must be a Keras model"):
-        beyond.mode_gap("model", X, Y, 2)
+        small_batches.mode_gap("model", X, Y, 2)
 
 
 def test_mode_gap_compiled_loop_agrees_with_eager_on_a_nested_flatten():
@@ -86,9 +86,9 @@ def test_mode_gap_compiled_loop_agrees_with_eager_on_a_nested_flatten():
     # starts with Flatten, which Keras 3.10 could not trace with an unknown feature size.
     rng = np.random.default_rng(0)
     Xn, yn = rng.random((130, 784)).astype("float32"), rng.integers(0, 2, 130)
-    model = beyond.transfer_model(beyond.build_base((784,), hidden=[8]), 2)
-    compiled = beyond.mode_gap(model, Xn, yn, 2)  # 65 batches
-    eager = beyond.mode_gap(model, Xn[:128], yn[:128], 2)  # 64 batches
+    model = small_batches.transfer_model(small_batches.build_base((784,), hidden=[8]), 2)
+    compiled = small_batches.mode_gap(model, Xn, yn, 2)  # 65 batches
+    eager = small_batches.mode_gap(model, Xn[:128], yn[:128], 2)  # 64 batches
     # Both passes see the first 64 batches in the same order, so the sums of the gaps differ
     # by the last batch's two examples alone, each a total-variation distance in [0, 1].
     last_two = compiled["gap"] * 130 - eager["gap"] * 128
@@ -96,7 +96,7 @@ def test_mode_gap_compiled_loop_agrees_with_eager_on_a_nested_flatten():
 
 
 def test_small_batch_runner_same_seed_same_result():
-    runner = beyond.SmallBatchRunner((X, Y, X[:16], Y[:16]), hidden=[8], groups=2, n_gap=16)
+    runner = small_batches.SmallBatchRunner((X, Y, X[:16], Y[:16]), hidden=[8], groups=2, n_gap=16)
     first = runner.run("batch", 4, 1, seed=3)
     assert runner.run("batch", 4, 1, seed=3) == first
     assert first["steps"] == 16 and 0.0 <= first["gap"] <= 1.0
@@ -104,13 +104,13 @@ def test_small_batch_runner_same_seed_same_result():
     with pytest.raises(ValueError, match="batch_size must be at most"):
         runner.run("batch", 17, 1, seed=3)
     with pytest.raises(ValueError, match="groups must divide the 8 units"):
-        beyond.SmallBatchRunner((X, Y, X, Y), hidden=[8], groups=3)
+        small_batches.SmallBatchRunner((X, Y, X, Y), hidden=[8], groups=3)
     with pytest.raises(ValueError, match="data must be a tuple"):
-        beyond.SmallBatchRunner((X, Y))
+        small_batches.SmallBatchRunner((X, Y))
 
 
 def test_class_split_relabels_in_the_given_order():
-    Xs, ys = beyond.class_split(X, Y, [3, 1])
+    Xs, ys = small_batches.class_split(X, Y, [3, 1])
     assert len(Xs) == 32 and set(ys) == {0, 1}
     np.testing.assert_array_equal(ys, np.where(Y[np.isin(Y, [1, 3])] == 3, 0, 1))
     for bad, message in [
@@ -121,7 +121,7 @@ def test_class_split_relabels_in_the_given_order():
         ([-1], "each class must be an integer >= 0"),
     ]:
         with pytest.raises(ValueError, match=message):
-            beyond.class_split(X, Y, bad)
+            small_batches.class_split(X, Y, bad)
 
 
 def _fit_one_epoch(model):
@@ -130,43 +130,45 @@ def _fit_one_epoch(model):
 
 
 def test_frozen_bn_runs_in_inference_mode_inside_fit():
-    base = beyond.build_base((4, 4), hidden=[8])
+    base = small_batches.build_base((4, 4), hidden=[8])
     base.trainable = False
-    model = beyond.transfer_model(base, 4)
-    before = beyond.moving_stats(base)
+    model = small_batches.transfer_model(base, 4)
+    before = small_batches.moving_stats(base)
     _fit_one_epoch(model)
-    assert beyond.stats_drift(before, beyond.moving_stats(base)) == 0.0
+    assert small_batches.stats_drift(before, small_batches.moving_stats(base)) == 0.0
     np.testing.assert_array_equal(model(X, training=True), model(X, training=False))
 
 
 def test_training_false_does_not_protect_an_unfrozen_base_in_keras_3():
     """The Keras guide's base(inputs, training=False): fit's training=True overrides it."""
-    base = beyond.build_base((4, 4), hidden=[8])
-    model = beyond.transfer_model(base, 4, training=False)
-    before = beyond.moving_stats(base)
+    base = small_batches.build_base((4, 4), hidden=[8])
+    model = small_batches.transfer_model(base, 4, training=False)
+    before = small_batches.moving_stats(base)
     _fit_one_epoch(model)
-    assert beyond.stats_drift(before, beyond.moving_stats(base)) > 0
+    assert small_batches.stats_drift(before, small_batches.moving_stats(base)) > 0
 
 
 def test_stats_drift_and_bn_layers_errors():
-    base = beyond.build_base((4, 4), hidden=[8, 4])
-    assert len(beyond.bn_layers(beyond.transfer_model(base, 2))) == 2
+    base = small_batches.build_base((4, 4), hidden=[8, 4])
+    assert len(small_batches.bn_layers(small_batches.transfer_model(base, 2))) == 2
     with pytest.raises(ValueError, match="same model"):
-        beyond.stats_drift(beyond.moving_stats(base), beyond.moving_stats(base)[:1])
+        small_batches.stats_drift(
+            small_batches.moving_stats(base), small_batches.moving_stats(base)[:1]
+        )
     with pytest.raises(ValueError, match="no BatchNormalization layer"):
-        beyond.moving_stats(beyond.build_normalized_mlp("layer", 4, hidden=[2]))
+        small_batches.moving_stats(small_batches.build_normalized_mlp("layer", 4, hidden=[2]))
     with pytest.raises(ValueError, match="training must be None or False"):
-        beyond.transfer_model(base, 2, training=True)
+        small_batches.transfer_model(base, 2, training=True)
 
 
 def test_transfer_run_on_tiny_data():
-    split = beyond.class_split(X, Y, [0, 1]), beyond.class_split(X, Y, [2, 3])
-    out = beyond.transfer_run(
+    split = small_batches.class_split(X, Y, [0, 1]), small_batches.class_split(X, Y, [2, 3])
+    out = small_batches.transfer_run(
         split[0], split[1], split[1], seed=1, hidden=[8], epochs=(1, 1, 1), batch_size=8
     )
     assert out["drift_frozen"] == 0.0 and out["drift_bn_frozen"] == 0.0
     assert out["drift_unfrozen_bn"] > 0 and out["drift_default"] > 0
     with pytest.raises(ValueError, match=r"epochs must be \(pretraining, head, fine-tuning\)"):
-        beyond.transfer_run(split[0], split[1], split[1], seed=1, epochs=(1, 1))
+        small_batches.transfer_run(split[0], split[1], split[1], seed=1, epochs=(1, 1))
     with pytest.raises(ValueError, match=r"new must be a pair \(X, y\)"):
-        beyond.transfer_run(split[0], X, split[1], seed=1)
+        small_batches.transfer_run(split[0], X, split[1], seed=1)

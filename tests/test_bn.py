@@ -1,7 +1,7 @@
-"""Unit tests for helpers.bn: hand-checked cases, Keras agreement, properties, every error."""
+"""helpers.bn.reference: hand-checked cases, Keras agreement, properties, every error."""
 
 import helpers
-from helpers.bn import (
+from helpers.bn.reference import (
     batch_moments,
     batch_norm_inference,
     batch_norm_train,

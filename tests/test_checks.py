@@ -1,7 +1,7 @@
-"""helpers.checks: the argument checks every helper shares."""
+"""helpers.book.checks: the argument checks every helper shares."""
 
 import helpers  # noqa: F401
-from helpers import checks
+from helpers.book import checks
 
 import numpy as np
 import pytest

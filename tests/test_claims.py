@@ -1,9 +1,9 @@
-"""helpers.claims: verdicts follow from figures and thresholds; bad input is one clear sentence."""
+"""helpers.book.claims: verdicts follow from figures and thresholds; bad input: one sentence."""
 
 import json
 
-from helpers import claims
-from helpers.claims import Check, verdict_of
+from helpers.book import claims
+from helpers.book.claims import Check, verdict_of
 
 import numpy as np
 import pandas as pd

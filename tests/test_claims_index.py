@@ -3,8 +3,8 @@
 import json
 import os
 
-from helpers import claims
-from helpers.claims import Check
+from helpers.book import claims
+from helpers.book.claims import Check
 
 import pytest
 
@@ -103,6 +103,6 @@ def test_a_claim_reported_by_another_chapter_is_refused(tmp_path):
 
 
 def test_the_stored_chapters_report_every_claim():
-    """The real notebooks: every claim of helpers/claims.toml is reported and consistent."""
+    """The real notebooks: every claim of helpers/book/claims.toml is reported and consistent."""
     found = index.collect(claims.load(), os.path.join(ROOT, "chapters"))
     assert set(found) == set(claims.load())

@@ -1,11 +1,11 @@
-"""Unit tests for helpers.clipping: NumPy references against TensorFlow, and the logging loop."""
+"""helpers.clipping.reference: NumPy references against TensorFlow, and the logging loop."""
 
 import math
 import os
 import warnings
 
 import helpers
-from helpers import clipping
+from helpers.clipping import reference
 
 import keras
 import numpy as np
@@ -41,18 +41,18 @@ BAD_THRESHOLDS = [0, 0.0, -1.0, math.nan, math.inf, -math.inf, "1.0", None, True
 @SETTINGS
 @given(arrays32, thresholds)
 def test_clip_by_value_matches_tensorflow(grad, limit):
-    ours = clipping.clip_by_value(grad, limit)
+    ours = reference.clip_by_value(grad, limit)
     theirs = tf.clip_by_value(grad, -np.float32(limit), np.float32(limit)).numpy()
     assert ours.dtype == np.float32 and ours.shape == grad.shape
     np.testing.assert_array_equal(ours, theirs)
 
 
 def test_clip_by_value_book_vector():
-    np.testing.assert_allclose(clipping.clip_by_value([0.9, 100.0], 1.0), [0.9, 1.0])
+    np.testing.assert_allclose(reference.clip_by_value([0.9, 100.0], 1.0), [0.9, 1.0])
 
 
 def test_clip_by_value_nan_and_inf():
-    out = clipping.clip_by_value(np.array([np.nan, np.inf, -np.inf, 0.5], np.float32), 1.0)
+    out = reference.clip_by_value(np.array([np.nan, np.inf, -np.inf, 0.5], np.float32), 1.0)
     np.testing.assert_array_equal(out, [np.nan, 1.0, -1.0, 0.5])
     theirs = tf.clip_by_value(
         np.array([np.nan, np.inf, -np.inf, 0.5], np.float32), -1.0, 1.0
@@ -61,7 +61,7 @@ def test_clip_by_value_nan_and_inf():
 
 
 def test_clip_by_value_integers_become_float():
-    out = clipping.clip_by_value([3, -3, 0], 2)
+    out = reference.clip_by_value([3, -3, 0], 2)
     assert out.dtype == np.float64
     np.testing.assert_array_equal(out, [2.0, -2.0, 0.0])
 
@@ -69,12 +69,12 @@ def test_clip_by_value_integers_become_float():
 @pytest.mark.parametrize("bad", BAD_THRESHOLDS)
 def test_clip_by_value_rejects_bad_limit(bad):
     with pytest.raises(ValueError, match="limit"):
-        clipping.clip_by_value([1.0, 2.0], bad)
+        reference.clip_by_value([1.0, 2.0], bad)
 
 
 def test_clip_by_value_rejects_non_numbers():
     with pytest.raises(ValueError, match="grad"):
-        clipping.clip_by_value(["a", "b"], 1.0)
+        reference.clip_by_value(["a", "b"], 1.0)
 
 
 # --- clip_by_norm -------------------------------------------------------------------------
@@ -83,7 +83,7 @@ def test_clip_by_value_rejects_non_numbers():
 @SETTINGS
 @given(arrays32, thresholds)
 def test_clip_by_norm_matches_tensorflow(grad, max_norm):
-    ours = clipping.clip_by_norm(grad, max_norm)
+    ours = reference.clip_by_norm(grad, max_norm)
     theirs = tf.clip_by_norm(grad, np.float32(max_norm)).numpy()
     assert ours.dtype == np.float32 and ours.shape == grad.shape
     # float32 results; ours accumulates the norm in float64, hence a few ulps of difference.
@@ -95,23 +95,25 @@ def test_clip_by_norm_matches_tensorflow(grad, max_norm):
 @given(arrays32, thresholds)
 def test_clip_by_norm_keeps_direction(grad, max_norm):
     if np.any(grad) and np.all(np.isfinite(grad)):
-        clipped = clipping.clip_by_norm(grad.astype(np.float64), max_norm)
-        assert clipping.angle_between(grad, clipped) < 1e-5
+        clipped = reference.clip_by_norm(grad.astype(np.float64), max_norm)
+        assert reference.angle_between(grad, clipped) < 1e-5
 
 
 def test_clip_by_norm_book_vector():
     # The definition in float64, not the book's printed digits.
     g = np.array([0.9, 100.0])
-    np.testing.assert_allclose(clipping.clip_by_norm(g, 1.0), g / np.hypot(0.9, 100.0), rtol=1e-15)
+    np.testing.assert_allclose(
+        reference.clip_by_norm(g, 1.0), g / np.hypot(0.9, 100.0), rtol=1e-15
+    )
 
 
 def test_clip_by_norm_small_gradient_unchanged_and_zero_safe():
     g = np.array([0.3, -0.4], np.float32)
-    np.testing.assert_array_equal(clipping.clip_by_norm(g, 1.0), g)
+    np.testing.assert_array_equal(reference.clip_by_norm(g, 1.0), g)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a division by zero would warn
         np.testing.assert_array_equal(
-            clipping.clip_by_norm(np.zeros((3, 2), np.float32), 1.0), np.zeros((3, 2))
+            reference.clip_by_norm(np.zeros((3, 2), np.float32), 1.0), np.zeros((3, 2))
         )
     np.testing.assert_array_equal(
         tf.clip_by_norm(np.zeros((3, 2), np.float32), 1.0).numpy(), np.zeros((3, 2))
@@ -122,14 +124,14 @@ def test_clip_by_norm_small_gradient_unchanged_and_zero_safe():
 def test_clip_by_norm_non_finite_like_tensorflow(grad):
     grad = np.array(grad, np.float32)
     np.testing.assert_array_equal(
-        clipping.clip_by_norm(grad, 1.0), tf.clip_by_norm(grad, 1.0).numpy()
+        reference.clip_by_norm(grad, 1.0), tf.clip_by_norm(grad, 1.0).numpy()
     )
 
 
 @pytest.mark.parametrize("bad", BAD_THRESHOLDS)
 def test_clip_by_norm_rejects_bad_max_norm(bad):
     with pytest.raises(ValueError, match="max_norm"):
-        clipping.clip_by_norm([1.0, 2.0], bad)
+        reference.clip_by_norm([1.0, 2.0], bad)
 
 
 # --- global_norm and clip_by_global_norm --------------------------------------------------
@@ -140,7 +142,7 @@ grad_lists = st.lists(arrays32, min_size=1, max_size=3)
 @SETTINGS
 @given(grad_lists, thresholds)
 def test_clip_by_global_norm_matches_tensorflow(grads, max_norm):
-    ours, norm = clipping.clip_by_global_norm(grads, max_norm)
+    ours, norm = reference.clip_by_global_norm(grads, max_norm)
     theirs, their_norm = tf.clip_by_global_norm(
         [tf.constant(g) for g in grads], np.float32(max_norm)
     )
@@ -148,7 +150,7 @@ def test_clip_by_global_norm_matches_tensorflow(grads, max_norm):
     for a, b, g in zip(ours, theirs, grads):
         assert a.shape == g.shape and a.dtype == np.float32
         np.testing.assert_allclose(a, b.numpy(), rtol=5e-6, atol=1e-30)
-    assert clipping.global_norm(ours) <= max_norm * (1 + 1e-6)
+    assert reference.global_norm(ours) <= max_norm * (1 + 1e-6)
 
 
 @SETTINGS
@@ -156,14 +158,14 @@ def test_clip_by_global_norm_matches_tensorflow(grads, max_norm):
 def test_clip_by_global_norm_keeps_overall_direction(grads, max_norm):
     grads = [g.astype(np.float64) for g in grads]
     if any(np.any(g) for g in grads):
-        clipped, _ = clipping.clip_by_global_norm(grads, max_norm)
+        clipped, _ = reference.clip_by_global_norm(grads, max_norm)
         flat = np.concatenate([g.ravel() for g in grads])
-        assert clipping.angle_between(flat, np.concatenate([c.ravel() for c in clipped])) < 1e-5
+        assert reference.angle_between(flat, np.concatenate([c.ravel() for c in clipped])) < 1e-5
 
 
 def test_global_norm_value_and_none_entries():
-    assert clipping.global_norm([[3.0], None, [[4.0]]]) == 5.0
-    clipped, norm = clipping.clip_by_global_norm([[3.0], None, [4.0]], 1.0)
+    assert reference.global_norm([[3.0], None, [[4.0]]]) == 5.0
+    clipped, norm = reference.clip_by_global_norm([[3.0], None, [4.0]], 1.0)
     assert norm == 5.0 and clipped[1] is None
     np.testing.assert_allclose(np.concatenate([clipped[0], clipped[2]]), [0.6, 0.8])
 
@@ -171,12 +173,12 @@ def test_global_norm_value_and_none_entries():
 def test_clip_by_global_norm_zero_and_non_finite():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        clipped, norm = clipping.clip_by_global_norm(
+        clipped, norm = reference.clip_by_global_norm(
             [np.zeros(2, np.float32), np.zeros(3, np.float32)], 1.0
         )
     assert norm == 0.0 and all(not np.any(c) for c in clipped)
     for bad in (np.nan, np.inf):
-        clipped, norm = clipping.clip_by_global_norm(
+        clipped, norm = reference.clip_by_global_norm(
             [np.array([bad, 1.0], np.float32), np.ones(2, np.float32)], 1.0
         )
         theirs, _ = tf.clip_by_global_norm([tf.constant([bad, 1.0]), tf.ones(2)], 1.0)
@@ -188,15 +190,15 @@ def test_clip_by_global_norm_zero_and_non_finite():
 @pytest.mark.parametrize("bad", [np.ones(3), [], [None], "abc", 1.0])
 def test_global_norm_rejects_bad_grads(bad):
     with pytest.raises(ValueError, match="grads"):
-        clipping.global_norm(bad)
+        reference.global_norm(bad)
     with pytest.raises(ValueError, match="grads"):
-        clipping.clip_by_global_norm(bad, 1.0)
+        reference.clip_by_global_norm(bad, 1.0)
 
 
 @pytest.mark.parametrize("bad", BAD_THRESHOLDS)
 def test_clip_by_global_norm_rejects_bad_max_norm(bad):
     with pytest.raises(ValueError, match="max_norm"):
-        clipping.clip_by_global_norm([[1.0, 2.0]], bad)
+        reference.clip_by_global_norm([[1.0, 2.0]], bad)
 
 
 # --- angle_between ------------------------------------------------------------------------
@@ -212,12 +214,12 @@ def test_clip_by_global_norm_rejects_bad_max_norm(bad):
     ],
 )
 def test_angle_between_known_angles(a, b, expected):
-    assert clipping.angle_between(a, b) == pytest.approx(expected, abs=1e-12)
+    assert reference.angle_between(a, b) == pytest.approx(expected, abs=1e-12)
 
 
 def test_angle_between_tiny_angle_is_accurate():
     # arccos(cos) would return 0 here; the exact angle is atan(1e-9) rad.
-    assert clipping.angle_between([1.0, 0.0], [1.0, 1e-9]) == pytest.approx(
+    assert reference.angle_between([1.0, 0.0], [1.0, 1e-9]) == pytest.approx(
         math.degrees(1e-9), rel=1e-9
     )
 
@@ -231,10 +233,10 @@ def test_angle_between_tiny_angle_is_accurate():
 def test_angle_between_symmetric_scale_invariant_and_matches_arccos(a, b, scale):
     if np.linalg.norm(a) < 1e-6 or np.linalg.norm(b) < 1e-6:
         return
-    angle = clipping.angle_between(a, b)
+    angle = reference.angle_between(a, b)
     assert 0.0 <= angle <= 180.0
-    assert clipping.angle_between(b, a) == pytest.approx(angle, abs=1e-9)
-    assert clipping.angle_between(scale * a, b) == pytest.approx(angle, abs=1e-9)
+    assert reference.angle_between(b, a) == pytest.approx(angle, abs=1e-9)
+    assert reference.angle_between(scale * a, b) == pytest.approx(angle, abs=1e-9)
     cos = a @ b / np.linalg.norm(a) / np.linalg.norm(b)
     assert angle == pytest.approx(math.degrees(math.acos(np.clip(cos, -1, 1))), abs=1e-5)
 
@@ -251,7 +253,7 @@ def test_angle_between_symmetric_scale_invariant_and_matches_arccos(a, b, scale)
 )
 def test_angle_between_rejects_bad_vectors(a, b, word):
     with pytest.raises(ValueError, match=word):
-        clipping.angle_between(a, b)
+        reference.angle_between(a, b)
 
 
 def test_tf_angle_matches_numpy():
@@ -259,8 +261,8 @@ def test_tf_angle_matches_numpy():
     a = [rng.normal(size=(3, 2)).astype(np.float32), rng.normal(size=2).astype(np.float32)]
     b = [rng.normal(size=(3, 2)).astype(np.float32), rng.normal(size=2).astype(np.float32)]
     flat = lambda xs: np.concatenate([x.ravel() for x in xs])  # noqa: E731
-    assert float(clipping._tf_angle_degrees(a, b)) == pytest.approx(
-        clipping.angle_between(flat(a), flat(b)), abs=1e-4
+    assert float(reference._tf_angle_degrees(a, b)) == pytest.approx(
+        reference.angle_between(flat(a), flat(b)), abs=1e-4
     )
 
 
@@ -281,13 +283,13 @@ def test_tf_angle_matches_numpy():
     st.sampled_from(["clipvalue", "clipnorm", "global_clipnorm", None]),
 )
 def test_keras_sgd_step_matches_numpy_references(grads, how):
-    step = clipping.keras_sgd_step(grads, **({how: 1.0} if how else {}))
+    step = reference.keras_sgd_step(grads, **({how: 1.0} if how else {}))
     if how == "clipvalue":
-        expected = [clipping.clip_by_value(g, 1.0) for g in grads]
+        expected = [reference.clip_by_value(g, 1.0) for g in grads]
     elif how == "clipnorm":
-        expected = [clipping.clip_by_norm(g, 1.0) for g in grads]
+        expected = [reference.clip_by_norm(g, 1.0) for g in grads]
     elif how == "global_clipnorm":
-        expected, _ = clipping.clip_by_global_norm(grads, 1.0)
+        expected, _ = reference.clip_by_global_norm(grads, 1.0)
     else:
         expected = grads
     for s, e in zip(step, expected):
@@ -296,13 +298,13 @@ def test_keras_sgd_step_matches_numpy_references(grads, how):
 
 def test_keras_sgd_step_errors():
     with pytest.raises(ValueError, match="learning_rate"):
-        clipping.keras_sgd_step([[1.0]], learning_rate=0.1)
+        reference.keras_sgd_step([[1.0]], learning_rate=0.1)
     with pytest.raises(ValueError, match="None"):
-        clipping.keras_sgd_step([[1.0], None])
+        reference.keras_sgd_step([[1.0], None])
     with pytest.raises(ValueError, match="grads"):
-        clipping.keras_sgd_step([])
+        reference.keras_sgd_step([])
     with pytest.raises(ValueError, match="lr"):  # Keras 3's own message
-        clipping.keras_sgd_step([[1.0]], lr=0.1)
+        reference.keras_sgd_step([[1.0]], lr=0.1)
 
 
 # --- GradientNormModel, TensorBoardScalars, read_scalars ----------------------------------
@@ -313,7 +315,7 @@ class _Keep(keras.callbacks.Callback):
         self.logs = []
 
     def on_train_batch_end(self, batch, logs=None):
-        self.logs.append({k: float(logs[k]) for k in clipping.STEP_KEYS})
+        self.logs.append({k: float(logs[k]) for k in reference.STEP_KEYS})
 
 
 def _tiny_problem():
@@ -343,16 +345,16 @@ def test_gradient_norm_model_records_what_the_optimizer_applied(clip):
     grads = [g.numpy() for g in tape.gradient(loss, inner.trainable_variables)]
     lr = 0.01
     if "clipvalue" in clip:
-        clipped = [clipping.clip_by_value(g, clip["clipvalue"]) for g in grads]
+        clipped = [reference.clip_by_value(g, clip["clipvalue"]) for g in grads]
     elif "clipnorm" in clip:
-        clipped = [clipping.clip_by_norm(g, clip["clipnorm"]) for g in grads]
+        clipped = [reference.clip_by_norm(g, clip["clipnorm"]) for g in grads]
     elif "global_clipnorm" in clip:
-        clipped, _ = clipping.clip_by_global_norm(grads, clip["global_clipnorm"])
+        clipped, _ = reference.clip_by_global_norm(grads, clip["global_clipnorm"])
     else:
         clipped = grads
     w0 = [v.numpy() for v in inner.trainable_variables]
 
-    model = clipping.GradientNormModel(_tiny_model())
+    model = reference.GradientNormModel(_tiny_model())
     for a, b in zip(w0, model.inner.trainable_variables):  # same start as the reference model
         np.testing.assert_array_equal(a, b.numpy())
     model.compile(loss="mse", optimizer=keras.optimizers.SGD(learning_rate=lr, **clip))
@@ -364,10 +366,10 @@ def test_gradient_norm_model_records_what_the_optimizer_applied(clip):
     flat = lambda xs: np.concatenate([x.ravel() for x in xs])  # noqa: E731
     np.testing.assert_allclose(flat(step), lr * flat(clipped), rtol=1e-4, atol=1e-7)
     assert logs["batch_loss"] == pytest.approx(float(loss), rel=1e-5)
-    assert logs["grad_norm"] == pytest.approx(clipping.global_norm(grads), rel=1e-5)
-    assert logs["update_norm"] == pytest.approx(lr * clipping.global_norm(clipped), rel=1e-4)
+    assert logs["grad_norm"] == pytest.approx(reference.global_norm(grads), rel=1e-5)
+    assert logs["update_norm"] == pytest.approx(lr * reference.global_norm(clipped), rel=1e-4)
     assert logs["update_angle"] == pytest.approx(
-        clipping.angle_between(flat(grads), flat(clipped)), abs=0.05
+        reference.angle_between(flat(grads), flat(clipped)), abs=0.05
     )
     if clip:
         assert logs["grad_norm"] > 1.0  # clipping was active in this test
@@ -375,12 +377,12 @@ def test_gradient_norm_model_records_what_the_optimizer_applied(clip):
 
 def test_gradient_norm_model_rejects_non_models():
     with pytest.raises(ValueError, match="model"):
-        clipping.GradientNormModel("not a model")
+        reference.GradientNormModel("not a model")
 
 
 def test_tensorboard_round_trip(tmp_path):
     X, y = _tiny_problem()
-    model = clipping.GradientNormModel(_tiny_model())
+    model = reference.GradientNormModel(_tiny_model())
     model.compile(
         loss="mse", optimizer=keras.optimizers.SGD(learning_rate=0.01, global_clipnorm=1.0)
     )
@@ -392,10 +394,10 @@ def test_tensorboard_round_trip(tmp_path):
         epochs=2,
         validation_data=(X, y),
         verbose=0,
-        callbacks=[keep, clipping.TensorBoardScalars(tmp_path / "run")],
+        callbacks=[keep, reference.TensorBoardScalars(tmp_path / "run")],
     )
-    scalars = clipping.read_scalars(tmp_path)
-    for key in clipping.STEP_KEYS:
+    scalars = reference.read_scalars(tmp_path)
+    for key in reference.STEP_KEYS:
         steps, values = scalars[f"batch/{key}"]
         np.testing.assert_array_equal(steps, np.arange(8))
         # Written as float32 by tf.summary.scalar.
@@ -417,7 +419,7 @@ def test_read_scalars_reads_nan_and_simple_values(tmp_path):
         event = event_pb2.Event(step=7)
         event.summary.value.add(tag="old", simple_value=2.5)
         f.write(event.SerializeToString())
-    scalars = clipping.read_scalars(tmp_path)
+    scalars = reference.read_scalars(tmp_path)
     np.testing.assert_array_equal(scalars["x"][0], [0, 1, 2])
     np.testing.assert_array_equal(scalars["x"][1], [1.5, np.nan, np.inf])
     assert scalars["old"][0].tolist() == [7] and scalars["old"][1].tolist() == [2.5]
@@ -425,13 +427,13 @@ def test_read_scalars_reads_nan_and_simple_values(tmp_path):
 
 def test_read_scalars_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no TensorBoard event file"):
-        clipping.read_scalars(tmp_path)
+        reference.read_scalars(tmp_path)
     with pytest.raises(FileNotFoundError, match="not a folder"):
-        clipping.read_scalars(os.path.join(tmp_path, "missing"))
+        reference.read_scalars(os.path.join(tmp_path, "missing"))
     with pytest.raises(ValueError, match="logdir"):
-        clipping.read_scalars("")
+        reference.read_scalars("")
     with pytest.raises(ValueError, match="logdir"):
-        clipping.read_scalars(3)
+        reference.read_scalars(3)
 
 
 @pytest.mark.parametrize(
@@ -445,7 +447,7 @@ def test_read_scalars_errors(tmp_path):
 )
 def test_tensorboard_scalars_rejects_bad_arguments(kwargs, word):
     with pytest.raises(ValueError, match=word):
-        clipping.TensorBoardScalars(**kwargs)
+        reference.TensorBoardScalars(**kwargs)
 
 
 # --- fit_seeds: one traced model, runs identical to fresh ones ------------------------------
@@ -472,7 +474,7 @@ def test_fit_seeds_runs_equal_fresh_runs_bit_for_bit(tmp_path):
     def sgd():
         return keras.optimizers.SGD(learning_rate=0.5, clipnorm=1.0, momentum=0.5)
 
-    runs = clipping.fit_seeds(
+    runs = reference.fit_seeds(
         _tiny_rnn,
         sgd,
         [3, 4],
@@ -484,7 +486,7 @@ def test_fit_seeds_runs_equal_fresh_runs_bit_for_bit(tmp_path):
     )
     for seed in (3, 4):
         helpers.setup(seed)
-        fresh = clipping.GradientNormModel(_tiny_rnn())
+        fresh = reference.GradientNormModel(_tiny_rnn())
         fresh.compile(
             loss="sparse_categorical_crossentropy", metrics=["accuracy"], optimizer=sgd()
         )
@@ -494,14 +496,14 @@ def test_fit_seeds_runs_equal_fresh_runs_bit_for_bit(tmp_path):
             epochs=2,
             batch_size=16,
             verbose=0,
-            callbacks=[clipping.TensorBoardScalars(tmp_path / f"fresh_{seed}")],
+            callbacks=[reference.TensorBoardScalars(tmp_path / f"fresh_{seed}")],
         )
         for a, b in zip(fresh.get_weights(), runs[seed][1]):
             np.testing.assert_array_equal(a, b)
         assert history.history["loss"] == runs[seed][0]["loss"]
-        reused = clipping.read_scalars(tmp_path / f"reused_{seed}")["batch/grad_norm"]
+        reused = reference.read_scalars(tmp_path / f"reused_{seed}")["batch/grad_norm"]
         np.testing.assert_array_equal(
-            reused[1], clipping.read_scalars(tmp_path / f"fresh_{seed}")["batch/grad_norm"][1]
+            reused[1], reference.read_scalars(tmp_path / f"fresh_{seed}")["batch/grad_norm"][1]
         )
     assert not np.array_equal(runs[3][1][0], runs[4][1][0])
 
@@ -525,4 +527,4 @@ def test_fit_seeds_errors(kwargs, word):
         **kwargs,
     }
     with pytest.raises(ValueError, match=word):
-        clipping.fit_seeds(args["build"], args["optimizer"], args["seeds"], args["logdir"])
+        reference.fit_seeds(args["build"], args["optimizer"], args["seeds"], args["logdir"])

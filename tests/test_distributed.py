@@ -1,4 +1,4 @@
-"""helpers.distributed: argument checks, the float32 tolerance, one step under MirroredStrategy
+"""helpers.replicas: argument checks, the float32 tolerance, one step under MirroredStrategy
 (in a subprocess, so that its logical CPUs do not depend on which tests ran first) and the
 worker processes' lifetime (started, failed, timed out, orphaned)."""
 
@@ -9,8 +9,8 @@ import subprocess
 import sys
 import time
 
-from helpers import distributed
-from helpers.distributed import WorkerError, free_ports, run_workers, sync_tolerance
+from helpers.replicas import experiments
+from helpers.replicas.experiments import WorkerError, free_ports, run_workers, sync_tolerance
 
 import numpy as np
 import pytest
@@ -46,25 +46,25 @@ def _wait_gone(pids, seconds=5.0):
         (lambda: run_workers("sleep", n_workers=0), "n_workers must be an integer from 1 to 8"),
         (lambda: run_workers("sleep", timeout=-1), "timeout must be a finite number > 0"),
         (lambda: run_workers("sleep", options=[1]), "options must be a dict"),
-        (lambda: distributed.configure_cpu_devices(0), "cpu_devices must be an integer from 1 to"),
-        (lambda: distributed.configure_cpu_devices(65), "cpu_devices must be an integer from"),
+        (lambda: experiments.configure_cpu_devices(0), "cpu_devices must be an integer from 1 to"),
+        (lambda: experiments.configure_cpu_devices(65), "cpu_devices must be an integer from"),
         (lambda: sync_tolerance(np.zeros(3)), "x must be a non-empty batch"),
         (lambda: sync_tolerance(np.full((2, 2), np.nan)), "x must hold finite numbers"),
-        (lambda: distributed.one_step_stats(np.zeros((10, 3)), np.zeros(10)), "multiple of"),
-        (lambda: distributed.one_step_stats(np.zeros((8, 3)), np.zeros(7)), "one label per"),
-        (lambda: distributed.one_step_stats(np.zeros((8, 3)), np.zeros(8), 0), "n_replicas"),
+        (lambda: experiments.one_step_stats(np.zeros((10, 3)), np.zeros(10)), "multiple of"),
+        (lambda: experiments.one_step_stats(np.zeros((8, 3)), np.zeros(7)), "one label per"),
+        (lambda: experiments.one_step_stats(np.zeros((8, 3)), np.zeros(8), 0), "n_replicas"),
         (
-            lambda: distributed.accuracy_run((np.zeros((8, 3)),) * 3, [1]),
+            lambda: experiments.accuracy_run((np.zeros((8, 3)),) * 3, [1]),
             "data must be",
         ),
         (
-            lambda: distributed.accuracy_run(
+            lambda: experiments.accuracy_run(
                 (np.zeros((8, 3)), np.zeros(8), np.zeros((8, 3)), np.zeros(8)), [1]
             ),
             "at least one global batch",
         ),
-        (lambda: distributed.accuracy_run(None, []), "seeds must be a non-empty list"),
-        (lambda: distributed.accuracy_run(None, [1], per_replica_batch=1), "per_replica_batch"),
+        (lambda: experiments.accuracy_run(None, []), "seeds must be a non-empty list"),
+        (lambda: experiments.accuracy_run(None, [1], per_replica_batch=1), "per_replica_batch"),
     ],
 )
 def test_bad_arguments_get_one_sentence(call, match):
@@ -79,7 +79,7 @@ def test_setup_checks_cpu_devices_before_touching_tensorflow():
     with pytest.raises(ValueError, match="cpu_devices must be an integer from 1 to 64, got 0"):
         helpers.setup(1, cpu_devices=0)
     with pytest.raises(TypeError, match="synchronized must be True or False"):
-        distributed.one_step_stats(np.zeros((8, 3)), np.zeros(8), 4, synchronized=1)
+        experiments.one_step_stats(np.zeros((8, 3)), np.zeros(8), 4, synchronized=1)
 
 
 def test_free_ports_are_distinct_and_bindable():
@@ -128,7 +128,7 @@ def test_the_bound_grows_with_the_batch():
 
 ONE_STEP = """
 import helpers
-from helpers import distributed as D
+from helpers.replicas import experiments as D
 import numpy as np
 
 helpers.setup(0)  # enable_op_determinism, clear_session and seeding start no runtime
@@ -204,7 +204,7 @@ def test_a_timeout_stops_every_worker_and_workers_see_no_gpu(monkeypatch):
 
 PARENT = """
 import sys
-from helpers.distributed import run_workers
+from helpers.replicas.experiments import run_workers
 run_workers("sleep", 2, timeout=120)
 """
 

@@ -1,7 +1,7 @@
-"""Tests for helpers.folds and helpers.fusion: folds against unfused layers, `fuse` on models."""
+"""helpers.fusion.folds, helpers.fusion.graph: folds against unfused layers; `fuse` on models."""
 
 import helpers
-from helpers import folds, fusion, tflite, timing, zoo
+from helpers.fusion import applications, folds, graph, tflite, timing
 
 import keras
 import numpy as np
@@ -160,7 +160,7 @@ def test_fold_matches_keras_layers():
     bn(dense(x))
     bn.set_weights(list(stats(rng, 3)))
     want = np.asarray(bn(dense(x), training=False))
-    k, b = folds.fold_into_previous(*dense.get_weights(), *fusion.bn_affine_of(bn))
+    k, b = folds.fold_into_previous(*dense.get_weights(), *graph.bn_affine_of(bn))
     np.testing.assert_allclose(x @ k + b, want, rtol=1e-5, atol=1e-5)
 
 
@@ -178,7 +178,7 @@ def keras_pair(make, x, direction, seed, **bn_kwargs):
     bn = L.BatchNormalization(epsilon=float(rng.uniform(1e-5, 0.1)), **bn_kwargs)
     bn.build((None,) * (x.ndim - 1) + (c,))
     bn.set_weights([w for w in stats(rng, c, bn.scale, bn.center) if w is not None])
-    s, t = fusion.bn_affine_of(bn)
+    s, t = graph.bn_affine_of(bn)
     if direction == "previous":
         want = bn(layer(x), training=False)
     else:
@@ -326,7 +326,7 @@ def affine(n):
         (lambda: folds.bn_affine(None, None, [np.nan, 0, 0], np.ones(3), 1e-3), "NaN"),
         (lambda: folds.bn_affine(None, None, np.zeros(3), None, 1e-3), "must be arrays"),
         (lambda: folds.bn_affine(None, None, np.zeros(3), np.ones(3), "1e-3"), "epsilon"),
-        (lambda: fusion.bn_affine_of(L.Dense(3)), "BatchNormalization"),
+        (lambda: graph.bn_affine_of(L.Dense(3)), "BatchNormalization"),
     ],
 )
 def test_array_errors(call, match):
@@ -385,7 +385,7 @@ def count_bn(model):
 def test_fuse_book_model_1_folds_forward_and_leaves_original(seeded):
     model = randomize_bn(book_model_1())
     before = [w.copy() for w in model.get_weights()]
-    fused, report = fusion.fuse(model)
+    fused, report = graph.fuse(model)
     assert isinstance(fused, keras.Sequential) and count_bn(fused) == 0
     assert [r.action for r in report.records] == ["folded into next"] * 3
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
@@ -398,7 +398,7 @@ def test_fuse_book_model_1_folds_forward_and_leaves_original(seeded):
 
 def test_fuse_book_model_2_needs_bias_and_folds_both_ways(seeded):
     model = randomize_bn(book_model_2())
-    fused, report = fusion.fuse(model)
+    fused, report = graph.fuse(model)
     assert [r.action for r in report.records] == [
         "folded into next",
         "folded into previous",
@@ -406,7 +406,7 @@ def test_fuse_book_model_2_needs_bias_and_folds_both_ways(seeded):
     ]
     dense = [layer for layer in fused.layers if isinstance(layer, L.Dense)]
     assert all(layer.use_bias for layer in dense)
-    assert [r[1] for r in fusion.layer_table(fused)] == [
+    assert [r[1] for r in graph.layer_table(fused)] == [
         "Flatten",
         "Dense",
         "Activation",
@@ -420,7 +420,7 @@ def test_fuse_bn_before_flatten_maps_per_column_stats(seeded):
     model = randomize_bn(
         keras.Sequential([keras.Input((5, 4)), L.BatchNormalization(), L.Flatten(), L.Dense(3)])
     )
-    fused, report = fusion.fuse(model)
+    fused, report = graph.fuse(model)
     assert report.records[0].action == "folded into next" and report.records[0].via == "flatten"
     x = np.random.default_rng(2).normal(size=(20, 5, 4)).astype(np.float32)
     np.testing.assert_allclose(fused(x), model(x), atol=1e-5)
@@ -443,7 +443,7 @@ def test_fuse_conv2d_cases(seeded):
             ]
         )
     )
-    fused, report = fusion.fuse(model)
+    fused, report = graph.fuse(model)
     assert [r.action for r in report.records] == [
         "folded into next",
         "folded into previous",
@@ -465,7 +465,7 @@ def test_fuse_conv1d_both_ways(seeded):
             ]
         )
     )
-    _, report = fusion.fuse(model)
+    _, report = graph.fuse(model)
     assert [r.action for r in report.records] == ["folded into next", "folded into previous"]
 
 
@@ -475,7 +475,7 @@ def test_fuse_leaves_bn_with_wrong_axis(seeded):
             [keras.Input((6, 5)), L.Dense(5), L.BatchNormalization(axis=1), L.Dense(3)]
         )
     )
-    fused, report = fusion.fuse(model)
+    fused, report = graph.fuse(model)
     assert report.records[0].action == "left in place"
     assert (
         "not the channel axis" in report.records[0].reason
@@ -490,7 +490,7 @@ def test_fuse_activation_before_bn_folds_forward_only(seeded):
             [keras.Input((6,)), L.Dense(5, activation="elu"), L.BatchNormalization(), L.ReLU()]
         )
     )
-    _, report = fusion.fuse(model)
+    _, report = graph.fuse(model)
     rec = report.records[0]
     assert (
         rec.action == "left in place"
@@ -506,20 +506,20 @@ def test_fuse_functional_shared_input_and_output(seeded):
     side = L.Dense(3)(d)  # the BN's input feeds a second layer
     out = L.Concatenate()([L.ReLU()(bn), side])
     model = randomize_bn(keras.Model(inp, out))
-    fused, report = fusion.fuse(model)
+    fused, report = graph.fuse(model)
     assert report.records[0].action == "left in place" and "feeds 2" in report.records[0].reason
     assert not isinstance(fused, keras.Sequential)
     # the BN's output feeds two layers, its input has only the BN: backward fold is fine
     inp = keras.Input((8,))
     bn = L.BatchNormalization()(L.Dense(6)(inp))
     model = randomize_bn(keras.Model(inp, L.Add()([L.Dense(6)(bn), bn])))
-    _, report = fusion.fuse(model)
+    _, report = graph.fuse(model)
     assert report.records[0].action == "folded into previous"
     # output feeding two layers and no linear layer before it: left
     inp = keras.Input((8,))
     bn = L.BatchNormalization()(inp)
     model = randomize_bn(keras.Model(inp, [L.Dense(2)(bn), L.Dense(3)(bn)]))
-    fused, report = fusion.fuse(model, x=np.ones((4, 8)))
+    fused, report = graph.fuse(model, x=np.ones((4, 8)))
     assert (
         report.records[0].action == "left in place"
         and "BN output feeds 2 layers" in report.records[0].reason
@@ -531,7 +531,7 @@ def test_fuse_shared_linear_layer_is_not_modified(seeded):
     dense = L.Dense(4)
     a, b = keras.Input((4,)), keras.Input((4,))
     model = randomize_bn(keras.Model([a, b], [L.BatchNormalization()(dense(a)), dense(b)]))
-    _, report = fusion.fuse(model)
+    _, report = graph.fuse(model)
     assert report.records[0].action == "left in place" and "shared" in report.records[0].reason
 
 
@@ -547,23 +547,23 @@ def test_fuse_two_bns_in_a_row_and_dropout_chain(seeded):
             ]
         )
     )
-    fused, report = fusion.fuse(model)
+    fused, report = graph.fuse(model)
     assert all(r.action == "folded into next" for r in report.records) and count_bn(fused) == 0
     assert report.records[1].via == "dropout"
 
 
 def test_fuse_errors():
     with pytest.raises(ValueError, match="keras.Model"):
-        fusion.fuse(np.ones(3))
+        graph.fuse(np.ones(3))
     with pytest.raises(ValueError, match="built Sequential"):
-        fusion.fuse(keras.Sequential([L.Dense(3)]))
+        graph.fuse(keras.Sequential([L.Dense(3)]))
     model = keras.Sequential([keras.Input((4,)), L.BatchNormalization(), L.Dense(2)])
     with pytest.raises(ValueError, match="nothing to check"):
-        fusion.fuse(model, n_random=0)
+        graph.fuse(model, n_random=0)
     with pytest.raises(ValueError, match="n_random"):
-        fusion.fuse(model, n_random=-1)
+        graph.fuse(model, n_random=-1)
     with pytest.raises(ValueError, match="rtol"):
-        fusion.fuse(model, rtol=0)
+        graph.fuse(model, rtol=0)
 
 
 def test_fuse_raises_when_check_fails(seeded, monkeypatch):
@@ -572,8 +572,8 @@ def test_fuse_raises_when_check_fails(seeded, monkeypatch):
     monkeypatch.setattr(
         folds, "fold_into_previous", lambda *a, **k: (lambda w, b: (w, b + 1.0))(*real(*a, **k))
     )
-    with pytest.raises(fusion.FusionError, match="differs"):
-        fusion.fuse(model)
+    with pytest.raises(graph.FusionError, match="differs"):
+        graph.fuse(model)
 
 
 def test_fuse_raises_when_the_fused_model_outputs_nan(seeded, monkeypatch):
@@ -582,8 +582,8 @@ def test_fuse_raises_when_the_fused_model_outputs_nan(seeded, monkeypatch):
     monkeypatch.setattr(
         folds, "fold_into_previous", lambda *a, **k: (lambda w, b: (w, b * np.nan))(*real(*a, **k))
     )
-    with pytest.raises(fusion.FusionError, match="differs .* by up to inf"):
-        fusion.fuse(model)
+    with pytest.raises(graph.FusionError, match="differs .* by up to inf"):
+        graph.fuse(model)
 
 
 def test_fuse_checks_logits_not_saturated_probabilities(seeded, monkeypatch):
@@ -605,8 +605,8 @@ def test_fuse_checks_logits_not_saturated_probabilities(seeded, monkeypatch):
     monkeypatch.setattr(
         folds, "fold_into_previous", lambda *a, **k: (lambda w, b: (w, b + 1.0))(*real(*a, **k))
     )
-    with pytest.raises(fusion.FusionError, match="differs"):
-        fusion.fuse(model)
+    with pytest.raises(graph.FusionError, match="differs"):
+        graph.fuse(model)
 
 
 def test_fuse_depthwise_separable_transpose_grouped(seeded):
@@ -636,7 +636,7 @@ def test_fuse_depthwise_separable_transpose_grouped(seeded):
             ]
         )
     )
-    fused, report = fusion.fuse(model)
+    fused, report = graph.fuse(model)
     actions = [r.action.split()[-1] for r in report.records]
     assert actions == ["next", "previous", "next", "previous", "next", "previous", "previous"] + [
         "place",
@@ -658,7 +658,7 @@ def test_fuse_graph_with_operations_that_are_not_layers(seeded):
     x = L.BatchNormalization()(L.DepthwiseConv2D(3, padding="same")(x))
     out = L.GlobalAveragePooling2D()(hard_sigmoid_block(x) + x)
     model = randomize_bn(keras.Model(inp, out))
-    fused, report = fusion.fuse(model)
+    fused, report = graph.fuse(model)
     assert not report.left and count_bn(fused) == 0
 
 
@@ -676,7 +676,7 @@ def test_fuse_nested_model_shared_layers_several_inputs_and_outputs(seeded):
     model = keras.Model({"a": a, "b": b}, {"one": out1, "two": out2})
     for layer in (model, head, base):
         randomize_bn(layer)
-    fused, report = fusion.fuse(model)
+    fused, report = graph.fuse(model)
     rec = {r.bn: r for r in report.records}
     assert rec["sequential/base/inner_bn"].action == "folded into previous"
     assert rec["after_shared"].action == "left in place" and "shared" in rec["after_shared"].reason
@@ -688,10 +688,10 @@ def test_fuse_nested_model_shared_layers_several_inputs_and_outputs(seeded):
 
 
 def test_fuse_transfer_learning_application_base(seeded):
-    base = zoo.application("MobileNetV3Small")
+    base = applications.application("MobileNetV3Small")
     base = keras.Model(base.inputs, base.get_layer("global_average_pooling2d").output)
     model = keras.Sequential([keras.Input((32, 32, 3)), base, L.Dense(2, activation="softmax")])
-    fused, report = fusion.fuse(model, n_random=8)
+    fused, report = graph.fuse(model, n_random=8)
     assert len(report.records) == 34 and not report.left
     assert all(r.bn.startswith(f"{base.name}/") for r in report.records)
 
@@ -728,8 +728,8 @@ def test_fuse_names_the_layer_it_cannot_rebuild(seeded):
             [keras.Input((4,)), L.Dense(3), L.BatchNormalization(), Apply(lambda x: 2 * x)]
         )
     )
-    with pytest.raises(fusion.FusionError, match="'apply' \\(Apply\\)"):
-        fusion.fuse(model)
+    with pytest.raises(graph.FusionError, match="'apply' \\(Apply\\)"):
+        graph.fuse(model)
 
 
 def test_fuse_shares_stateless_layers_and_reports_subclassed_ones(seeded):
@@ -737,7 +737,7 @@ def test_fuse_shares_stateless_layers_and_reports_subclassed_ones(seeded):
     model = randomize_bn(
         keras.Sequential([keras.Input((4,)), L.Dense(3), L.BatchNormalization(), lam, Sub()])
     )
-    fused, report = fusion.fuse(model)
+    fused, report = graph.fuse(model)
     assert fused.layers[1] is lam
     assert [r.action for r in report.records] == ["folded into previous", "left in place"]
     assert report.records[1].bn == "sub/batch_normalization_1"
@@ -747,7 +747,7 @@ def test_fuse_shares_stateless_layers_and_reports_subclassed_ones(seeded):
 def test_fuse_leaves_bn_called_in_training_mode(seeded):
     inp = keras.Input((4,))
     model = randomize_bn(keras.Model(inp, L.BatchNormalization()(L.Dense(3)(inp), training=True)))
-    _, report = fusion.fuse(model)
+    _, report = graph.fuse(model)
     assert "training=True" in report.records[0].reason
 
 
@@ -758,7 +758,7 @@ def test_cli_fuses_a_saved_model(seeded, tmp_path, capsys):
     model = randomize_bn(book_model_2())
     src, out = tmp_path / "model.keras", tmp_path / "fused.keras"
     model.save(src)
-    assert fusion.main([str(src), "-o", str(out)]) == 0
+    assert graph.main([str(src), "-o", str(out)]) == 0
     assert "3 folded, 0 left" in capsys.readouterr().out
     fused = keras.models.load_model(out)
     x = np.random.default_rng(0).normal(size=(6, 28, 28)).astype(np.float32)
@@ -783,7 +783,7 @@ def test_cli_fails_cleanly(seeded, tmp_path, capsys, monkeypatch):
     for i, (argv, message) in enumerate(cases):
         if i == 3:
             monkeypatch.setattr(folds, "fold_into_previous", broken)
-        assert fusion.main(argv) == 1
+        assert graph.main(argv) == 1
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1
         assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == [
@@ -817,8 +817,8 @@ SLOW_FAMILIES = {"MobileNetV3Small", "Xception", "ResNet50", "InceptionV3"}
     [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_FAMILIES else n for n in FLOOR],
 )
 def test_fuse_applications_floor(seeded, name):
-    model = zoo.application(name)
-    fused, report = fusion.fuse(model, n_random=8)
+    model = applications.application(name)
+    fused, report = graph.fuse(model, n_random=8)
     assert len(report.left) == FLOOR[name] == count_bn(fused)
     for r in report.left:
         assert "(Add)" in r.reason or "(Concatenate)" in r.reason or "Pooling2D)" in r.reason
@@ -831,7 +831,7 @@ def test_fuse_applications_floor(seeded, name):
 
 def test_layer_table_lists_name_type_shape_and_parameters(seeded):
     model = keras.Sequential([keras.Input((4,)), L.Dense(3), L.BatchNormalization()])
-    assert fusion.layer_table(model) == [
+    assert graph.layer_table(model) == [
         ("dense", "Dense", (3,), 15),
         ("batch_normalization", "BatchNormalization", (3,), 12),
     ]
@@ -839,7 +839,7 @@ def test_layer_table_lists_name_type_shape_and_parameters(seeded):
 
 def test_layer_table_refuses_what_is_not_a_built_model():
     with pytest.raises(ValueError, match="built keras.Model"):
-        fusion.layer_table("model")
+        graph.layer_table("model")
 
 
 def small_bn_model():

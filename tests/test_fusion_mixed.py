@@ -1,7 +1,7 @@
-"""Tests for helpers.fusion on models that compute in float16 or bfloat16 (mixed precision)."""
+"""helpers.fusion.graph on models that compute in float16 or bfloat16 (mixed precision)."""
 
 import helpers
-from helpers import folds, fusion
+from helpers.fusion import folds, graph
 
 import keras
 import numpy as np
@@ -95,7 +95,7 @@ def break_previous_folds(monkeypatch, by):
 def test_fuse_folds_low_precision_models(policy, build):
     model = build(policy)
     before = [layer.dtype_policy.name for layer in model.layers]
-    fused, report = fusion.fuse(model)
+    fused, report = graph.fuse(model)
     assert not report.left and not any(isinstance(la, L.BatchNormalization) for la in fused.layers)
     assert [layer.dtype_policy.name for layer in model.layers] == before  # restored
     assert policies(fused) == policies(model)  # kept by the copy
@@ -118,14 +118,14 @@ def test_fuse_never_changes_the_model_it_checks(policy, monkeypatch):
     model = conv_model()
     weights, own = model.get_weights(), [layer.dtype_policy for layer in model.layers]
     seen = []
-    real = fusion._compare
+    real = graph._compare
 
     def spying(*args):
         seen.append([layer.dtype_policy for layer in model.layers])
         return real(*args)
 
-    monkeypatch.setattr(fusion, "_compare", spying)
-    fusion.fuse(model)
+    monkeypatch.setattr(graph, "_compare", spying)
+    graph.fuse(model)
     assert len(seen) == 2 and all(all(a is b for a, b in zip(s, own)) for s in seen)
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights))
 
@@ -150,7 +150,7 @@ def nested_model():
 @pytest.mark.parametrize("policy", MIXED, indirect=True)
 def test_fuse_checks_nested_mixed_models_in_float32_throughout(policy):
     model = nested_model()
-    fused, report = fusion.fuse(model)
+    fused, report = graph.fuse(model)
     assert [r.action for r in report.records] == ["left in place", "folded into previous"]
     # float32 weights, every layer of the copies computing in float32: a float32 noise
     assert report.noise < 1e-4 < report.compute_noise
@@ -173,7 +173,7 @@ def test_fuse_refuses_a_low_precision_model_it_cannot_copy_in_float32(policy):
         keras.Sequential([keras.Input((4,)), L.Dense(3), L.BatchNormalization(), Sub()])
     )
     with pytest.raises(ValueError, match="cannot build: 'sub' \\(Sub\\) is a model") as err:
-        fusion.fuse(model)
+        graph.fuse(model)
     assert len(str(err.value).splitlines()) == 1 and str(err.value).count(". ") == 0
 
 
@@ -181,20 +181,20 @@ def test_fuse_refuses_a_low_precision_model_it_cannot_copy_in_float32(policy):
 def test_fuse_catches_a_wrong_fold_in_low_precision(policy, monkeypatch):
     model = issue_model(policy)
     break_previous_folds(monkeypatch, 1.0)
-    with pytest.raises(fusion.FusionError, match="differs from .* computing in float32"):
-        fusion.fuse(model)
+    with pytest.raises(graph.FusionError, match="differs from .* computing in float32"):
+        graph.fuse(model)
     assert policies(model)[0] == policy
 
 
 @pytest.mark.parametrize("policy", MIXED, indirect=True)
 def test_fuse_checks_mixed_models_as_sharply_as_float32(policy, monkeypatch):
     model = issue_model(policy)
-    _, report = fusion.fuse(model)
+    _, report = graph.fuse(model)
     # An error in the bias far below what float16/bfloat16 rounding moves the outputs by.
     assert report.compute_diff > 1e-3
     break_previous_folds(monkeypatch, 1e-3)
-    with pytest.raises(fusion.FusionError, match="this is a bug in fuse"):
-        fusion.fuse(model)
+    with pytest.raises(graph.FusionError, match="this is a bug in fuse"):
+        graph.fuse(model)
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "float16"], indirect=True)
@@ -208,14 +208,14 @@ def test_fuse_leaves_a_fold_that_would_overflow_float16(policy):
     )  # s = 3000 / sqrt(1 + 1e-3), W' > 65504
     model.layers[0].set_weights([np.full((4, 3), 30.0), np.zeros(3)])
     x = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32) * 1e-3
-    fused, report = fusion.fuse(model, x, n_random=0)
+    fused, report = graph.fuse(model, x, n_random=0)
     rec = report.records[0]
     assert rec.action == "left in place"
     assert "would reach" in rec.reason and "float16's largest value 65504" in rec.reason
     assert fused.layers[0].use_bias and report.max_abs_diff == 0.0
     # On standard-normal inputs the original's own float16 outputs overflow.
     with pytest.raises(ValueError, match="itself outputs infinite or NaN"):
-        fusion.fuse(model)
+        graph.fuse(model)
 
 
 def cancelling_model():
@@ -235,13 +235,13 @@ def cancelling_model():
 def test_fuse_refuses_when_rounding_hides_a_wrong_fold(policy):
     model = cancelling_model()
     if policy != "bfloat16":
-        fusion.fuse(model)  # float32 weights: the check resolves a wrong fold
+        graph.fuse(model)  # float32 weights: the check resolves a wrong fold
         return
     with pytest.raises(ValueError, match=r"in bfloat16 \(dtype policy 'bfloat16'\)") as err:
-        fusion.fuse(model)
+        graph.fuse(model)
     message = str(err.value)
     assert "too much for fuse's check" in message and len(message.splitlines()) == 1
-    assert message.count(". ") == 0 and not isinstance(err.value, fusion.FusionError)
+    assert message.count(". ") == 0 and not isinstance(err.value, graph.FusionError)
 
 
 @pytest.mark.parametrize("policy", MIXED + PURE, indirect=True)
@@ -249,9 +249,9 @@ def test_cli_fuses_a_saved_low_precision_model(policy, tmp_path, capsys):
     model = issue_model(policy)
     src, out = tmp_path / "model.keras", tmp_path / "fused.keras"
     model.save(src)
-    _, report = fusion.fuse(model)
+    _, report = graph.fuse(model)
     keras.mixed_precision.set_dtype_policy("float32")  # as in a fresh process
-    assert fusion.main([str(src), "-o", str(out)]) == 0
+    assert graph.main([str(src), "-o", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "1 folded, 0 left" in printed and f"computing in {compute_dtype(policy)}" in printed
     fused = keras.models.load_model(out)
@@ -266,12 +266,12 @@ def test_fuse_fails_when_only_the_low_precision_run_differs(policy, monkeypatch)
     """A fused model that overflows float16 where the original does not (not seen on CPU,
     whose float16 products accumulate in float32: simulated) is refused, not returned."""
     model = issue_model(policy)
-    real = fusion._compare
+    real = graph._compare
 
     def overflowing(views, fused, xs, ulp_dtypes, seed):
         diff, noise, scale, finite = real(views, fused, xs, ulp_dtypes, seed)
         return (np.inf if "float16" in ulp_dtypes else diff), noise, scale, finite
 
-    monkeypatch.setattr(fusion, "_compare", overflowing)
-    with pytest.raises(fusion.FusionError, match="computing in float16, .* overflows float16"):
-        fusion.fuse(model)
+    monkeypatch.setattr(graph, "_compare", overflowing)
+    with pytest.raises(graph.FusionError, match="computing in float16, .* overflows float16"):
+        graph.fuse(model)

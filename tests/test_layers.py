@@ -1,7 +1,7 @@
-"""Tests for helpers.layers.MultiAxisBatchNormalization against Keras's own layers."""
+"""Tests for helpers.bn.layers.MultiAxisBatchNormalization against Keras's own layers."""
 
 import helpers
-from helpers.layers import MultiAxisBatchNormalization
+from helpers.bn.layers import MultiAxisBatchNormalization
 
 import keras
 import numpy as np

@@ -1,8 +1,8 @@
-"""helpers.models: network specs, their validation, building and seeded initialization."""
+"""helpers.training.models: network specs, their validation, building and seeded initialization."""
 
 import math
 
-from helpers import models
+from helpers.training import models
 
 import numpy as np
 import pytest

@@ -1,7 +1,7 @@
-"""helpers.parameters: one sentence for every wrong chapter parameter, before anything runs."""
+"""helpers.book.parameters: one sentence for each wrong chapter parameter, before anything runs."""
 
 import helpers  # noqa: F401
-from helpers.parameters import (
+from helpers.book.parameters import (
     AnyOf,
     Choice,
     Float,

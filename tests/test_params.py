@@ -1,8 +1,8 @@
-"""Tests for helpers.params: our own parameter counts agree with Keras's."""
+"""Tests for helpers.bn.param_counts: our own parameter counts agree with Keras's."""
 
 import helpers
-from helpers.layers import MultiAxisBatchNormalization
-from helpers.params import (
+from helpers.bn.layers import MultiAxisBatchNormalization
+from helpers.bn.param_counts import (
     COLUMNS,
     UnknownLayerError,
     count_layer,

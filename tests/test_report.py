@@ -1,7 +1,7 @@
-"""helpers.report: noise shown as a limit, verdicts over seeds, per-seed tables."""
+"""helpers.book.report: noise shown as a limit, verdicts over seeds, per-seed tables."""
 
 import helpers  # noqa: F401
-from helpers import report
+from helpers.book import report
 
 import numpy as np
 import pandas as pd

@@ -1,11 +1,11 @@
-"""helpers.supported: what `import helpers` says when TensorFlow is missing or too old."""
+"""helpers.book.supported: what `import helpers` says when TensorFlow is missing or too old."""
 
 import os
 import subprocess
 import sys
 from importlib import metadata
 
-from helpers import supported
+from helpers.book import supported
 
 import pytest
 
@@ -49,4 +49,6 @@ def test_import_helpers_without_tensorflow_says_so_in_one_line(tmp_path):
     )
     assert run.returncode == 1
     last = run.stderr.strip().splitlines()[-1]
-    assert last.startswith("helpers.supported.MissingTensorFlow: The companion needs TensorFlow")
+    assert last.startswith(
+        "helpers.book.supported.MissingTensorFlow: The companion needs TensorFlow"
+    )

@@ -1,8 +1,9 @@
-"""helpers.training: run settings, batches, target detection, runs and the results table."""
+"""helpers.training.runner: run settings, batches, target detection, runs and the results table."""
 
 import math
 
-from helpers import models, training
+from helpers.training import models
+from helpers.training import runner as training
 
 import numpy as np
 import pytest

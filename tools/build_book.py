@@ -4,7 +4,7 @@
   page), so adding a chapter needs no edit here, then the appendices: the claims index
   (generated here) and each ``chapters/A<digit>_*.ipynb``.
 - The claims index is written by ``tools/claims_index.py`` from the claim reports stored in the
-  executed chapters; a claim of ``helpers/claims.toml`` that its chapter did not report stops
+  executed chapters; a claim of ``helpers/book/claims.toml`` that its chapter did not report stops
   the build with a message naming both.
 - Sphinx reads a staged copy of the notebooks (``build/book/src``) next to the generated index,
   so nothing is written into ``chapters/``.

@@ -1,7 +1,7 @@
 """Write the book's claims index from the executed chapters.
 
-Every claim of ``helpers/claims.toml`` names the chapter and the section that check it. The
-chapter reports it with ``helpers.claims.report``, which stores the figures, thresholds and
+Every claim of ``helpers/book/claims.toml`` names the chapter and the section that check it. The
+chapter reports it with ``helpers.book.claims.report``, which stores the figures, thresholds and
 comparisons in the output's metadata. This script reads those records from the stored
 notebooks, recomputes each verdict from the figures, and writes one MyST page with one row per
 claim. It refuses, naming the claim and the chapter, when a claim is not reported, is reported
@@ -16,7 +16,7 @@ import os
 import re
 import sys
 
-from helpers import claims as claims_mod
+from helpers.book import claims as claims_mod
 
 #: The page's name in the book (tools/build_book.py puts it first among the appendices).
 PAGE = "A1_claims_index"
@@ -52,7 +52,7 @@ def collect(claims, chapters_dir):
     """Each claim's report, from the stored notebook of the chapter that checks it.
 
     Args:
-        claims: ``{id: table}`` from `helpers.claims.load`.
+        claims: ``{id: table}`` from `helpers.book.claims.load`.
         chapters_dir: the folder of the executed ``NN_topic.ipynb`` files.
 
     Returns:
@@ -101,12 +101,12 @@ def collect(claims, chapters_dir):
         if cid not in found:
             raise ClaimsIndexError(
                 f"claim {cid} is not reported by chapter {chapter}: its notebook has no "
-                f"helpers.claims.report({cid!r}, ...) output; add one, then {_fix(chapter)}"
+                f"helpers.book.claims.report({cid!r}, ...) output; add one, then {_fix(chapter)}"
             )
         if claim["section"] not in titles[chapter]:
             raise ClaimsIndexError(
                 f"claim {cid}: chapter {chapter} has no heading {claim['section']!r}; "
-                "correct the section in helpers/claims.toml"
+                "correct the section in helpers/book/claims.toml"
             )
     return found
 
@@ -148,7 +148,7 @@ def render(claims, found):
     """The index page as MyST Markdown.
 
     Args:
-        claims: ``{id: table}`` from `helpers.claims.load`.
+        claims: ``{id: table}`` from `helpers.book.claims.load`.
         found: ``{id: (checks, verdict)}`` from `collect`.
 
     Returns:

@@ -3,7 +3,7 @@
 `fuse` is the model surgery: it finds each BN layer in a Sequential or functional model
 (nested models included), decides whether it folds exactly into the linear layer before or
 after it, rebuilds the model without it, and checks the new model's predictions against the
-original's. The algebra of each fold is in `helpers.folds`, pure NumPy.
+original's. The algebra of each fold is in `helpers.fusion.folds`, pure NumPy.
 
 Layers a BN folds into (exact types; a subclass may change ``call``):
 
@@ -30,7 +30,8 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from helpers import checks, folds
+from helpers.book import checks
+from helpers.fusion import folds
 
 import numpy as np
 
@@ -149,7 +150,7 @@ def _keras():
 
 
 def bn_affine_of(bn):
-    """The map ``(s, t)`` of a Keras BN layer (`helpers.folds.bn_affine` on its weights).
+    """The map ``(s, t)`` of a Keras BN layer (`helpers.fusion.folds.bn_affine` on its weights).
 
     Reads γ and β only when the layer has them (``scale=True``, ``center=True``), so it works
     where ``bn_affine(*bn.get_weights(), bn.epsilon)`` would misplace the vectors.

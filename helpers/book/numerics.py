@@ -50,7 +50,7 @@ import platform
 import sys
 import warnings
 
-from helpers import supported
+from helpers.book import supported
 
 #: The environment variable that selects a profile.
 PROFILE_VARIABLE = "BN_COMPANION_NUMERICS"

@@ -13,7 +13,7 @@ A chapter's checked outputs must read the same on every CPU. Two kinds of number
 
 import math
 
-from helpers import checks
+from helpers.book import checks
 
 import numpy as np
 

@@ -9,7 +9,8 @@ under `tf.distribute.MultiWorkerMirroredStrategy`), trains small networks for th
 comparison, derives the float32 tolerance that two synchronized runs must agree within, and
 starts and stops the worker processes.
 
-The worker processes run ``python -m helpers.distributed worker ...`` (see `main`). They die
+The worker processes run ``python -m helpers.replicas.experiments worker ...`` (see `main`).
+They die
 with their parent: each one asks Linux to send it SIGKILL when its parent dies
 (``prctl(PR_SET_PDEATHSIG)``), and a watchdog thread also exits when the parent's pid changes.
 The prctl call is made by the worker itself, first thing, rather than in `subprocess`'s
@@ -32,8 +33,8 @@ import tempfile
 import threading
 import time
 
-from helpers import checks
-from helpers.training import gradient_step
+from helpers.book import checks
+from helpers.training.runner import gradient_step
 
 import numpy as np
 
@@ -227,7 +228,7 @@ def one_step_stats(x, y, n_replicas=4, synchronized=False, seed=42, strategy=Non
             f"n_replicas is {n_replicas}"
         )
     b = len(x) // n_replicas
-    from helpers import repro
+    from helpers.book import repro
 
     repro.setup(seed)  # before the scope: clearing the session inside it breaks the scope
     with strategy.scope():
@@ -319,7 +320,7 @@ class _Trainer:
         self.steps = steps
 
     def run(self, x, y, x_test, y_test, epochs, global_batch, seed):
-        from helpers import repro
+        from helpers.book import repro
 
         import tensorflow as tf
 
@@ -388,7 +389,7 @@ def accuracy_run(
         raise ValueError(
             f"x_train must hold at least one global batch ({global_batch} examples), got {len(x)}"
         )
-    from helpers import repro
+    from helpers.book import repro
 
     import tensorflow as tf
 
@@ -536,7 +537,7 @@ def _kill(procs):
 def run_workers(task, n_workers=2, timeout=120.0, options=None, arrays=None, seed=42):
     """Run `task` in `n_workers` worker processes on 127.0.0.1 under one TF_CONFIG cluster.
 
-    Every worker runs ``python -m helpers.distributed worker`` with this process's
+    Every worker runs ``python -m helpers.replicas.experiments worker`` with this process's
     environment (so the numerics pins hold there too) plus its own ``TF_CONFIG``, with no GPU
     visible (``CUDA_VISIBLE_DEVICES=-1``: on a machine with one GPU, two workers would
     otherwise share GPU 0, and the chapter compares them with logical CPU devices), in its own
@@ -571,7 +572,8 @@ def run_workers(task, n_workers=2, timeout=120.0, options=None, arrays=None, see
     options = {} if options is None else options
     if not isinstance(options, dict):
         raise ValueError(f"options must be a dict, got {options!r}")
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # The folder that holds the helpers package: helpers/replicas/experiments.py, three levels up.
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(n_workers)]}
     with tempfile.TemporaryDirectory(prefix="bn_workers_") as tmp:
         np.savez(os.path.join(tmp, "arrays.npz"), **(arrays or {}))
@@ -597,7 +599,7 @@ def run_workers(task, n_workers=2, timeout=120.0, options=None, arrays=None, see
                 ):
                     procs.append(
                         subprocess.Popen(
-                            [sys.executable, "-m", "helpers.distributed", "worker", tmp],
+                            [sys.executable, "-m", "helpers.replicas.experiments", "worker", tmp],
                             env=env,
                             stdin=subprocess.DEVNULL,
                             stdout=out,
@@ -725,8 +727,8 @@ def _try_fit(strategy, x, y, n_workers):
 
 
 def main(argv=None):
-    """``python -m helpers.distributed worker FOLDER``: the worker entry point."""
-    parser = argparse.ArgumentParser(prog="python -m helpers.distributed")
+    """``python -m helpers.replicas.experiments worker FOLDER``: the worker entry point."""
+    parser = argparse.ArgumentParser(prog="python -m helpers.replicas.experiments")
     parser.add_argument("mode", choices=["worker"])
     parser.add_argument("folder")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""Training the networks of `helpers.models` the same way every time, and tabulating the runs.
+"""Training the networks of `helpers.training.models` the same way every time; tabulating runs.
 
 Chapter 07 asks whether BN delivers what the book promises (pp. 340-345): fewer training steps,
 shorter wall time, saturating activations and bad initializations made usable, larger learning
@@ -25,8 +25,8 @@ import dataclasses
 import math
 import time
 
-from helpers import checks
-from helpers.models import MLPSpec, build_mlp, initialize_weights
+from helpers.book import checks
+from helpers.training.models import MLPSpec, build_mlp, initialize_weights
 
 import numpy as np
 
@@ -376,7 +376,7 @@ class Runner:
             ValueError: `spec`/`config` have the wrong type, the seed is invalid, or the
                 training set is smaller than one batch.
         """
-        from helpers.repro import setup
+        from helpers.book.repro import setup
 
         if not isinstance(config, TrainConfig):
             raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")

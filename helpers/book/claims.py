@@ -1,6 +1,6 @@
 """Claim reports: a chapter states what it measured, and the verdict follows from the numbers.
 
-The claims the book makes are listed once, in our words, in ``helpers/claims.toml``. A chapter
+The claims the book makes are listed once, in our words, in ``helpers/book/claims.toml``. A chapter
 reports a claim with `report`, passing one `Check` per part of the claim: the figure it
 measured (one value, or one value per seed), the comparison and the threshold the chapter
 states. Each part holds in a seed when ``value <op> threshold`` is true, and the claim's verdict
@@ -27,7 +27,7 @@ import operator
 import os
 import tomllib
 
-from helpers import checks
+from helpers.book import checks
 
 import numpy as np
 
@@ -226,7 +226,7 @@ def verdict_of(checks):
     """
     checks = list(checks) if isinstance(checks, (list, tuple)) else None
     if not checks or not all(isinstance(c, Check) for c in checks):
-        raise ValueError("checks must be a non-empty list of helpers.claims.Check")
+        raise ValueError("checks must be a non-empty list of helpers.book.claims.Check")
     status = [c.status() for c in checks]
     if all(s == "held" for s in status):
         return "held"
@@ -287,7 +287,7 @@ def report(claim_id, *checks, claims=None):
     record with the raw figures goes into the output's metadata under `METADATA_KEY`.
 
     Args:
-        claim_id: an id of ``helpers/claims.toml``, such as ``"C1"``.
+        claim_id: an id of ``helpers/book/claims.toml``, such as ``"C1"``.
         *checks: one `Check` per part of the claim.
         claims: the claims to look the id up in (default: `load()`).
 

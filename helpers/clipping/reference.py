@@ -23,7 +23,7 @@ import glob
 import math
 import os
 
-from helpers import checks
+from helpers.book import checks
 
 # `helpers/__init__.py` has already set TensorFlow's environment defaults by the time a
 # submodule is imported, so importing TensorFlow here is safe.
@@ -440,7 +440,7 @@ def fit_seeds(build, optimizer, seeds, logdir, **fit_kwargs):
         ValueError: `seeds` is empty or holds something other than a non-negative integer, or
             `build`, `optimizer` or `logdir` is not callable.
     """
-    from helpers.repro import setup
+    from helpers.book.repro import setup
 
     seeds = list(seeds)
     if not seeds or not all(checks.is_int(s) and s >= 0 for s in seeds):

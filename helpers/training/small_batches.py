@@ -16,12 +16,12 @@ Two experiments of chapter 09, each in a few functions:
   with a chosen ``training`` argument, and `moving_stats` / `stats_drift` measure how far the
   moving statistics moved.
 
-Every argument is checked at the boundary with `helpers.checks`, so bad input stops with one
+Every argument is checked at the boundary with `helpers.book.checks`, so bad input stops with one
 sentence naming it.
 """
 
-from helpers import checks
-from helpers.training import gradient_step
+from helpers.book import checks
+from helpers.training.runner import gradient_step
 
 import numpy as np
 
@@ -311,7 +311,8 @@ class SmallBatchRunner:
 
     A run trains with Adam on the softmax cross-entropy for `epochs` epochs: every batch size
     sees the same images the same number of times (the budget is in images, not steps), in a
-    fresh shuffle per epoch (`helpers.training.make_batches`, remainder dropped). One model and
+    fresh shuffle per epoch (`helpers.training.runner.make_batches`, remainder dropped). One model
+    and
     one compiled loop are kept per normalization and reused for every batch size and seed: its
     weights are set to those of a fresh model built after ``helpers.setup(seed)`` and its
     optimizer is reset, which gives the same result as a fresh model.
@@ -375,8 +376,8 @@ class SmallBatchRunner:
         Raises:
             ValueError: an argument is invalid.
         """
-        from helpers.repro import setup
-        from helpers.training import make_batches
+        from helpers.book.repro import setup
+        from helpers.training.runner import make_batches
 
         import tensorflow as tf
 
@@ -586,7 +587,7 @@ def _accuracy(model, X, y):
 
 def _fit(model, X, y, learning_rate, epochs, batch_size, seed):
     """What ``fit`` does with Adam and from-logits cross-entropy, in one compiled loop."""
-    from helpers.training import make_batches
+    from helpers.training.runner import make_batches
 
     import tensorflow as tf
 
@@ -643,7 +644,7 @@ def transfer_run(
     Raises:
         ValueError: an argument is invalid.
     """
-    from helpers.repro import setup
+    from helpers.book.repro import setup
 
     import keras
 

@@ -8,12 +8,12 @@
   seeded per layer, so the initial weights depend on the spec and the seed only.
 * `fixup_scale` is the rescaling of Fixup (Zhang et al., 2019) for residual branches.
 
-How these networks are trained is `helpers.training`'s job.
+How these networks are trained is `helpers.training.runner`'s job.
 """
 
 import dataclasses
 
-from helpers import checks
+from helpers.book import checks
 
 import numpy as np
 

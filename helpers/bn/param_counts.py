@@ -108,7 +108,7 @@ def _batchnorm(layer, shape):
 
 
 def _rules():
-    from helpers.layers import MultiAxisBatchNormalization
+    from helpers.bn.layers import MultiAxisBatchNormalization
 
     import keras
 
@@ -156,7 +156,7 @@ def count_layer(layer, input_shape):
         raise UnknownLayerError(
             f"layer {getattr(layer, 'name', layer)!r} is a {type(layer).__name__}, for which "
             f"param_table has no counting rule (it knows {', '.join(supported_layers())}). "
-            "Add a rule in helpers/params.py, or count that layer yourself."
+            "Add a rule in helpers/bn/param_counts.py, or count that layer yourself."
         )
     out, trainable, non_trainable = rule(layer, _shape(input_shape))
     if not layer.trainable:

@@ -17,7 +17,7 @@ Conventions, matching `keras.layers.BatchNormalization`:
 * ε is added to the variance *inside* the square root.
 """
 
-from helpers import checks
+from helpers.book import checks
 
 import numpy as np
 

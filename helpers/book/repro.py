@@ -4,7 +4,7 @@ import logging
 import platform
 import warnings
 
-from helpers import checks
+from helpers.book import checks
 
 import numpy as np
 
@@ -32,7 +32,7 @@ def setup(seed=42, cpu_devices=None):
     NumPy and TensorFlow.
 
     With `cpu_devices`, the physical CPU is first split into that many logical CPU devices
-    (for `tf.distribute.MirroredStrategy`, see `helpers.distributed`). TensorFlow fixes its
+    (for `tf.distribute.MirroredStrategy`, see `helpers.replicas`). TensorFlow fixes its
     devices when its runtime starts, so the first call with `cpu_devices` must come before
     anything runs TensorFlow; nothing in this function starts the runtime before the devices
     are set (op determinism, clearing the session and seeding only set flags). Later calls
@@ -61,9 +61,9 @@ def setup(seed=42, cpu_devices=None):
     """
     seed = checks.seed(seed)
     if cpu_devices is not None:
-        from helpers import distributed
+        from helpers.replicas import experiments
 
-        distributed.configure_cpu_devices(cpu_devices)
+        experiments.configure_cpu_devices(cpu_devices)
     import keras
     import tensorflow as tf
 

@@ -3,7 +3,7 @@
 Used by chapter 06 and ``make bench`` to time a model before and after fusion.
 """
 
-from helpers import checks
+from helpers.book import checks
 
 import numpy as np
 

@@ -1,6 +1,6 @@
 """TensorFlow Lite's conversion of a Keras model: convert, list the operators, predict.
 
-Chapter 06 compares what `helpers.fusion.fuse` does with what TFLite's converter does to the
+Chapter 06 compares what `helpers.fusion.graph.fuse` does with what TFLite's converter does to the
 same model (Géron, *Hands-On ML*, 2nd ed., p. 341: "TFLite's optimizer does this
 automatically"). These helpers run the converter and the interpreter quietly and return the
 warnings they raise as texts, so a chapter can show them instead of letting them through.
@@ -11,7 +11,7 @@ import os
 import sys
 import warnings
 
-from helpers import checks
+from helpers.book import checks
 
 import numpy as np
 
