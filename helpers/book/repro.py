@@ -4,7 +4,7 @@ import logging
 import platform
 import warnings
 
-from helpers.book import checks
+from helpers.book import checks, devices
 
 import numpy as np
 
@@ -61,9 +61,7 @@ def setup(seed=42, cpu_devices=None):
     """
     seed = checks.seed(seed)
     if cpu_devices is not None:
-        from helpers.replicas import experiments
-
-        experiments.configure_cpu_devices(cpu_devices)
+        devices.configure_cpu_devices(cpu_devices)
     import keras
     import tensorflow as tf
 

@@ -1,37 +1,18 @@
-"""helpers.replicas: argument checks, the float32 tolerance, one step under MirroredStrategy
-(in a subprocess, so that its logical CPUs do not depend on which tests ran first) and the
-worker processes' lifetime (started, failed, timed out, orphaned)."""
+"""helpers.replicas.experiments and .strategy: argument checks, the float32 tolerance, and one
+step under MirroredStrategy (in a subprocess, so that its logical CPUs do not depend on which
+tests ran first)."""
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 
 from helpers.replicas import experiments
-from helpers.replicas.experiments import WorkerError, free_ports, run_workers, sync_tolerance
+from helpers.replicas.experiments import sync_tolerance
 
 import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _alive(pid):
-    """True while `pid` runs (a zombie waiting to be reaped counts as ended)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def _wait_gone(pids, seconds=5.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and any(map(_alive, pids)):
-        time.sleep(0.05)
-    return [p for p in pids if _alive(p)]
 
 
 # --- argument checks ----------------------------------------------------------------------------
@@ -40,14 +21,6 @@ def _wait_gone(pids, seconds=5.0):
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: free_ports(0), "n must be an integer from 1 to 64, got 0"),
-        (lambda: free_ports(65), "n must be an integer from 1 to 64"),
-        (lambda: run_workers("train"), "task must be"),
-        (lambda: run_workers("sleep", n_workers=0), "n_workers must be an integer from 1 to 8"),
-        (lambda: run_workers("sleep", timeout=-1), "timeout must be a finite number > 0"),
-        (lambda: run_workers("sleep", options=[1]), "options must be a dict"),
-        (lambda: experiments.configure_cpu_devices(0), "cpu_devices must be an integer from 1 to"),
-        (lambda: experiments.configure_cpu_devices(65), "cpu_devices must be an integer from"),
         (lambda: sync_tolerance(np.zeros(3)), "x must be a non-empty batch"),
         (lambda: sync_tolerance(np.full((2, 2), np.nan)), "x must hold finite numbers"),
         (lambda: experiments.one_step_stats(np.zeros((10, 3)), np.zeros(10)), "multiple of"),
@@ -80,14 +53,6 @@ def test_setup_checks_cpu_devices_before_touching_tensorflow():
         helpers.setup(1, cpu_devices=0)
     with pytest.raises(TypeError, match="synchronized must be True or False"):
         experiments.one_step_stats(np.zeros((8, 3)), np.zeros(8), 4, synchronized=1)
-
-
-def test_free_ports_are_distinct_and_bindable():
-    ports = free_ports(3)
-    assert len(set(ports)) == 3 and all(1024 <= p < 65536 for p in ports)
-    for port in ports:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", port))
 
 
 # --- the tolerance ------------------------------------------------------------------------------
@@ -128,7 +93,7 @@ def test_the_bound_grows_with_the_batch():
 
 ONE_STEP = """
 import helpers
-from helpers.replicas import experiments as D
+from helpers.replicas import experiments as D, strategy
 import numpy as np
 
 helpers.setup(0)  # enable_op_determinism, clear_session and seeding start no runtime
@@ -149,7 +114,7 @@ assert np.abs(unsync["outputs_mean"]).max() < 1e-5  # each replica centred its o
 assert np.abs(sync["outputs_mean"]).max() > 0.01  # ...not with global statistics
 assert unsync["local_replicas"] == [0, 1, 2, 3]
 try:
-    D.mirrored_strategy(5)
+    strategy.mirrored_strategy(5)
 except ValueError as err:
     assert "at most the 4 logical CPU device(s)" in str(err), err
 else:
@@ -164,6 +129,7 @@ print("ok")
 """
 
 
+@pytest.mark.integration
 def test_one_step_statistics_and_logical_devices():
     run = subprocess.run(
         [sys.executable, "-c", ONE_STEP],
@@ -174,68 +140,3 @@ def test_one_step_statistics_and_logical_devices():
         env={**os.environ, "PYTHONPATH": ROOT},
     )
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
-
-
-# --- worker processes -------------------------------------------------------------------------
-
-
-def test_a_worker_that_fails_to_start_is_reported_and_nothing_is_left():
-    with pytest.raises(WorkerError, match=r"^worker \d of 2 exited with code 1") as info:
-        run_workers("one_step", 2, timeout=60, arrays={})
-    message = str(info.value)
-    assert message.endswith("needs the arrays x and y, got []") and "\n" not in message
-    assert len(info.value.pids) == 2 and not _wait_gone(info.value.pids, 0.5)
-
-
-def test_a_timeout_stops_every_worker_and_workers_see_no_gpu(monkeypatch):
-    envs, popen = [], subprocess.Popen
-
-    def recording_popen(*args, **kwargs):
-        envs.append(kwargs["env"])
-        return popen(*args, **kwargs)
-
-    monkeypatch.setattr(subprocess, "Popen", recording_popen)
-    start = time.monotonic()
-    with pytest.raises(WorkerError, match="did not finish within 1.5 s and were all stopped"):
-        run_workers("sleep", 2, timeout=1.5)
-    assert time.monotonic() - start < 10
-    assert [env["CUDA_VISIBLE_DEVICES"] for env in envs] == ["-1", "-1"]
-
-
-PARENT = """
-import sys
-from helpers.replicas.experiments import run_workers
-run_workers("sleep", 2, timeout=120)
-"""
-
-
-def test_workers_exit_when_their_parent_is_killed():
-    parent = subprocess.Popen(
-        [sys.executable, "-c", PARENT], cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT}
-    )
-    try:
-        deadline, workers = time.monotonic() + 20, []
-        while time.monotonic() < deadline and len(workers) < 2:
-            time.sleep(0.1)
-            workers = [
-                int(pid)
-                for pid in os.listdir("/proc")
-                if pid.isdigit() and _ppid(int(pid)) == parent.pid
-            ]
-        assert len(workers) == 2, "the parent did not start its two workers"
-        time.sleep(1.0)  # let them reach their watchdogs
-        os.kill(parent.pid, signal.SIGKILL)
-        parent.wait()
-        assert not _wait_gone(workers, 5.0), "workers outlived their parent"
-    finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait()
-
-
-def _ppid(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
-        return None
