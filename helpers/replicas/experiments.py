@@ -13,7 +13,7 @@ runs must agree within. Starting and stopping worker processes is
 
 from helpers.book import checks
 from helpers.replicas.strategy import mirrored_strategy
-from helpers.training.runner import gradient_step
+from helpers.training.steps import gradient_step
 
 import numpy as np
 

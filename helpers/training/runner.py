@@ -27,6 +27,7 @@ import time
 
 from helpers.book import checks
 from helpers.training.models import MLPSpec, build_mlp, initialize_weights
+from helpers.training.steps import gradient_step, make_batches
 
 import numpy as np
 
@@ -82,44 +83,6 @@ class TrainConfig:
             raise ValueError(
                 "stop_at_target=True needs a target accuracy; set target=0.8 for example"
             )
-
-
-def make_batches(n_examples, batch_size, n_steps, seed):
-    r"""Indices of every mini-batch of a run: a fresh shuffle each epoch, remainder dropped.
-
-    Epoch $e$ uses the permutation drawn by ``numpy.random.default_rng(seed)`` for that epoch,
-    cut into $\lfloor n / B \rfloor$ batches of $B$ examples.
-
-    Args:
-        n_examples: training set size $n$, >= `batch_size`.
-        batch_size: $B$, >= 1.
-        n_steps: number of batches wanted, >= 0.
-        seed: non-negative integer.
-
-    Returns:
-        An int32 array of shape ``(n_steps, batch_size)``.
-
-    Raises:
-        ValueError: a size is not a positive integer, or the set is smaller than one batch.
-    """
-    checks.integer(batch_size, "batch_size", minimum=1)
-    if not checks.is_int(n_examples) or n_examples < batch_size:
-        raise ValueError(
-            f"n_examples must be an integer >= batch_size ({batch_size}), got {n_examples!r}; "
-            "use more training data or a smaller batch"
-        )
-    checks.integer(n_steps, "n_steps", minimum=0)
-    checks.seed(seed)
-    rng = np.random.default_rng(int(seed))
-    per_epoch = n_examples // batch_size
-    n_epochs = -(-n_steps // per_epoch)
-    epochs = [
-        rng.permutation(n_examples)[: per_epoch * batch_size].reshape(per_epoch, batch_size)
-        for _ in range(n_epochs)
-    ]
-    if not epochs:
-        return np.zeros((0, batch_size), dtype=np.int32)
-    return np.concatenate(epochs)[:n_steps].astype(np.int32)
 
 
 def first_step_reaching(steps, accuracies, target):
@@ -359,9 +322,9 @@ class Runner:
         """Train the network `spec` describes with the settings of `config`.
 
         Weights, shuffles and dropout masks depend on `seed` only (see `initialize_weights`,
-        `make_batches`), and TensorFlow's op determinism is on, so a run is repeatable. When
-        the mean loss of an interval, or the validation loss, is NaN or infinite, the run stops
-        and is recorded as diverged.
+        `helpers.training.steps.make_batches`), and TensorFlow's op determinism is on, so a
+        run is repeatable. When the mean loss of an interval, or the validation loss, is NaN
+        or infinite, the run stops and is recorded as diverged.
 
         Args:
             spec: an `MLPSpec`.
@@ -480,37 +443,6 @@ def train(spec, data, config, seed=42, name=None):
 
 #: Graph operations that cost nothing at run time and are left out of `step_operations`.
 FREE_OPS = frozenset({"Placeholder", "ReadVariableOp", "Identity", "NoOp", "Const"})
-
-
-def gradient_step(model, optimizer, x, y, loss=None):
-    """One training step: the loss of `model`'s logits on ``(x, y)``, its gradients, applied.
-
-    Works eagerly, traced in a `tf.function`, and in a `tf.distribute` replica context.
-
-    Args:
-        model: a Keras model that outputs logits.
-        optimizer: a built Keras optimizer.
-        x, y: a batch of inputs and integer labels.
-        loss: ``loss(y, logits)`` returning a scalar; by default the mean sparse softmax
-            cross-entropy.
-
-    Returns:
-        The loss, a scalar tensor.
-    """
-    import tensorflow as tf
-
-    with tf.GradientTape() as tape:
-        logits = model(x, training=True)
-        value = (
-            loss(y, logits)
-            if loss is not None
-            else tf.reduce_mean(
-                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
-            )
-        )
-    grads = tape.gradient(value, model.trainable_variables)
-    optimizer.apply(grads, model.trainable_variables)
-    return value
 
 
 def step_operations(spec, input_dim, batch_size, n_classes=10):

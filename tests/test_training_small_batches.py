@@ -1,18 +1,13 @@
-"""helpers.training.small_batches: argument checks, group counts, the class split, mode gaps and
-the frozen-BN inference mode, on tiny random data."""
+"""helpers.training.small_batches: argument checks, group counts, normalizations, mode gaps and
+the small-batch runner."""
 
-import helpers
-from helpers.training import small_batches
+from helpers.training import small_batches, transfer
 
 import keras
 import numpy as np
 import pytest
 
-
-@pytest.fixture(autouse=True)
-def seeded():
-    helpers.setup(0)
-
+pytestmark = pytest.mark.usefixtures("seeded")
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(64, 4, 4)).astype(np.float32) + 1.0
@@ -71,10 +66,10 @@ def test_mode_gap_is_zero_without_bn_and_restores_moving_stats():
     ln = small_batches.build_normalized_mlp("layer", 16, hidden=[8], n_classes=4)
     assert small_batches.mode_gap(ln, X, Y, 4)["gap"] == 0.0
     bn = small_batches.build_normalized_mlp("batch", 16, hidden=[8], n_classes=4)
-    before = small_batches.moving_stats(bn)
+    before = transfer.moving_stats(bn)
     gap = small_batches.mode_gap(bn, X, Y, 2)
     assert gap["gap"] > 0
-    assert small_batches.stats_drift(before, small_batches.moving_stats(bn)) == 0.0
+    assert transfer.stats_drift(before, transfer.moving_stats(bn)) == 0.0
     with pytest.raises(ValueError, match="batch_size must be at most the number of examples"):
         small_batches.mode_gap(bn, X, Y, 65)
     with pytest.raises(ValueError, match="model must be a Keras model"):
@@ -86,7 +81,7 @@ def test_mode_gap_compiled_loop_agrees_with_eager_on_a_nested_flatten():
     # starts with Flatten, which Keras 3.10 could not trace with an unknown feature size.
     rng = np.random.default_rng(0)
     Xn, yn = rng.random((130, 784)).astype("float32"), rng.integers(0, 2, 130)
-    model = small_batches.transfer_model(small_batches.build_base((784,), hidden=[8]), 2)
+    model = transfer.transfer_model(transfer.build_base((784,), hidden=[8]), 2)
     compiled = small_batches.mode_gap(model, Xn, yn, 2)  # 65 batches
     eager = small_batches.mode_gap(model, Xn[:128], yn[:128], 2)  # 64 batches
     # Both passes see the first 64 batches in the same order, so the sums of the gaps differ
@@ -107,68 +102,3 @@ def test_small_batch_runner_same_seed_same_result():
         small_batches.SmallBatchRunner((X, Y, X, Y), hidden=[8], groups=3)
     with pytest.raises(ValueError, match="data must be a tuple"):
         small_batches.SmallBatchRunner((X, Y))
-
-
-def test_class_split_relabels_in_the_given_order():
-    Xs, ys = small_batches.class_split(X, Y, [3, 1])
-    assert len(Xs) == 32 and set(ys) == {0, 1}
-    np.testing.assert_array_equal(ys, np.where(Y[np.isin(Y, [1, 3])] == 3, 0, 1))
-    for bad, message in [
-        ([], "non-empty list of distinct"),
-        ([1, 1], "non-empty list of distinct"),
-        ([7], r"classes \[7\] have no image"),
-        ("01", "classes must be a list"),
-        ([-1], "each class must be an integer >= 0"),
-    ]:
-        with pytest.raises(ValueError, match=message):
-            small_batches.class_split(X, Y, bad)
-
-
-def _fit_one_epoch(model):
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(X, Y, epochs=1, batch_size=16, verbose=0)
-
-
-def test_frozen_bn_runs_in_inference_mode_inside_fit():
-    base = small_batches.build_base((4, 4), hidden=[8])
-    base.trainable = False
-    model = small_batches.transfer_model(base, 4)
-    before = small_batches.moving_stats(base)
-    _fit_one_epoch(model)
-    assert small_batches.stats_drift(before, small_batches.moving_stats(base)) == 0.0
-    np.testing.assert_array_equal(model(X, training=True), model(X, training=False))
-
-
-def test_training_false_does_not_protect_an_unfrozen_base_in_keras_3():
-    """The Keras guide's base(inputs, training=False): fit's training=True overrides it."""
-    base = small_batches.build_base((4, 4), hidden=[8])
-    model = small_batches.transfer_model(base, 4, training=False)
-    before = small_batches.moving_stats(base)
-    _fit_one_epoch(model)
-    assert small_batches.stats_drift(before, small_batches.moving_stats(base)) > 0
-
-
-def test_stats_drift_and_bn_layers_errors():
-    base = small_batches.build_base((4, 4), hidden=[8, 4])
-    assert len(small_batches.bn_layers(small_batches.transfer_model(base, 2))) == 2
-    with pytest.raises(ValueError, match="same model"):
-        small_batches.stats_drift(
-            small_batches.moving_stats(base), small_batches.moving_stats(base)[:1]
-        )
-    with pytest.raises(ValueError, match="no BatchNormalization layer"):
-        small_batches.moving_stats(small_batches.build_normalized_mlp("layer", 4, hidden=[2]))
-    with pytest.raises(ValueError, match="training must be None or False"):
-        small_batches.transfer_model(base, 2, training=True)
-
-
-def test_transfer_run_on_tiny_data():
-    split = small_batches.class_split(X, Y, [0, 1]), small_batches.class_split(X, Y, [2, 3])
-    out = small_batches.transfer_run(
-        split[0], split[1], split[1], seed=1, hidden=[8], epochs=(1, 1, 1), batch_size=8
-    )
-    assert out["drift_frozen"] == 0.0 and out["drift_bn_frozen"] == 0.0
-    assert out["drift_unfrozen_bn"] > 0 and out["drift_default"] > 0
-    with pytest.raises(ValueError, match=r"epochs must be \(pretraining, head, fine-tuning\)"):
-        small_batches.transfer_run(split[0], split[1], split[1], seed=1, epochs=(1, 1))
-    with pytest.raises(ValueError, match=r"new must be a pair \(X, y\)"):
-        small_batches.transfer_run(split[0], X, split[1], seed=1)

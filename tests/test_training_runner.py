@@ -1,4 +1,4 @@
-"""helpers.training.runner: run settings, batches, target detection, runs and the results table."""
+"""helpers.training.runner: run settings, target detection, runs and the results table."""
 
 import math
 
@@ -48,34 +48,6 @@ DATA = blobs()
 def test_config_rejects_bad_values(kwargs, word):
     with pytest.raises(ValueError, match=word):
         training.TrainConfig(**kwargs)
-
-
-@FAST
-@given(st.integers(1, 50), st.integers(1, 8), st.integers(0, 40), st.integers(0, 2**31))
-def test_make_batches_shuffles_each_epoch_without_repeats(extra, batch, steps, seed):
-    n = batch + extra
-    b = training.make_batches(n, batch, steps, seed)
-    assert b.shape == (steps, batch) and b.dtype == np.int32
-    assert b.min(initial=0) >= 0 and b.max(initial=0) < n
-    per_epoch = n // batch
-    for start in range(0, steps, per_epoch):  # within an epoch, no example twice
-        epoch = b[start : start + per_epoch].ravel()
-        assert len(np.unique(epoch)) == len(epoch)
-    np.testing.assert_array_equal(b, training.make_batches(n, batch, steps, seed))
-
-
-@pytest.mark.parametrize(
-    "args, word",
-    [
-        ((3, 4, 1, 0), "n_examples"),
-        ((10, 0, 1, 0), "batch_size"),
-        ((10, 2, -1, 0), "n_steps"),
-        ((10, 2, 1, -3), "seed"),
-    ],
-)
-def test_make_batches_errors(args, word):
-    with pytest.raises(ValueError, match=word):
-        training.make_batches(*args)
 
 
 @FAST
