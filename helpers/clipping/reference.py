@@ -1,17 +1,14 @@
-"""Gradient clipping: NumPy references, and a way to watch gradient norms in TensorBoard.
+"""Gradient clipping in NumPy, and one real Keras SGD step to hold it against.
 
-Two halves, as in PyTorch's split between array maths and model surgery:
+`clip_by_value`, `clip_by_norm`, `global_norm`, `clip_by_global_norm` and `angle_between`
+follow the definitions that `tf.clip_by_value`, `tf.clip_by_norm` and `tf.clip_by_global_norm`
+implement, and that Keras's optimizers apply for ``clipvalue``, ``clipnorm`` and
+``global_clipnorm``; the unit tests check them against TensorFlow on random inputs.
+`keras_sgd_step` shows what one real SGD step does with a given gradient.
 
-* Array maths (pure NumPy): `clip_by_value`, `clip_by_norm`, `global_norm`,
-  `clip_by_global_norm` and `angle_between`. They follow the definitions that
-  `tf.clip_by_value`, `tf.clip_by_norm` and `tf.clip_by_global_norm` implement, and that Keras's
-  optimizers apply for ``clipvalue``, ``clipnorm`` and ``global_clipnorm``; the unit tests check
-  them against TensorFlow on random inputs.
-* Keras: `keras_sgd_step` shows what one real SGD step does with a given gradient.
-  `GradientNormModel` wraps a Keras model so that every training step also reports
-  the gradient's global norm before clipping and the size and direction of the step the
-  optimizer really took; `TensorBoardScalars` writes those per-step values to TensorBoard
-  event files with `tf.summary`, and `read_scalars` reads them back for plotting.
+Watching clipping during training is the other modules' job: `helpers.clipping.recording`
+(a model that reports its gradient norms), `helpers.clipping.tensorboard` (writing and reading
+those values as TensorBoard scalars) and `helpers.clipping.seeds` (the same run over seeds).
 
 Non-finite gradients (NaN or inf) are not rejected, because a diverging run produces them and
 the point is to watch it happen. The functions then behave like TensorFlow's: `clip_by_value`
@@ -19,9 +16,7 @@ works element by element (NaN stays NaN, inf becomes the limit), while the norm-
 return NaN wherever the norm is not finite (documented per function below).
 """
 
-import glob
 import math
-import os
 
 from helpers.book import checks
 
@@ -30,10 +25,6 @@ from helpers.book import checks
 import keras
 import numpy as np
 import tensorflow as tf
-
-#: The per-step values that `GradientNormModel.train_step` adds to Keras's logs.
-STEP_KEYS = ("batch_loss", "grad_norm", "update_norm", "update_angle")
-
 
 _THRESHOLD_HINT = (
     "a threshold of 0 would zero every gradient; to switch clipping off, pass no clip argument"
@@ -266,261 +257,3 @@ def keras_sgd_step(grads, **clip_kwargs):
         loss = tf.add_n([tf.reduce_sum(v * c) for v, c in zip(variables, constants)])
     optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
     return [-v.numpy() for v in variables]
-
-
-# --- training: per-step gradient norms, written to and read from TensorBoard ----------------
-
-
-def _tf_global_norm(tensors):
-    return tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(tf.cast(t, tf.float32))) for t in tensors]))
-
-
-def _tf_angle_degrees(a_list, b_list):
-    """`angle_between` in TensorFlow for two lists of tensors (NaN if either is zero)."""
-    a = tf.concat([tf.reshape(tf.cast(t, tf.float32), [-1]) for t in a_list], axis=0)
-    b = tf.concat([tf.reshape(tf.cast(t, tf.float32), [-1]) for t in b_list], axis=0)
-    u = a / tf.norm(a)
-    v = b / tf.norm(b)
-    return 2.0 * tf.atan2(tf.norm(u - v), tf.norm(u + v)) * (180.0 / math.pi)
-
-
-class GradientNormModel(keras.Model):
-    """Wrap a Keras model so that every training step also reports its gradient's size.
-
-    Keras 3's `fit` does not hand gradients to callbacks, so this wrapper overrides
-    `train_step`: it computes the gradients, lets the optimizer apply them (with its own
-    ``clipvalue``, ``clipnorm`` or ``global_clipnorm``), and then measures what was applied
-    by comparing the trainable weights before and after the step. `fit` otherwise works as
-    usual (compile, validation data, callbacks, history). Each step adds to the logs that
-    callbacks receive in ``on_train_batch_end``:
-
-    * ``batch_loss``: the loss of this batch (Keras's ``loss`` is the running mean over
-      the epoch);
-    * ``grad_norm``: the global norm of the raw gradients, before any clipping,
-      ``sqrt(sum_k ||g_k||^2)``;
-    * ``update_norm``: ``||w_before - w_after||``, the size of the step the optimizer
-      really took, clipping included. For plain SGD (no momentum, no weight decay) it
-      equals ``learning_rate * ||clipped g||``;
-    * ``update_angle``: the angle in degrees between ``g`` and ``w_before - w_after`` (for
-      plain SGD, between the raw and the clipped gradient); NaN when either is zero.
-
-    Non-trainable variables (e.g. BN moving statistics) are not part of these values. In
-    `History`, these four keys hold the value of each epoch's last step.
-
-    Args:
-        model: the Keras model to wrap (e.g. a `keras.Sequential`); it is called with the
-            same `training` flag.
-        **kwargs: passed on to `keras.Model` (e.g. `name`).
-
-    Raises:
-        ValueError: `model` is not a Keras model or layer.
-    """
-
-    def __init__(self, model, **kwargs):
-        if not isinstance(model, keras.layers.Layer):
-            raise ValueError(
-                f"model must be a Keras model (e.g. keras.Sequential), got {type(model).__name__}."
-            )
-        super().__init__(**kwargs)
-        self.inner = model
-
-    def call(self, inputs, training=None):
-        return self.inner(inputs, training=training)
-
-    def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
-            y_pred = self(x, training=True)
-            loss = self.compute_loss(
-                x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
-            )
-        variables = self.trainable_variables
-        grads = tape.gradient(loss, variables)
-        before = [tf.identity(v.value) for v in variables]
-        with tf.control_dependencies(before):
-            self.optimizer.apply_gradients(zip(grads, variables))
-        steps = [b - tf.identity(v.value) for b, v in zip(before, variables)]
-        for metric in self.metrics:
-            if metric.name == "loss":
-                metric.update_state(loss)
-            else:
-                metric.update_state(y, y_pred, sample_weight=sample_weight)
-        logs = {}
-        for metric in self.metrics:
-            result = metric.result()
-            logs.update(result if isinstance(result, dict) else {metric.name: result})
-        logs["batch_loss"] = loss
-        logs["grad_norm"] = _tf_global_norm(grads)
-        logs["update_norm"] = _tf_global_norm(steps)
-        logs["update_angle"] = _tf_angle_degrees(grads, steps)
-        return logs
-
-
-class TensorBoardScalars(keras.callbacks.Callback):
-    """A Keras callback that writes per-step and per-epoch scalars to TensorBoard.
-
-    At the end of every training batch it writes each of `batch_keys` found in the logs as
-    ``batch/<key>`` at step 0, 1, 2, ... (counted across epochs); at the end of every epoch
-    it writes every other log entry (``loss``, ``val_loss``, ``val_accuracy``, ...) as
-    ``epoch/<key>`` at the epoch number. It uses `tf.summary.create_file_writer`, so
-    ``tensorboard --logdir <logdir>`` shows the curves, and `read_scalars` reads them back.
-    NaN and inf values are written as they are.
-
-    Args:
-        logdir: the folder for the event files (created if needed); the caller chooses it,
-            e.g. a `tempfile.TemporaryDirectory`.
-        batch_keys: which per-step log entries to write, by default `STEP_KEYS` (what
-            `GradientNormModel` adds).
-
-    Raises:
-        ValueError: `logdir` is not a non-empty string or path, or `batch_keys` is a string
-            or empty.
-    """
-
-    def __init__(self, logdir, batch_keys=STEP_KEYS):
-        if not isinstance(logdir, (str, os.PathLike)) or not os.fspath(logdir):
-            raise ValueError(f"logdir must be a non-empty folder path, got {logdir!r}.")
-        if isinstance(batch_keys, str) or not batch_keys:
-            raise ValueError(
-                f"batch_keys must be a non-empty list of log names such as {STEP_KEYS}, got "
-                f"{batch_keys!r}."
-            )
-        super().__init__()
-        self.logdir = os.fspath(logdir)
-        self.batch_keys = tuple(batch_keys)
-        self.step = 0
-        self._writer = None
-
-    def on_train_begin(self, logs=None):
-        self._writer = tf.summary.create_file_writer(self.logdir)
-
-    def on_train_batch_end(self, batch, logs=None):
-        with self._writer.as_default():
-            for key in self.batch_keys:
-                if logs and key in logs:
-                    tf.summary.scalar(f"batch/{key}", float(logs[key]), step=self.step)
-        self.step += 1
-
-    def on_epoch_end(self, epoch, logs=None):
-        with self._writer.as_default():
-            for key, value in (logs or {}).items():
-                if key not in self.batch_keys:
-                    tf.summary.scalar(f"epoch/{key}", float(value), step=epoch)
-        self._writer.flush()
-
-    def on_train_end(self, logs=None):
-        self._writer.flush()
-        self._writer.close()
-
-
-def fit_seeds(build, optimizer, seeds, logdir, **fit_kwargs):
-    """Train one network once per seed, watching its gradients, with one traced training step.
-
-    The model is ``GradientNormModel(build())``, compiled once with `optimizer()` and a
-    cross-entropy loss. Before each seed's `fit`, everything a fresh run would start from is
-    restored: ``keras.utils.set_random_seed(seed)``, the weights of a freshly built ``build()``,
-    and the optimizer's initial state (step counter and slots). Each run is therefore
-    bit-identical to ``helpers.setup(seed)`` followed by building, compiling and fitting a new
-    model (the unit tests check this); sharing the compiled model only saves the tracing of the
-    training step, which costs more than a short run itself.
-
-    Args:
-        build: a function returning a new, uncompiled Keras model.
-        optimizer: a function returning a new Keras optimizer (with its clipping arguments).
-        seeds: the seeds, non-negative integers.
-        logdir: a function ``seed -> folder`` for that run's `TensorBoardScalars` event files.
-        **fit_kwargs: passed to ``fit`` (``x``, ``y``, ``epochs``, ``batch_size``,
-            ``validation_data``, ...); ``verbose`` is 0 unless given.
-
-    Returns:
-        A dict ``{seed: (history, weights)}``: the `History.history` dict of the run and the
-        model's weights after it.
-
-    Raises:
-        ValueError: `seeds` is empty or holds something other than a non-negative integer, or
-            `build`, `optimizer` or `logdir` is not callable.
-    """
-    from helpers.book.repro import setup
-
-    seeds = list(seeds)
-    if not seeds or not all(checks.is_int(s) and s >= 0 for s in seeds):
-        raise ValueError(
-            f"seeds must be a non-empty list of non-negative integers, got {seeds!r}."
-        )
-    for name, fn in (("build", build), ("optimizer", optimizer), ("logdir", logdir)):
-        if not callable(fn):
-            raise ValueError(f"{name} must be a function, got {type(fn).__name__}.")
-    fit_kwargs.setdefault("verbose", 0)
-    setup(int(seeds[0]))
-    model = GradientNormModel(build())
-    model.compile(
-        loss="sparse_categorical_crossentropy", metrics=["accuracy"], optimizer=optimizer()
-    )
-    model.optimizer.build(model.trainable_variables)
-    start = [v.numpy() for v in model.optimizer.variables]
-    runs = {}
-    for seed in seeds:
-        keras.utils.set_random_seed(int(seed))
-        model.inner.set_weights(build().get_weights())
-        for var, value in zip(model.optimizer.variables, start):
-            var.assign(value)
-        history = model.fit(callbacks=[TensorBoardScalars(logdir(seed))], **fit_kwargs)
-        runs[seed] = (history.history, model.get_weights())
-    return runs
-
-
-def read_scalars(logdir):
-    """Read every scalar from the TensorBoard event files under a folder.
-
-    Works for scalars written by TF2's `tf.summary.scalar` (stored as tensors) and for the
-    older ``simple_value`` form. Event files are read in name order (their names start with
-    the creation time); a step written twice keeps the value read last.
-
-    Args:
-        logdir: a folder holding ``events.out.tfevents.*`` files, directly or in subfolders.
-
-    Returns:
-        A dict ``{tag: (steps, values)}`` with two NumPy arrays per tag: int64 steps and
-        float64 values, sorted by step.
-
-    Raises:
-        ValueError: `logdir` is not a non-empty path.
-        FileNotFoundError: `logdir` is not a folder, or holds no event file.
-    """
-    from tensorflow.core.util import event_pb2
-
-    if not isinstance(logdir, (str, os.PathLike)) or not os.fspath(logdir):
-        raise ValueError(f"logdir must be a non-empty folder path, got {logdir!r}.")
-    logdir = os.fspath(logdir)
-    if not os.path.isdir(logdir):
-        raise FileNotFoundError(
-            f"logdir {logdir!r} is not a folder; pass the folder given to TensorBoardScalars."
-        )
-    files = sorted(glob.glob(os.path.join(logdir, "**", "events.out.tfevents.*"), recursive=True))
-    if not files:
-        raise FileNotFoundError(
-            f"no TensorBoard event file (events.out.tfevents.*) under {logdir!r}; was the "
-            "callback passed to fit()?"
-        )
-    scalars = {}
-    for path in files:
-        for record in tf.data.TFRecordDataset(path):
-            event = event_pb2.Event.FromString(record.numpy())
-            for value in event.summary.value:
-                if value.HasField("simple_value"):
-                    number = float(value.simple_value)
-                elif value.HasField("tensor"):
-                    array = tf.make_ndarray(value.tensor)
-                    if array.size != 1 or not np.issubdtype(array.dtype, np.number):
-                        continue
-                    number = float(array.reshape(()))
-                else:
-                    continue
-                scalars.setdefault(value.tag, {})[int(event.step)] = number
-    return {
-        tag: (
-            np.array(sorted(d), dtype=np.int64),
-            np.array([d[s] for s in sorted(d)], dtype=np.float64),
-        )
-        for tag, d in scalars.items()
-    }

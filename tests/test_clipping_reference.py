@@ -1,13 +1,10 @@
-"""helpers.clipping.reference: NumPy references against TensorFlow, and the logging loop."""
+"""helpers.clipping.reference: NumPy references against TensorFlow, and one real SGD step."""
 
 import math
-import os
 import warnings
 
-import helpers
 from helpers.clipping import reference
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -15,11 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-
-@pytest.fixture(autouse=True, scope="module")
-def seeded():
-    helpers.setup(0)
-
+pytestmark = pytest.mark.usefixtures("seeded_module")
 
 SETTINGS = settings(max_examples=30, deadline=None)
 
@@ -256,16 +249,6 @@ def test_angle_between_rejects_bad_vectors(a, b, word):
         reference.angle_between(a, b)
 
 
-def test_tf_angle_matches_numpy():
-    rng = np.random.default_rng(0)
-    a = [rng.normal(size=(3, 2)).astype(np.float32), rng.normal(size=2).astype(np.float32)]
-    b = [rng.normal(size=(3, 2)).astype(np.float32), rng.normal(size=2).astype(np.float32)]
-    flat = lambda xs: np.concatenate([x.ravel() for x in xs])  # noqa: E731
-    assert float(reference._tf_angle_degrees(a, b)) == pytest.approx(
-        reference.angle_between(flat(a), flat(b)), abs=1e-4
-    )
-
-
 # --- keras_sgd_step ----------------------------------------------------------------------
 
 
@@ -305,226 +288,3 @@ def test_keras_sgd_step_errors():
         reference.keras_sgd_step([])
     with pytest.raises(ValueError, match="lr"):  # Keras 3's own message
         reference.keras_sgd_step([[1.0]], lr=0.1)
-
-
-# --- GradientNormModel, TensorBoardScalars, read_scalars ----------------------------------
-
-
-class _Keep(keras.callbacks.Callback):
-    def on_train_begin(self, logs=None):
-        self.logs = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.logs.append({k: float(logs[k]) for k in reference.STEP_KEYS})
-
-
-def _tiny_problem():
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(16, 4)).astype(np.float32)
-    y = (X @ np.array([30.0, -20.0, 10.0, 5.0], np.float32))[:, None]
-    return X, y
-
-
-def _tiny_model(seed=0):
-    helpers.setup(seed)
-    return keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(3, activation="tanh"), keras.layers.Dense(1)]
-    )
-
-
-@pytest.mark.parametrize(
-    "clip",
-    [{}, {"clipvalue": 0.5}, {"clipnorm": 1.0}, {"global_clipnorm": 1.0}],
-    ids=lambda c: str(c),
-)
-def test_gradient_norm_model_records_what_the_optimizer_applied(clip):
-    X, y = _tiny_problem()
-    inner = _tiny_model()
-    with tf.GradientTape() as tape:
-        loss = keras.losses.MeanSquaredError()(y, inner(X, training=True))
-    grads = [g.numpy() for g in tape.gradient(loss, inner.trainable_variables)]
-    lr = 0.01
-    if "clipvalue" in clip:
-        clipped = [reference.clip_by_value(g, clip["clipvalue"]) for g in grads]
-    elif "clipnorm" in clip:
-        clipped = [reference.clip_by_norm(g, clip["clipnorm"]) for g in grads]
-    elif "global_clipnorm" in clip:
-        clipped, _ = reference.clip_by_global_norm(grads, clip["global_clipnorm"])
-    else:
-        clipped = grads
-    w0 = [v.numpy() for v in inner.trainable_variables]
-
-    model = reference.GradientNormModel(_tiny_model())
-    for a, b in zip(w0, model.inner.trainable_variables):  # same start as the reference model
-        np.testing.assert_array_equal(a, b.numpy())
-    model.compile(loss="mse", optimizer=keras.optimizers.SGD(learning_rate=lr, **clip))
-    keep = _Keep()
-    model.fit(X, y, batch_size=16, epochs=1, shuffle=False, verbose=0, callbacks=[keep])
-    (logs,) = keep.logs
-    w1 = [v.numpy() for v in model.inner.trainable_variables]
-    step = [a - b for a, b in zip(w0, w1)]
-    flat = lambda xs: np.concatenate([x.ravel() for x in xs])  # noqa: E731
-    np.testing.assert_allclose(flat(step), lr * flat(clipped), rtol=1e-4, atol=1e-7)
-    assert logs["batch_loss"] == pytest.approx(float(loss), rel=1e-5)
-    assert logs["grad_norm"] == pytest.approx(reference.global_norm(grads), rel=1e-5)
-    assert logs["update_norm"] == pytest.approx(lr * reference.global_norm(clipped), rel=1e-4)
-    assert logs["update_angle"] == pytest.approx(
-        reference.angle_between(flat(grads), flat(clipped)), abs=0.05
-    )
-    if clip:
-        assert logs["grad_norm"] > 1.0  # clipping was active in this test
-
-
-def test_gradient_norm_model_rejects_non_models():
-    with pytest.raises(ValueError, match="model"):
-        reference.GradientNormModel("not a model")
-
-
-def test_tensorboard_round_trip(tmp_path):
-    X, y = _tiny_problem()
-    model = reference.GradientNormModel(_tiny_model())
-    model.compile(
-        loss="mse", optimizer=keras.optimizers.SGD(learning_rate=0.01, global_clipnorm=1.0)
-    )
-    keep = _Keep()
-    history = model.fit(
-        X,
-        y,
-        batch_size=4,
-        epochs=2,
-        validation_data=(X, y),
-        verbose=0,
-        callbacks=[keep, reference.TensorBoardScalars(tmp_path / "run")],
-    )
-    scalars = reference.read_scalars(tmp_path)
-    for key in reference.STEP_KEYS:
-        steps, values = scalars[f"batch/{key}"]
-        np.testing.assert_array_equal(steps, np.arange(8))
-        # Written as float32 by tf.summary.scalar.
-        np.testing.assert_allclose(values, [log[key] for log in keep.logs], rtol=1e-6)
-    steps, values = scalars["epoch/val_loss"]
-    np.testing.assert_array_equal(steps, [0, 1])
-    np.testing.assert_allclose(values, history.history["val_loss"], rtol=1e-6)
-
-
-def test_read_scalars_reads_nan_and_simple_values(tmp_path):
-    from tensorflow.core.util import event_pb2
-
-    writer = tf.summary.create_file_writer(str(tmp_path / "tf2"))
-    with writer.as_default():
-        for step, value in enumerate([1.5, float("nan"), float("inf")]):
-            tf.summary.scalar("x", value, step=step)
-    writer.close()
-    with tf.io.TFRecordWriter(str(tmp_path / "events.out.tfevents.0.v1")) as f:
-        event = event_pb2.Event(step=7)
-        event.summary.value.add(tag="old", simple_value=2.5)
-        f.write(event.SerializeToString())
-    scalars = reference.read_scalars(tmp_path)
-    np.testing.assert_array_equal(scalars["x"][0], [0, 1, 2])
-    np.testing.assert_array_equal(scalars["x"][1], [1.5, np.nan, np.inf])
-    assert scalars["old"][0].tolist() == [7] and scalars["old"][1].tolist() == [2.5]
-
-
-def test_read_scalars_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no TensorBoard event file"):
-        reference.read_scalars(tmp_path)
-    with pytest.raises(FileNotFoundError, match="not a folder"):
-        reference.read_scalars(os.path.join(tmp_path, "missing"))
-    with pytest.raises(ValueError, match="logdir"):
-        reference.read_scalars("")
-    with pytest.raises(ValueError, match="logdir"):
-        reference.read_scalars(3)
-
-
-@pytest.mark.parametrize(
-    "kwargs, word",
-    [
-        ({"logdir": ""}, "logdir"),
-        ({"logdir": None}, "logdir"),
-        ({"logdir": "x", "batch_keys": "grad_norm"}, "batch_keys"),
-        ({"logdir": "x", "batch_keys": ()}, "batch_keys"),
-    ],
-)
-def test_tensorboard_scalars_rejects_bad_arguments(kwargs, word):
-    with pytest.raises(ValueError, match=word):
-        reference.TensorBoardScalars(**kwargs)
-
-
-# --- fit_seeds: one traced model, runs identical to fresh ones ------------------------------
-
-
-def _tiny_rnn():
-    return keras.Sequential(
-        [
-            keras.Input((5, 3)),
-            keras.layers.SimpleRNN(4, activation="relu"),
-            keras.layers.Dense(3, activation="softmax"),
-        ]
-    )
-
-
-def _tiny_data():
-    rng = np.random.default_rng(0)
-    return rng.normal(size=(48, 5, 3)).astype(np.float32), rng.integers(0, 3, 48)
-
-
-def test_fit_seeds_runs_equal_fresh_runs_bit_for_bit(tmp_path):
-    x, y = _tiny_data()
-
-    def sgd():
-        return keras.optimizers.SGD(learning_rate=0.5, clipnorm=1.0, momentum=0.5)
-
-    runs = reference.fit_seeds(
-        _tiny_rnn,
-        sgd,
-        [3, 4],
-        lambda s: tmp_path / f"reused_{s}",
-        x=x,
-        y=y,
-        epochs=2,
-        batch_size=16,
-    )
-    for seed in (3, 4):
-        helpers.setup(seed)
-        fresh = reference.GradientNormModel(_tiny_rnn())
-        fresh.compile(
-            loss="sparse_categorical_crossentropy", metrics=["accuracy"], optimizer=sgd()
-        )
-        history = fresh.fit(
-            x,
-            y,
-            epochs=2,
-            batch_size=16,
-            verbose=0,
-            callbacks=[reference.TensorBoardScalars(tmp_path / f"fresh_{seed}")],
-        )
-        for a, b in zip(fresh.get_weights(), runs[seed][1]):
-            np.testing.assert_array_equal(a, b)
-        assert history.history["loss"] == runs[seed][0]["loss"]
-        reused = reference.read_scalars(tmp_path / f"reused_{seed}")["batch/grad_norm"]
-        np.testing.assert_array_equal(
-            reused[1], reference.read_scalars(tmp_path / f"fresh_{seed}")["batch/grad_norm"][1]
-        )
-    assert not np.array_equal(runs[3][1][0], runs[4][1][0])
-
-
-@pytest.mark.parametrize(
-    "kwargs, word",
-    [
-        ({"seeds": []}, "seeds"),
-        ({"seeds": [1, -1]}, "seeds"),
-        ({"seeds": [True]}, "seeds"),
-        ({"build": None}, "build"),
-        ({"logdir": "folder"}, "logdir"),
-    ],
-)
-def test_fit_seeds_errors(kwargs, word):
-    args = {
-        "build": _tiny_rnn,
-        "optimizer": keras.optimizers.SGD,
-        "seeds": [0],
-        "logdir": str,
-        **kwargs,
-    }
-    with pytest.raises(ValueError, match=word):
-        reference.fit_seeds(args["build"], args["optimizer"], args["seeds"], args["logdir"])
