@@ -55,7 +55,7 @@ CHAPTER ?=
 PARAMS ?=
 chapter_md = $(or $(firstword $(wildcard chapters/$(CHAPTER)_*.md)),$(error no chapter matches CHAPTER=$(CHAPTER); try e.g. CHAPTER=03))
 
-.PHONY: help setup sysdeps data test lint unit unit-all sync-check execute-check nbval book-build book-check \
+.PHONY: help setup sysdeps data check imports quick test lint unit unit-all sync-check execute-check nbval book-build book-check \
         test-extended nbval-oldest run-py313 install-py312 wheel \
         book chapter run format lock sync colab-cells lab bench clean distclean
 
@@ -86,6 +86,26 @@ $(MATHJAX): tools/npm/package.json
 	cp tools/npm/package.json $(NPM_DIR)/package.json
 	cd $(NPM_DIR) && npm install --no-package-lock --no-audit --no-fund --silent
 	@test -f $@ && touch $@
+
+# --- the edit loop: `make check` ------------------------------------------------------------
+
+# Lint, the import contract and the tests that start no kernel, subprocess, server or browser
+# and build no keras.applications network (those are marked `integration`; `make unit` runs
+# them too). About a minute on 2 cores.
+check: $(STAMP) ## Quick checks for the edit loop: lint, the import contract, tests without kernels
+	@$(call timed,lint)
+	@$(call timed,imports)
+	@$(call timed,quick)
+
+# The import contract of helpers/ ([tool.importlinter] in pyproject.toml). A failure or a
+# missing lint-imports fails; without a contract in pyproject.toml there is nothing to check.
+imports: $(STAMP) ## The import contract of helpers (import-linter), when pyproject.toml has one
+	@if grep -q '^\[tool\.importlinter\]' pyproject.toml; then $(BIN)/lint-imports; \
+	else echo "no [tool.importlinter] contract in pyproject.toml"; fi
+
+quick: $(STAMP)
+	$(PINNED) $(BIN)/pytest -q -n $(JOBS) -m "not integration and not slow" tests \
+	  --ignore=tests/test_book.py
 
 # --- CI: `make test` stops at the first broken step ----------------------------------------
 

@@ -200,6 +200,7 @@ def test_a_bad_parameter_gets_its_sentence(md):
 END_TO_END = "06"
 
 
+@pytest.mark.integration
 def test_a_bad_parameter_stops_a_real_run_with_one_sentence(tmp_path):
     (md,) = [md for md in CHAPTERS if os.path.basename(md).startswith(END_TO_END)]
     name, value, sentence = BAD[END_TO_END]

@@ -1,4 +1,7 @@
-"""tools/execute_chapters.py: a stored notebook is replaced only by a successful, cleaned run."""
+"""tools/execute_chapters.py: a stored notebook is replaced only by a successful, cleaned run.
+
+Most tests run chapters through papermill (a kernel each): integration tests.
+"""
 
 import os
 import resource
@@ -34,6 +37,7 @@ def chapter(folder, name, body):
     return md
 
 
+@pytest.mark.integration
 def test_a_failing_chapter_leaves_the_stored_notebook_byte_for_byte(tmp_path, capsys):
     md = chapter(
         tmp_path,
@@ -53,6 +57,7 @@ def test_a_failing_chapter_leaves_the_stored_notebook_byte_for_byte(tmp_path, ca
     )
 
 
+@pytest.mark.integration
 def test_a_successful_chapter_is_replaced_cleaned_and_parameters_reach_it(tmp_path, capsys):
     md = chapter(tmp_path, "02_works", "\n```{code-cell} ipython3\nprint(seed * 2)\n```\n")
     assert execute_chapters.main(["--in-place", "--build", str(tmp_path / "build"), str(md)]) == 0
@@ -98,6 +103,7 @@ def _wait_for(path, proc, seconds=90):
     return int(path.read_text())
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "target, sig, message",
     [
@@ -130,6 +136,7 @@ def test_a_run_killed_midway_leaves_the_stored_notebook_byte_for_byte(
         os.kill(kernel, 0)
 
 
+@pytest.mark.integration
 def test_a_full_disk_leaves_the_stored_notebook_and_says_so(tmp_path):
     md = chapter(tmp_path, "04_big", "\n```{code-cell} ipython3\nprint('x' * 300_000)\n```\n")
     stored = (tmp_path / "04_big.ipynb").read_bytes()

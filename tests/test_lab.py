@@ -39,6 +39,9 @@ import pytest
 
 from tool_modules import ROOT, chromium, foreign, load_tool
 
+#: A JupyterLab server, kernels and a browser: the integration tier (`make check` leaves it out).
+pytestmark = pytest.mark.integration
+
 CHAPTERS = os.path.join(ROOT, "chapters")
 
 #: Put on the server's PYTHONPATH, so that the server and its kernels log every look-up of, or

@@ -35,6 +35,7 @@ def test_an_environment_that_would_change_fails_with_the_names(monkeypatch):
         reader_install.into_environment(sys.executable, "/x/bn_companion_helpers-0.2.0.whl")
 
 
+@pytest.mark.integration
 def test_a_missing_interpreter_is_one_line():
     run = subprocess.run(
         [sys.executable, reader_install.__file__, "/no/such/python", "x.whl"],
