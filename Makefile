@@ -133,17 +133,17 @@ unit-all: $(STAMP) ## The unit tests, those marked slow included
 	$(PINNED) $(BIN)/pytest -q -n $(JOBS) -m "slow or not slow" tests --ignore=tests/test_book.py
 
 sync-check: $(STAMP) ## 2. Every chapter .md / .ipynb pair holds the same cells
-	$(PY) tools/check_sync.py $(CHAPTER_MDS)
+	$(PY) -m tools.check_sync $(CHAPTER_MDS)
 
 execute-check: $(OLDEST)/.installed ## 3. Every chapter alone, on the oldest supported stack, at seed ALT_SEED, reduced sizes
-	$(call pinned_in,$(OLDEST)) tools/execute_chapters.py --standalone --into build/scratch \
+	$(call pinned_in,$(OLDEST)) -m tools.execute_chapters --standalone --into build/scratch \
 	  --seed $(ALT_SEED) --reduced --jobs $(JOBS) $(CHAPTERS_BY_COST)
 
 nbval: $(STAMP) ## 4. nbval: stored outputs match a fresh execution of each chapter alone (make test: NUMERICS=alternate)
-	$(PINNED) $(PY) tools/standalone_nbval.py --jobs $(JOBS) $(patsubst %.md,%.ipynb,$(CHAPTERS_BY_COST))
+	$(PINNED) $(PY) -m tools.standalone_nbval --jobs $(JOBS) $(patsubst %.md,%.ipynb,$(CHAPTERS_BY_COST))
 
 book-build: $(STAMP) $(MATHJAX) ## 5. Build the static book from the stored outputs, warnings are errors
-	$(PY) tools/build_book.py
+	$(PY) -m tools.build_book
 
 book-check: $(STAMP) ## 6. Open the built book in headless Chromium: maths typeset, figures, no remote assets
 	$(BIN)/pytest -q tests/test_book.py
@@ -177,7 +177,7 @@ define reader_env
 	@test -n "$(2)" || { echo "$(1) needs $(3)'s Python, which was not found (pyenv install it, or set PYTHON313/PYTHON312)"; exit 1; }
 	@test -x $(1)/bin/python || $(2) -m venv $(1)
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(1)/bin/python --require-hashes -r $(3)
-	$(PY) tools/reader_install.py $(1)/bin/python build/dist/*.whl
+	$(PY) -m tools.reader_install $(1)/bin/python build/dist/*.whl
 	@touch $(1)/.installed
 endef
 
@@ -193,11 +193,11 @@ test-extended: data ## What CI checks beyond make test: nbval on the oldest stac
 	@$(call timed,install-py312)
 
 nbval-oldest: $(OLDEST)/.installed ## nbval on the oldest supported stack, every chapter alone
-	$(call pinned_in,$(OLDEST)) tools/standalone_nbval.py --jobs $(JOBS) \
+	$(call pinned_in,$(OLDEST)) -m tools.standalone_nbval --jobs $(JOBS) \
 	  $(patsubst %.md,%.ipynb,$(CHAPTERS_BY_COST))
 
 run-py313: $(PY313)/.installed ## Every chapter alone at its defaults on Python 3.13 and the newest releases
-	$(call pinned_in,$(PY313)) tools/execute_chapters.py --standalone --into build/py313 \
+	$(call pinned_in,$(PY313)) -m tools.execute_chapters --standalone --into build/py313 \
 	  --jobs $(JOBS) $(CHAPTERS_BY_COST)
 
 # Colab's stack (Python 3.12 with `tensorflow`, not `tensorflow-cpu`): pip's dry run must keep
@@ -205,26 +205,26 @@ run-py313: $(PY313)/.installed ## Every chapter alone at its defaults on Python 
 COLAB_STACK := tensorflow==2.19.0 keras==3.10.0 numpy==2.0.2 pandas==2.2.2
 install-py312: $(WHEEL_STAMP) ## pip takes the wheel on Python 3.12, alone and beside Colab's stack (dry runs)
 	@test -n "$(PYTHON312)" || { echo "install-py312 needs CPython 3.12, which was not found (pyenv install 3.12, or set PYTHON312)"; exit 1; }
-	$(PY) tools/reader_install.py --fresh $(PYTHON312) build/dist/*.whl
-	$(PY) tools/reader_install.py --fresh $(PYTHON312) build/dist/*.whl --with $(COLAB_STACK)
+	$(PY) -m tools.reader_install --fresh $(PYTHON312) build/dist/*.whl
+	$(PY) -m tools.reader_install --fresh $(PYTHON312) build/dist/*.whl --with $(COLAB_STACK)
 
 # --- reading and writing chapters ----------------------------------------------------------
 
 book: data $(MATHJAX) ## Execute every chapter (refreshing stored outputs) and render the book
-	$(PINNED) $(PY) tools/execute_chapters.py --in-place $(CHAPTER_MDS)
-	$(PY) tools/build_book.py
+	$(PINNED) $(PY) -m tools.execute_chapters --in-place $(CHAPTER_MDS)
+	$(PY) -m tools.build_book
 	@echo "The book is in $(BOOK_HTML)/index.html"
 
 chapter: data ## Execute one chapter in place from its .md: make chapter CHAPTER=03
-	$(PINNED) $(PY) tools/execute_chapters.py --in-place $(chapter_md)
+	$(PINNED) $(PY) -m tools.execute_chapters --in-place $(chapter_md)
 
 run: data ## Execute one chapter with other parameters into runs/: make run CHAPTER=07 PARAMS="-p n_seeds 5"
-	$(PINNED) $(PY) tools/execute_chapters.py --into $(RUNS) $(PARAMS) $(chapter_md)
+	$(PINNED) $(PY) -m tools.execute_chapters --into $(RUNS) $(PARAMS) $(chapter_md)
 
 format: $(STAMP) ## Apply ruff's fixes and formatter to Python files and both sides of every chapter
 	$(BIN)/ruff check --fix-only --quiet .
 	$(BIN)/ruff format --quiet .
-	$(PY) tools/format_chapters.py --ruff $(BIN)/ruff $(CHAPTER_MDS)
+	$(PY) -m tools.format_chapters --ruff $(BIN)/ruff $(CHAPTER_MDS)
 
 # The locks. requirements.lock is the one `make` installs: CPython 3.11 on Linux x86-64. The
 # same packages are resolved for macOS arm64 and Linux aarch64 (resolved, not run here), for
@@ -251,7 +251,7 @@ lock: $(STAMP) ## Regenerate requirements.lock and locks/*.lock (hashes included
 	  --python-platform x86_64-manylinux_2_28 -o locks/oldest.lock
 
 colab-cells: $(STAMP) ## Rewrite every chapter's Open in Colab badge and install cell from pyproject.toml
-	$(PY) tools/colab.py --write $(CHAPTER_MDS)
+	$(PY) -m tools.colab --write $(CHAPTER_MDS)
 	@echo "Re-execute the chapters that changed (make book) so that each .ipynb follows its .md."
 
 sync: $(STAMP) ## Re-pair .md and .ipynb after editing either side in JupyterLab

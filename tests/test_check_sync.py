@@ -6,9 +6,9 @@ import shutil
 import jupytext
 import pytest
 
-from tool_modules import MYST_HEADER, load_tool
+from tools import check_sync
 
-check_sync = load_tool("check_sync")
+from tool_modules import MYST_HEADER
 
 MD = (
     MYST_HEADER

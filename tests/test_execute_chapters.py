@@ -14,9 +14,9 @@ import jupytext
 import nbformat
 import pytest
 
-from tool_modules import MYST_HEADER, ROOT, load_tool
+from tools import execute_chapters
 
-execute_chapters = load_tool("execute_chapters")
+from tool_modules import MYST_HEADER, ROOT
 
 HEADER = (
     MYST_HEADER
@@ -79,13 +79,14 @@ def test_jobs_only_with_into(tmp_path):
 
 # --- faults: a run killed midway, a full disk ----------------------------------------------
 
-TOOL = os.path.join(ROOT, "tools", "execute_chapters.py")
+TOOL = [sys.executable, "-m", "tools.execute_chapters"]
 
 
 def _start(md, tmp_path, preexec_fn=None):
     env = {**os.environ, "IPYTHONDIR": str(tmp_path / "ipython")}  # a fresh, small history file
     return subprocess.Popen(
-        [sys.executable, TOOL, "--in-place", "--build", str(tmp_path / "build"), str(md)],
+        [*TOOL, "--in-place", "--build", str(tmp_path / "build"), str(md)],
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -37,7 +37,9 @@ import jupytext
 import nbformat
 import pytest
 
-from tool_modules import ROOT, chromium, foreign, load_tool
+from tools import check_sync
+
+from tool_modules import ROOT, chromium, foreign
 
 #: A JupyterLab server, kernels and a browser: the integration tier (`make check` leaves it out).
 pytestmark = pytest.mark.integration
@@ -445,7 +447,7 @@ def test_a_reader_double_clicks_runs_edits_and_saves_a_chapter(lab, browser, scr
     # change in the cells is the edit; the cells run have their new outputs, the others kept
     # theirs.
     assert md.read_text() != md_before and ipynb.read_text() != ipynb_before
-    problem = load_tool("check_sync").check_pair(str(md))
+    problem = check_sync.check_pair(str(md))
     assert problem is None, problem
     expected = [c.source.strip() for c in stored]
     expected[edited] = f"{expected[edited]}\n\n{marker}"

@@ -7,7 +7,7 @@ same code into the paired .ipynb and keeps its outputs; the .ipynb is then clean
 execution, and the .md header keeps its usual shape. Outputs are not re-executed: formatting
 changes layout, not what the code computes.
 
-Usage: python tools/format_chapters.py [--ruff PATH] chapters/NN_topic.md ...
+Usage: python -m tools.format_chapters [--ruff PATH] chapters/NN_topic.md ...
 Checking without writing is `ruff format --check chapters/` (the .ipynb holds the same code).
 """
 
@@ -18,10 +18,10 @@ import shutil
 import subprocess
 import sys
 
-from clean_notebook import clean
+from tools.clean_notebook import clean
+from tools.common import CHAPTERS
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-CONFIG = os.path.join(HERE, os.pardir, "chapters", "ruff.toml")
+CONFIG = os.path.join(CHAPTERS, "ruff.toml")
 # Jupytext writes these two lines into a header it re-creates; the stored headers leave them out.
 VERSION_LINES = re.compile(r"^ {4}(format_version|jupytext_version): .*\n", re.MULTILINE)
 
@@ -36,7 +36,7 @@ def main(argv=None):
         nb = os.path.splitext(md)[0] + ".ipynb"
         if not (md.endswith(".md") and os.path.exists(md) and os.path.exists(nb)):
             sys.exit(f"{md}: expected a chapter .md with its paired .ipynb next to it")
-        config = os.path.abspath(CONFIG)
+        config = CONFIG
         fix = f"{args.ruff} check --fix-only --quiet --config {config} {{}}"
         fmt = f"{args.ruff} format --quiet --config {config} {{}}"
         run = subprocess.run(

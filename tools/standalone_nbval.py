@@ -1,6 +1,6 @@
 """nbval on chapters that stand alone: each stored notebook copied into an empty folder.
 
-    python tools/standalone_nbval.py [--jobs N] chapters/NN_topic.ipynb ...
+    python -m tools.standalone_nbval [--jobs N] chapters/NN_topic.ipynb ...
 
 Run it with the Python of the environment under test (``make nbval-oldest`` uses the oldest
 supported stack, with the package installed from its wheel): each notebook is copied alone into
@@ -11,12 +11,11 @@ there and compares its outputs with the stored ones, with the repository's
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tools.common import ROOT, copy_alone
 
 
 def main(argv=None):
@@ -29,14 +28,10 @@ def main(argv=None):
     missing = [nb for nb in args.notebooks if not os.path.isfile(nb)]
     if missing:
         parser.error(f"no such notebook: {missing[0]}")
-    home = tempfile.mkdtemp(prefix="bn-companion-nbval-")
-    try:
-        copies = []
-        for nb in args.notebooks:
-            name = os.path.splitext(os.path.basename(nb))[0]
-            os.makedirs(os.path.join(home, name))
-            copies.append(os.path.join(home, name, name + ".ipynb"))
-            shutil.copyfile(nb, copies[-1])
+    with tempfile.TemporaryDirectory(
+        prefix="bn-companion-nbval-", ignore_cleanup_errors=True
+    ) as home:
+        copies = [copy_alone(nb, home) for nb in args.notebooks]
         # A configuration of its own, so that pytest takes nothing from a pyproject.toml above.
         with open(os.path.join(home, "pytest.ini"), "w") as f:
             f.write("[pytest]\n")
@@ -48,8 +43,6 @@ def main(argv=None):
         if args.jobs > 1:
             command += ["-n", str(args.jobs), "--dist", "loadfile"]
         return subprocess.run(command + copies, cwd=home).returncode
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":
