@@ -45,12 +45,9 @@ ALT_SEED ?= 7
 JOBS ?= 2
 
 # The chapters, then the executed appendices (A1, A2, ...; the claims index is generated).
+# With JOBS > 1, execute-check and nbval hand them to the workers longest first, by the times
+# that their runs measure and store in tools/chapter_times.json (tools/chapter_times.py).
 CHAPTER_MDS := $(sort $(wildcard chapters/[0-9][0-9]_*.md)) $(sort $(wildcard chapters/A[0-9]_*.md))
-# The same chapters, longest first: execute-check and nbval hand them to JOBS workers in this
-# order, so that no long chapter starts last while the other worker sits idle.
-LONGEST_FIRST := 07 09 06 08 04 02
-CHAPTERS_BY_COST := $(foreach n,$(LONGEST_FIRST),$(filter chapters/$(n)_%,$(CHAPTER_MDS))) \
-  $(filter-out $(foreach n,$(LONGEST_FIRST),chapters/$(n)_%),$(CHAPTER_MDS))
 CHAPTER ?=
 PARAMS ?=
 chapter_md = $(or $(firstword $(wildcard chapters/$(CHAPTER)_*.md)),$(error no chapter matches CHAPTER=$(CHAPTER); try e.g. CHAPTER=03))
@@ -137,10 +134,10 @@ sync-check: $(STAMP) ## 2. Every chapter .md / .ipynb pair holds the same cells
 
 execute-check: $(OLDEST)/.installed ## 3. Every chapter alone, on the oldest supported stack, at seed ALT_SEED, reduced sizes
 	$(call pinned_in,$(OLDEST)) -m tools.execute_chapters --standalone --into build/scratch \
-	  --seed $(ALT_SEED) --reduced --jobs $(JOBS) $(CHAPTERS_BY_COST)
+	  --seed $(ALT_SEED) --reduced --jobs $(JOBS) $(CHAPTER_MDS)
 
 nbval: $(STAMP) ## 4. nbval: stored outputs match a fresh execution of each chapter alone (make test: NUMERICS=alternate)
-	$(PINNED) $(PY) -m tools.standalone_nbval --jobs $(JOBS) $(patsubst %.md,%.ipynb,$(CHAPTERS_BY_COST))
+	$(PINNED) $(PY) -m tools.standalone_nbval --jobs $(JOBS) $(patsubst %.md,%.ipynb,$(CHAPTER_MDS))
 
 book-build: $(STAMP) $(MATHJAX) ## 5. Build the static book from the stored outputs, warnings are errors
 	$(PY) -m tools.build_book
@@ -194,11 +191,11 @@ test-extended: data ## What CI checks beyond make test: nbval on the oldest stac
 
 nbval-oldest: $(OLDEST)/.installed ## nbval on the oldest supported stack, every chapter alone
 	$(call pinned_in,$(OLDEST)) -m tools.standalone_nbval --jobs $(JOBS) \
-	  $(patsubst %.md,%.ipynb,$(CHAPTERS_BY_COST))
+	  $(patsubst %.md,%.ipynb,$(CHAPTER_MDS))
 
 run-py313: $(PY313)/.installed ## Every chapter alone at its defaults on Python 3.13 and the newest releases
 	$(call pinned_in,$(PY313)) -m tools.execute_chapters --standalone --into build/py313 \
-	  --jobs $(JOBS) $(CHAPTERS_BY_COST)
+	  --jobs $(JOBS) $(CHAPTER_MDS)
 
 # Colab's stack (Python 3.12 with `tensorflow`, not `tensorflow-cpu`): pip's dry run must keep
 # each of its versions and add no second TensorFlow.

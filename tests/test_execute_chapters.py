@@ -77,6 +77,70 @@ def test_jobs_only_with_into(tmp_path):
         execute_chapters.main(["--in-place", "--jobs", "2", str(tmp_path / "x.md")])
 
 
+# --- the measured order --------------------------------------------------------------------
+
+
+@pytest.fixture
+def repository(tmp_path, monkeypatch):
+    """A chapters/ folder taken for the repository's, and its own times file."""
+    from tools import chapter_times, common
+
+    folder = tmp_path / "chapters"
+    folder.mkdir()
+    monkeypatch.setattr(common, "CHAPTERS", str(folder))
+    monkeypatch.setattr(chapter_times, "FILE", str(tmp_path / "times.json"))
+    return folder
+
+
+def _fake_runs(monkeypatch, seconds):
+    """Replace the kernels: each run writes its chapter's notebook and takes `seconds[name]`."""
+    started = []
+
+    def execute_all(jobs, runs):
+        for md, output, _ in runs:
+            name = os.path.basename(md)[:-3]
+            started.append(name)
+            nbformat.write(jupytext.read(md), output)
+            yield None, seconds[name]
+
+    monkeypatch.setattr(execute_chapters, "execute_all", execute_all)
+    return started
+
+
+def test_parallel_runs_go_longest_first_and_record_what_they_measure(
+    repository, tmp_path, monkeypatch
+):
+    from tools import chapter_times
+
+    mds = [str(chapter(repository, n, "")) for n in ("01_short", "02_long", "03_new")]
+    chapter_times.record("reduced", {"01_short": 10, "02_long": 90})
+    started = _fake_runs(monkeypatch, {"01_short": 11, "02_long": 140, "03_new": 42})
+    out = str(tmp_path / "out")
+    assert execute_chapters.main(["--into", out, "--reduced", "--jobs", "2", *mds]) == 0
+    assert started == ["03_new", "02_long", "01_short"]
+    assert chapter_times.load()["reduced"] == {"01_short": 10, "02_long": 140, "03_new": 40}
+    assert chapter_times.load()["defaults"] == {}
+
+    started.clear()  # one job keeps the order given; a run at the defaults is recorded apart
+    assert execute_chapters.main(["--into", out, *mds]) == 0
+    assert started == ["01_short", "02_long", "03_new"]
+    assert chapter_times.load()["defaults"] == {"01_short": 10, "02_long": 140, "03_new": 40}
+
+
+def test_runs_with_other_parameters_or_outside_chapters_record_nothing(
+    repository, tmp_path, monkeypatch
+):
+    from tools import chapter_times
+
+    md = str(chapter(repository, "01_a", ""))
+    elsewhere = str(chapter(tmp_path, "02_b", ""))
+    _fake_runs(monkeypatch, {"01_a": 30, "02_b": 30})
+    out = str(tmp_path / "out")
+    assert execute_chapters.main(["--into", out, "-p", "seed", "3", md]) == 0
+    assert execute_chapters.main(["--into", out, elsewhere]) == 0
+    assert not os.path.exists(chapter_times.FILE)
+
+
 # --- faults: a run killed midway, a full disk ----------------------------------------------
 
 TOOL = [sys.executable, "-m", "tools.execute_chapters"]

@@ -17,7 +17,9 @@
   chapter's smaller sizes from ``chapters/reduced_sizes.yml``. CI uses the last two: at any seed
   and at those sizes, every assert of a chapter still tests its claim.
 
-Run it through ``python -m helpers --`` (the Makefile does), so that
+With ``--jobs N``, N chapters run at once, longest first by the times of
+``tools/chapter_times.json``; a run at the default or the reduced sizes rewrites those times
+(`tools.chapter_times`). Run it through ``python -m helpers --`` (the Makefile does), so that
 every kernel inherits the numerics pins. It stops at the first chapter that fails (unless
 ``--keep-going``), names it, its cell and the first line of the error, lists the chapters
 refreshed before it, and exits with status 1 (130 when interrupted).
@@ -36,6 +38,7 @@ import nbformat
 import papermill
 import yaml
 
+from tools import chapter_times
 from tools.clean_notebook import clean
 from tools.common import (
     ROOT,
@@ -43,6 +46,7 @@ from tools.common import (
     copy_alone,
     error_line,
     first_line,
+    is_repository_chapter,
 )
 
 REDUCED = os.path.join(ROOT, "chapters", "reduced_sizes.yml")
@@ -180,8 +184,11 @@ def _run(args, given, alone):
     # The temporary file sits next to its target's folder: os.replace never crosses devices.
     work = os.path.join(args.build, "run") if args.in_place else args.into
     os.makedirs(work, exist_ok=True)
-    runs, targets = [], []
-    for md in args.chapters:
+    chapters = args.chapters
+    if args.jobs > 1:  # one chapter at a time keeps the order given (and stops in it)
+        chapters = chapter_times.longest_first(chapters, _kind(args))
+    runs, targets, sources = [], [], []
+    for md in chapters:
         name = chapter_name(md)
         parameters = dict(reduced_sizes(name[:2])) if args.reduced else {}
         if args.seed is not None:
@@ -196,11 +203,12 @@ def _run(args, given, alone):
         os.close(fd)
         runs.append((copy_alone(md, alone) if alone else md, temporary, parameters))
         targets.append(target)
+        sources.append(md)
 
-    refreshed, failed = [], []
+    refreshed, failed, measured = [], [], {}
     try:
-        for (md, temporary, parameters), target, (error, seconds) in zip(
-            runs, targets, execute_all(args.jobs, runs)
+        for (md, temporary, parameters), target, source, (error, seconds) in zip(
+            runs, targets, sources, execute_all(args.jobs, runs)
         ):
             name = chapter_name(md)
             shown = " ".join(f"{k}={v}" for k, v in parameters.items())
@@ -231,6 +239,8 @@ def _run(args, given, alone):
                     return 130 if error == "interrupted" else 1
                 continue
             refreshed.append(name)
+            if is_repository_chapter(source):
+                measured[name] = seconds
             print(f"executed {label} in {seconds:.0f} s -> {os.path.relpath(target)}")
     except KeyboardInterrupt:
         print(
@@ -241,9 +251,25 @@ def _run(args, given, alone):
     finally:
         for _, temporary, _ in runs:
             _discard(temporary)
+        _record(args, given, measured)
     if failed:
         print(f"{len(failed)} chapter(s) failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _kind(args):
+    """The kind of run whose times `args` measure (`tools.chapter_times.KINDS`)."""
+    return "reduced" if args.reduced else "defaults"
+
+
+def _record(args, given, measured):
+    """Store the times of a run at the default or reduced sizes (not with -p or -y)."""
+    if given or not measured:
+        return
+    try:
+        chapter_times.record(_kind(args), measured)
+    except OSError as err:  # the times only order later runs: say so and go on
+        print(f"could not store the chapters' times: {err}", file=sys.stderr)
 
 
 if __name__ == "__main__":
