@@ -129,7 +129,7 @@ unit: $(STAMP) ## 1. Unit tests of helpers (without those marked slow: make unit
 unit-all: $(STAMP) ## The unit tests, those marked slow included
 	$(PINNED) $(BIN)/pytest -q -n $(JOBS) -m "slow or not slow" tests --ignore=tests/test_book.py
 
-sync-check: $(STAMP) ## 2. Every chapter .md / .ipynb pair holds the same cells
+sync-check: $(STAMP) ## 2. Every chapter .md / .ipynb pair holds the same cells and pairing metadata
 	$(PY) -m tools.check_sync $(CHAPTER_MDS)
 
 execute-check: $(OLDEST)/.installed ## 3. Every chapter alone, on the oldest supported stack, at seed ALT_SEED, reduced sizes
@@ -218,6 +218,9 @@ chapter: data ## Execute one chapter in place from its .md: make chapter CHAPTER
 run: data ## Execute one chapter with other parameters into runs/: make run CHAPTER=07 PARAMS="-p n_seeds 5"
 	$(PINNED) $(PY) -m tools.execute_chapters --into $(RUNS) $(PARAMS) $(chapter_md)
 
+# Ruff formats a chapter's .ipynb alone; tools/format_chapters.py then formats the .md and
+# writes both sides through Jupytext, keeping their pairing metadata as stored
+# (tests/test_format_chapters.py fails otherwise).
 format: $(STAMP) ## Apply ruff's fixes and formatter to Python files and both sides of every chapter
 	$(BIN)/ruff check --fix-only --quiet .
 	$(BIN)/ruff format --quiet .
@@ -251,8 +254,11 @@ colab-cells: $(STAMP) ## Rewrite every chapter's Open in Colab badge and install
 	$(PY) -m tools.colab --write $(CHAPTER_MDS)
 	@echo "Re-execute the chapters that changed (make book) so that each .ipynb follows its .md."
 
+# jupytext --sync writes its version lines into each .md header and drops the .ipynb's
+# text_representation; tools.pairing puts the stored form back (make sync-check checks it).
 sync: $(STAMP) ## Re-pair .md and .ipynb after editing either side in JupyterLab
 	$(BIN)/jupytext --sync $(CHAPTER_MDS)
+	$(PY) -m tools.pairing $(CHAPTER_MDS)
 
 # tools/lab/: a double-click opens a chapter's .md as a notebook; no news, update checks or
 # other request leaves the machine; the reader's own Jupyter settings are left alone.

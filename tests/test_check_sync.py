@@ -4,6 +4,7 @@ import os
 import shutil
 
 import jupytext
+import nbformat
 import pytest
 
 from tools import check_sync
@@ -37,7 +38,8 @@ def pair(tmp_path):
         if cell.cell_type == "code":
             cell.execution_count = 1
             cell.outputs = []
-    jupytext.write(nb, str(tmp_path / "09_demo.ipynb"))
+    # As an execution stores it (nbformat keeps the .md's text_representation; tools.pairing).
+    nbformat.write(nb, str(tmp_path / "09_demo.ipynb"))
     return md
 
 

@@ -37,7 +37,7 @@ import jupytext
 import nbformat
 import pytest
 
-from tools import check_sync
+from tools import check_sync, pairing
 
 from tool_modules import ROOT, chromium, foreign
 
@@ -449,6 +449,15 @@ def test_a_reader_double_clicks_runs_edits_and_saves_a_chapter(lab, browser, scr
     assert md.read_text() != md_before and ipynb.read_text() != ipynb_before
     problem = check_sync.check_pair(str(md))
     assert problem is None, problem
+    # The save wrote Jupytext's version lines into the .md header; `make sync` (tools.pairing)
+    # puts back the pairing metadata as it was stored, on both sides.
+    pairing.normalize(str(md))
+    assert pairing.problem(str(md)) is None
+    assert pairing.header(md.read_text()) == pairing.header(md_before)
+    assert (
+        nbformat.read(ipynb, as_version=4).metadata.jupytext
+        == nbformat.reads(ipynb_before, as_version=4).metadata.jupytext
+    )
     expected = [c.source.strip() for c in stored]
     expected[edited] = f"{expected[edited]}\n\n{marker}"
     assert [c.source.strip() for c in jupytext.read(md).cells] == expected

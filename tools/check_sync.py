@@ -2,6 +2,7 @@
 
 The .md is what people edit and review; the .ipynb carries the outputs that nbval checks and
 the book renders. If one side was edited alone they disagree, and this says how to fix it.
+The pair's Jupytext metadata must also have its stored form (`tools.pairing`).
 
     python -m tools.check_sync chapters/NN_topic.md ...
 
@@ -13,6 +14,7 @@ import sys
 
 import jupytext
 
+from tools import pairing
 from tools.common import first_line, rerun_hint
 
 
@@ -61,7 +63,7 @@ def main(paths):
         print("no chapters found")
         return 1
     for md in paths:
-        problem = check_pair(md)
+        problem = check_pair(md) or pairing.problem(md)
         if problem:
             print("OUT OF SYNC:", problem)
             return 1

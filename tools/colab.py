@@ -27,7 +27,7 @@ import jupytext
 import nbformat
 
 from tools.common import ROOT
-from tools.format_chapters import VERSION_LINES
+from tools.pairing import strip_version_lines
 
 PYPROJECT = os.path.join(ROOT, "pyproject.toml")
 COLAB = "https://colab.research.google.com/github"
@@ -180,7 +180,7 @@ def main(argv=None):
             if changed:
                 text = jupytext.writes(nb, fmt="md:myst")
                 with open(md, "w", encoding="utf-8") as f:
-                    f.write(VERSION_LINES.sub("", text, count=2))
+                    f.write(strip_version_lines(text))
                 print(f"updated {md}")
     except ColabError as err:
         print(err, file=sys.stderr)

@@ -4,8 +4,10 @@ Ruff formats a notebook's code cells in place, but formatting only one side of a
 breaks the pairing. This applies ruff's safe fixes (import order, unused imports) and its
 formatter to the MyST source through Jupytext (`--pipe`), which writes the
 same code into the paired .ipynb and keeps its outputs; the .ipynb is then cleaned as after an
-execution, and the .md header keeps its usual shape. Outputs are not re-executed: formatting
-changes layout, not what the code computes.
+execution, and the pair's Jupytext metadata is put back in its stored form (`tools.pairing`:
+Jupytext's ``--pipe`` drops the .ipynb's ``text_representation`` and writes version lines into
+the .md header). Outputs are not re-executed: formatting changes layout, not what the code
+computes. On chapters already formatted, it changes no byte of either file.
 
 Usage: python -m tools.format_chapters [--ruff PATH] chapters/NN_topic.md ...
 Checking without writing is `ruff format --check chapters/` (the .ipynb holds the same code).
@@ -13,17 +15,17 @@ Checking without writing is `ruff format --check chapters/` (the .ipynb holds th
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
 
+import nbformat
+
+from tools import pairing
 from tools.clean_notebook import clean
 from tools.common import CHAPTERS
 
 CONFIG = os.path.join(CHAPTERS, "ruff.toml")
-# Jupytext writes these two lines into a header it re-creates; the stored headers leave them out.
-VERSION_LINES = re.compile(r"^ {4}(format_version|jupytext_version): .*\n", re.MULTILINE)
 
 
 def main(argv=None):
@@ -37,6 +39,7 @@ def main(argv=None):
         if not (md.endswith(".md") and os.path.exists(md) and os.path.exists(nb)):
             sys.exit(f"{md}: expected a chapter .md with its paired .ipynb next to it")
         config = CONFIG
+        kept = nbformat.read(nb, as_version=4).metadata.get("jupytext")
         fix = f"{args.ruff} check --fix-only --quiet --config {config} {{}}"
         fmt = f"{args.ruff} format --quiet --config {config} {{}}"
         run = subprocess.run(
@@ -46,10 +49,7 @@ def main(argv=None):
         )
         if run.returncode:
             sys.exit(f"{md}: formatting failed: {(run.stderr or run.stdout).strip()}")
-        with open(md, encoding="utf-8") as f:
-            text = f.read()
-        with open(md, "w", encoding="utf-8") as f:
-            f.write(VERSION_LINES.sub("", text, count=2))
+        pairing.normalize(md, keep=kept)
         clean(nb)
         print(f"formatted {md} and {nb}")
 
