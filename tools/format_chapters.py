@@ -34,22 +34,25 @@ def main(argv=None):
     parser.add_argument("--ruff", default=shutil.which("ruff") or "ruff")
     args = parser.parse_args(argv)
     jupytext = os.path.join(os.path.dirname(sys.executable), "jupytext")
+    kept = {}
     for md in args.mds:
         nb = os.path.splitext(md)[0] + ".ipynb"
         if not (md.endswith(".md") and os.path.exists(md) and os.path.exists(nb)):
             sys.exit(f"{md}: expected a chapter .md with its paired .ipynb next to it")
-        config = CONFIG
-        kept = nbformat.read(nb, as_version=4).metadata.get("jupytext")
-        fix = f"{args.ruff} check --fix-only --quiet --config {config} {{}}"
-        fmt = f"{args.ruff} format --quiet --config {config} {{}}"
-        run = subprocess.run(
-            [jupytext, "--quiet", "--sync", "--pipe", fix, "--pipe", fmt, md],
-            capture_output=True,
-            text=True,
-        )
-        if run.returncode:
-            sys.exit(f"{md}: formatting failed: {(run.stderr or run.stdout).strip()}")
-        pairing.normalize(md, keep=kept)
+        kept[md] = nbformat.read(nb, as_version=4).metadata.get("jupytext")
+    fix = f"{args.ruff} check --fix-only --quiet --config {CONFIG} {{}}"
+    fmt = f"{args.ruff} format --quiet --config {CONFIG} {{}}"
+    # One Jupytext for every chapter: it starts once, and names the chapter that fails.
+    run = subprocess.run(
+        [jupytext, "--quiet", "--sync", "--pipe", fix, "--pipe", fmt, *args.mds],
+        capture_output=True,
+        text=True,
+    )
+    if run.returncode:
+        sys.exit(f"formatting failed: {(run.stderr or run.stdout).strip()}")
+    for md in args.mds:
+        nb = os.path.splitext(md)[0] + ".ipynb"
+        pairing.normalize(md, keep=kept[md])
         clean(nb)
         print(f"formatted {md} and {nb}")
 
