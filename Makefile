@@ -45,17 +45,14 @@ ALT_SEED ?= 7
 JOBS ?= 2
 
 # The chapters, then the executed appendices (A1, A2, ...; the claims index is generated).
+# With JOBS > 1, execute-check and nbval hand them to the workers longest first, by the times
+# that their runs measure and store in tools/chapter_times.json (tools/chapter_times.py).
 CHAPTER_MDS := $(sort $(wildcard chapters/[0-9][0-9]_*.md)) $(sort $(wildcard chapters/A[0-9]_*.md))
-# The same chapters, longest first: execute-check and nbval hand them to JOBS workers in this
-# order, so that no long chapter starts last while the other worker sits idle.
-LONGEST_FIRST := 07 09 06 08 04 02
-CHAPTERS_BY_COST := $(foreach n,$(LONGEST_FIRST),$(filter chapters/$(n)_%,$(CHAPTER_MDS))) \
-  $(filter-out $(foreach n,$(LONGEST_FIRST),chapters/$(n)_%),$(CHAPTER_MDS))
 CHAPTER ?=
 PARAMS ?=
 chapter_md = $(or $(firstword $(wildcard chapters/$(CHAPTER)_*.md)),$(error no chapter matches CHAPTER=$(CHAPTER); try e.g. CHAPTER=03))
 
-.PHONY: help setup sysdeps data test lint unit unit-all sync-check execute-check nbval book-build book-check \
+.PHONY: help setup sysdeps data check imports quick test lint unit unit-all sync-check execute-check nbval book-build book-check \
         test-extended nbval-oldest run-py313 install-py312 wheel \
         book chapter run format lock sync colab-cells lab bench clean distclean
 
@@ -87,6 +84,26 @@ $(MATHJAX): tools/npm/package.json
 	cd $(NPM_DIR) && npm install --no-package-lock --no-audit --no-fund --silent
 	@test -f $@ && touch $@
 
+# --- the edit loop: `make check` ------------------------------------------------------------
+
+# Lint, the import contract and the tests that start no kernel, subprocess, server or browser
+# and build no keras.applications network (those are marked `integration`; `make unit` runs
+# them too). About a minute on 2 cores.
+check: $(STAMP) ## Quick checks for the edit loop: lint, the import contract, tests without kernels
+	@$(call timed,lint)
+	@$(call timed,imports)
+	@$(call timed,quick)
+
+# The import contract of helpers/ ([tool.importlinter] in pyproject.toml). A failure or a
+# missing lint-imports fails; without a contract in pyproject.toml there is nothing to check.
+imports: $(STAMP) ## The import contract of helpers (import-linter), when pyproject.toml has one
+	@if grep -q '^\[tool\.importlinter\]' pyproject.toml; then $(BIN)/lint-imports; \
+	else echo "no [tool.importlinter] contract in pyproject.toml"; fi
+
+quick: $(STAMP)
+	$(PINNED) $(BIN)/pytest -q -n $(JOBS) -m "not integration and not slow" tests \
+	  --ignore=tests/test_book.py
+
 # --- CI: `make test` stops at the first broken step ----------------------------------------
 
 # Each step prints how long it took when it ends.
@@ -112,18 +129,18 @@ unit: $(STAMP) ## 1. Unit tests of helpers (without those marked slow: make unit
 unit-all: $(STAMP) ## The unit tests, those marked slow included
 	$(PINNED) $(BIN)/pytest -q -n $(JOBS) -m "slow or not slow" tests --ignore=tests/test_book.py
 
-sync-check: $(STAMP) ## 2. Every chapter .md / .ipynb pair holds the same cells
-	$(PY) tools/check_sync.py $(CHAPTER_MDS)
+sync-check: $(STAMP) ## 2. Every chapter .md / .ipynb pair holds the same cells and pairing metadata
+	$(PY) -m tools.check_sync $(CHAPTER_MDS)
 
 execute-check: $(OLDEST)/.installed ## 3. Every chapter alone, on the oldest supported stack, at seed ALT_SEED, reduced sizes
-	$(call pinned_in,$(OLDEST)) tools/execute_chapters.py --standalone --into build/scratch \
-	  --seed $(ALT_SEED) --reduced --jobs $(JOBS) $(CHAPTERS_BY_COST)
+	$(call pinned_in,$(OLDEST)) -m tools.execute_chapters --standalone --into build/scratch \
+	  --seed $(ALT_SEED) --reduced --jobs $(JOBS) $(CHAPTER_MDS)
 
 nbval: $(STAMP) ## 4. nbval: stored outputs match a fresh execution of each chapter alone (make test: NUMERICS=alternate)
-	$(PINNED) $(PY) tools/standalone_nbval.py --jobs $(JOBS) $(patsubst %.md,%.ipynb,$(CHAPTERS_BY_COST))
+	$(PINNED) $(PY) -m tools.standalone_nbval --jobs $(JOBS) $(patsubst %.md,%.ipynb,$(CHAPTER_MDS))
 
 book-build: $(STAMP) $(MATHJAX) ## 5. Build the static book from the stored outputs, warnings are errors
-	$(PY) tools/build_book.py
+	$(PY) -m tools.build_book
 
 book-check: $(STAMP) ## 6. Open the built book in headless Chromium: maths typeset, figures, no remote assets
 	$(BIN)/pytest -q tests/test_book.py
@@ -157,7 +174,7 @@ define reader_env
 	@test -n "$(2)" || { echo "$(1) needs $(3)'s Python, which was not found (pyenv install it, or set PYTHON313/PYTHON312)"; exit 1; }
 	@test -x $(1)/bin/python || $(2) -m venv $(1)
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(1)/bin/python --require-hashes -r $(3)
-	$(PY) tools/reader_install.py $(1)/bin/python build/dist/*.whl
+	$(PY) -m tools.reader_install $(1)/bin/python build/dist/*.whl
 	@touch $(1)/.installed
 endef
 
@@ -173,38 +190,41 @@ test-extended: data ## What CI checks beyond make test: nbval on the oldest stac
 	@$(call timed,install-py312)
 
 nbval-oldest: $(OLDEST)/.installed ## nbval on the oldest supported stack, every chapter alone
-	$(call pinned_in,$(OLDEST)) tools/standalone_nbval.py --jobs $(JOBS) \
-	  $(patsubst %.md,%.ipynb,$(CHAPTERS_BY_COST))
+	$(call pinned_in,$(OLDEST)) -m tools.standalone_nbval --jobs $(JOBS) \
+	  $(patsubst %.md,%.ipynb,$(CHAPTER_MDS))
 
 run-py313: $(PY313)/.installed ## Every chapter alone at its defaults on Python 3.13 and the newest releases
-	$(call pinned_in,$(PY313)) tools/execute_chapters.py --standalone --into build/py313 \
-	  --jobs $(JOBS) $(CHAPTERS_BY_COST)
+	$(call pinned_in,$(PY313)) -m tools.execute_chapters --standalone --into build/py313 \
+	  --jobs $(JOBS) $(CHAPTER_MDS)
 
 # Colab's stack (Python 3.12 with `tensorflow`, not `tensorflow-cpu`): pip's dry run must keep
 # each of its versions and add no second TensorFlow.
 COLAB_STACK := tensorflow==2.19.0 keras==3.10.0 numpy==2.0.2 pandas==2.2.2
 install-py312: $(WHEEL_STAMP) ## pip takes the wheel on Python 3.12, alone and beside Colab's stack (dry runs)
 	@test -n "$(PYTHON312)" || { echo "install-py312 needs CPython 3.12, which was not found (pyenv install 3.12, or set PYTHON312)"; exit 1; }
-	$(PY) tools/reader_install.py --fresh $(PYTHON312) build/dist/*.whl
-	$(PY) tools/reader_install.py --fresh $(PYTHON312) build/dist/*.whl --with $(COLAB_STACK)
+	$(PY) -m tools.reader_install --fresh $(PYTHON312) build/dist/*.whl
+	$(PY) -m tools.reader_install --fresh $(PYTHON312) build/dist/*.whl --with $(COLAB_STACK)
 
 # --- reading and writing chapters ----------------------------------------------------------
 
 book: data $(MATHJAX) ## Execute every chapter (refreshing stored outputs) and render the book
-	$(PINNED) $(PY) tools/execute_chapters.py --in-place $(CHAPTER_MDS)
-	$(PY) tools/build_book.py
+	$(PINNED) $(PY) -m tools.execute_chapters --in-place $(CHAPTER_MDS)
+	$(PY) -m tools.build_book
 	@echo "The book is in $(BOOK_HTML)/index.html"
 
 chapter: data ## Execute one chapter in place from its .md: make chapter CHAPTER=03
-	$(PINNED) $(PY) tools/execute_chapters.py --in-place $(chapter_md)
+	$(PINNED) $(PY) -m tools.execute_chapters --in-place $(chapter_md)
 
 run: data ## Execute one chapter with other parameters into runs/: make run CHAPTER=07 PARAMS="-p n_seeds 5"
-	$(PINNED) $(PY) tools/execute_chapters.py --into $(RUNS) $(PARAMS) $(chapter_md)
+	$(PINNED) $(PY) -m tools.execute_chapters --into $(RUNS) $(PARAMS) $(chapter_md)
 
+# Ruff formats a chapter's .ipynb alone; tools/format_chapters.py then formats the .md and
+# writes both sides through Jupytext, keeping their pairing metadata as stored
+# (tests/test_format_chapters.py fails otherwise).
 format: $(STAMP) ## Apply ruff's fixes and formatter to Python files and both sides of every chapter
 	$(BIN)/ruff check --fix-only --quiet .
 	$(BIN)/ruff format --quiet .
-	$(PY) tools/format_chapters.py --ruff $(BIN)/ruff $(CHAPTER_MDS)
+	$(PY) -m tools.format_chapters --ruff $(BIN)/ruff $(CHAPTER_MDS)
 
 # The locks. requirements.lock is the one `make` installs: CPython 3.11 on Linux x86-64. The
 # same packages are resolved for macOS arm64 and Linux aarch64 (resolved, not run here), for
@@ -231,11 +251,14 @@ lock: $(STAMP) ## Regenerate requirements.lock and locks/*.lock (hashes included
 	  --python-platform x86_64-manylinux_2_28 -o locks/oldest.lock
 
 colab-cells: $(STAMP) ## Rewrite every chapter's Open in Colab badge and install cell from pyproject.toml
-	$(PY) tools/colab.py --write $(CHAPTER_MDS)
+	$(PY) -m tools.colab --write $(CHAPTER_MDS)
 	@echo "Re-execute the chapters that changed (make book) so that each .ipynb follows its .md."
 
+# jupytext --sync writes its version lines into each .md header and drops the .ipynb's
+# text_representation; tools.pairing puts the stored form back (make sync-check checks it).
 sync: $(STAMP) ## Re-pair .md and .ipynb after editing either side in JupyterLab
 	$(BIN)/jupytext --sync $(CHAPTER_MDS)
+	$(PY) -m tools.pairing $(CHAPTER_MDS)
 
 # tools/lab/: a double-click opens a chapter's .md as a notebook; no news, update checks or
 # other request leaves the machine; the reader's own Jupyter settings are left alone.

@@ -14,7 +14,7 @@ import sys
 import jupytext
 import pytest
 
-from tool_modules import load_tool
+from tools import colab, execute_chapters
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: The chapters (NN_topic.md) and the executed appendices (A<digit>_topic.md).
@@ -91,7 +91,7 @@ def test_the_sanitizer_never_rewrites_numbers():
 @pytest.mark.parametrize("md", CHAPTERS, ids=os.path.basename)
 def test_badge_and_install_cell_follow_pyproject(md):
     """The Open in Colab badge and the first code cell are what tools/colab.py writes."""
-    assert load_tool("colab").check(md) is None
+    assert colab.check(md) is None
 
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=os.path.basename)
@@ -185,7 +185,6 @@ def test_a_bad_parameter_gets_its_sentence(md):
     """
     from helpers.book.parameters import ParameterError
 
-    execute_chapters = load_tool("execute_chapters")
     name, value, sentence = BAD[os.path.basename(md)[:2]]
     parameters, checking = parameter_cells(md)
     namespace = {}
@@ -200,13 +199,15 @@ def test_a_bad_parameter_gets_its_sentence(md):
 END_TO_END = "06"
 
 
+@pytest.mark.integration
 def test_a_bad_parameter_stops_a_real_run_with_one_sentence(tmp_path):
     (md,) = [md for md in CHAPTERS if os.path.basename(md).startswith(END_TO_END)]
     name, value, sentence = BAD[END_TO_END]
     run = subprocess.run(
         [
             sys.executable,
-            os.path.join(ROOT, "tools", "execute_chapters.py"),
+            "-m",
+            "tools.execute_chapters",
             "--into",
             str(tmp_path / "out"),
             "--build",
@@ -219,6 +220,7 @@ def test_a_bad_parameter_stops_a_real_run_with_one_sentence(tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
+        cwd=ROOT,
     )
     assert run.returncode == 1
     failure = [line for line in run.stderr.splitlines() if line.startswith("FAILED")]

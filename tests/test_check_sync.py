@@ -4,11 +4,12 @@ import os
 import shutil
 
 import jupytext
+import nbformat
 import pytest
 
-from tool_modules import MYST_HEADER, load_tool
+from tools import check_sync
 
-check_sync = load_tool("check_sync")
+from tool_modules import MYST_HEADER
 
 MD = (
     MYST_HEADER
@@ -37,7 +38,8 @@ def pair(tmp_path):
         if cell.cell_type == "code":
             cell.execution_count = 1
             cell.outputs = []
-    jupytext.write(nb, str(tmp_path / "09_demo.ipynb"))
+    # As an execution stores it (nbformat keeps the .md's text_representation; tools.pairing).
+    nbformat.write(nb, str(tmp_path / "09_demo.ipynb"))
     return md
 
 

@@ -9,9 +9,7 @@ import types
 
 import pytest
 
-from tool_modules import load_tool
-
-colab = load_tool("colab")
+from tools import colab
 
 
 def _run_cell(monkeypatch, installed, on_colab, has_tensorflow=True):

@@ -1,4 +1,7 @@
-"""tools/execute_chapters.py: a stored notebook is replaced only by a successful, cleaned run."""
+"""tools/execute_chapters.py: a stored notebook is replaced only by a successful, cleaned run.
+
+Most tests run chapters through papermill (a kernel each): integration tests.
+"""
 
 import os
 import resource
@@ -11,9 +14,9 @@ import jupytext
 import nbformat
 import pytest
 
-from tool_modules import MYST_HEADER, ROOT, load_tool
+from tools import execute_chapters
 
-execute_chapters = load_tool("execute_chapters")
+from tool_modules import MYST_HEADER, ROOT
 
 HEADER = (
     MYST_HEADER
@@ -34,6 +37,7 @@ def chapter(folder, name, body):
     return md
 
 
+@pytest.mark.integration
 def test_a_failing_chapter_leaves_the_stored_notebook_byte_for_byte(tmp_path, capsys):
     md = chapter(
         tmp_path,
@@ -53,6 +57,7 @@ def test_a_failing_chapter_leaves_the_stored_notebook_byte_for_byte(tmp_path, ca
     )
 
 
+@pytest.mark.integration
 def test_a_successful_chapter_is_replaced_cleaned_and_parameters_reach_it(tmp_path, capsys):
     md = chapter(tmp_path, "02_works", "\n```{code-cell} ipython3\nprint(seed * 2)\n```\n")
     assert execute_chapters.main(["--in-place", "--build", str(tmp_path / "build"), str(md)]) == 0
@@ -72,15 +77,80 @@ def test_jobs_only_with_into(tmp_path):
         execute_chapters.main(["--in-place", "--jobs", "2", str(tmp_path / "x.md")])
 
 
+# --- the measured order --------------------------------------------------------------------
+
+
+@pytest.fixture
+def repository(tmp_path, monkeypatch):
+    """A chapters/ folder taken for the repository's, and its own times file."""
+    from tools import chapter_times, common
+
+    folder = tmp_path / "chapters"
+    folder.mkdir()
+    monkeypatch.setattr(common, "CHAPTERS", str(folder))
+    monkeypatch.setattr(chapter_times, "FILE", str(tmp_path / "times.json"))
+    return folder
+
+
+def _fake_runs(monkeypatch, seconds):
+    """Replace the kernels: each run writes its chapter's notebook and takes `seconds[name]`."""
+    started = []
+
+    def execute_all(jobs, runs):
+        for md, output, _ in runs:
+            name = os.path.basename(md)[:-3]
+            started.append(name)
+            nbformat.write(jupytext.read(md), output)
+            yield None, seconds[name]
+
+    monkeypatch.setattr(execute_chapters, "execute_all", execute_all)
+    return started
+
+
+def test_parallel_runs_go_longest_first_and_record_what_they_measure(
+    repository, tmp_path, monkeypatch
+):
+    from tools import chapter_times
+
+    mds = [str(chapter(repository, n, "")) for n in ("01_short", "02_long", "03_new")]
+    chapter_times.record("reduced", {"01_short": 10, "02_long": 90})
+    started = _fake_runs(monkeypatch, {"01_short": 11, "02_long": 140, "03_new": 42})
+    out = str(tmp_path / "out")
+    assert execute_chapters.main(["--into", out, "--reduced", "--jobs", "2", *mds]) == 0
+    assert started == ["03_new", "02_long", "01_short"]
+    assert chapter_times.load()["reduced"] == {"01_short": 10, "02_long": 140, "03_new": 40}
+    assert chapter_times.load()["defaults"] == {}
+
+    started.clear()  # one job keeps the order given; a run at the defaults is recorded apart
+    assert execute_chapters.main(["--into", out, *mds]) == 0
+    assert started == ["01_short", "02_long", "03_new"]
+    assert chapter_times.load()["defaults"] == {"01_short": 10, "02_long": 140, "03_new": 40}
+
+
+def test_runs_with_other_parameters_or_outside_chapters_record_nothing(
+    repository, tmp_path, monkeypatch
+):
+    from tools import chapter_times
+
+    md = str(chapter(repository, "01_a", ""))
+    elsewhere = str(chapter(tmp_path, "02_b", ""))
+    _fake_runs(monkeypatch, {"01_a": 30, "02_b": 30})
+    out = str(tmp_path / "out")
+    assert execute_chapters.main(["--into", out, "-p", "seed", "3", md]) == 0
+    assert execute_chapters.main(["--into", out, elsewhere]) == 0
+    assert not os.path.exists(chapter_times.FILE)
+
+
 # --- faults: a run killed midway, a full disk ----------------------------------------------
 
-TOOL = os.path.join(ROOT, "tools", "execute_chapters.py")
+TOOL = [sys.executable, "-m", "tools.execute_chapters"]
 
 
 def _start(md, tmp_path, preexec_fn=None):
     env = {**os.environ, "IPYTHONDIR": str(tmp_path / "ipython")}  # a fresh, small history file
     return subprocess.Popen(
-        [sys.executable, TOOL, "--in-place", "--build", str(tmp_path / "build"), str(md)],
+        [*TOOL, "--in-place", "--build", str(tmp_path / "build"), str(md)],
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -98,6 +168,7 @@ def _wait_for(path, proc, seconds=90):
     return int(path.read_text())
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "target, sig, message",
     [
@@ -130,6 +201,7 @@ def test_a_run_killed_midway_leaves_the_stored_notebook_byte_for_byte(
         os.kill(kernel, 0)
 
 
+@pytest.mark.integration
 def test_a_full_disk_leaves_the_stored_notebook_and_says_so(tmp_path):
     md = chapter(tmp_path, "04_big", "\n```{code-cell} ipython3\nprint('x' * 300_000)\n```\n")
     stored = (tmp_path / "04_big.ipynb").read_bytes()

@@ -37,7 +37,12 @@ import jupytext
 import nbformat
 import pytest
 
-from tool_modules import ROOT, chromium, foreign, load_tool
+from tools import check_sync, pairing
+
+from tool_modules import ROOT, chromium, foreign
+
+#: A JupyterLab server, kernels and a browser: the integration tier (`make check` leaves it out).
+pytestmark = pytest.mark.integration
 
 CHAPTERS = os.path.join(ROOT, "chapters")
 
@@ -442,8 +447,17 @@ def test_a_reader_double_clicks_runs_edits_and_saves_a_chapter(lab, browser, scr
     # change in the cells is the edit; the cells run have their new outputs, the others kept
     # theirs.
     assert md.read_text() != md_before and ipynb.read_text() != ipynb_before
-    problem = load_tool("check_sync").check_pair(str(md))
+    problem = check_sync.check_pair(str(md))
     assert problem is None, problem
+    # The save wrote Jupytext's version lines into the .md header; `make sync` (tools.pairing)
+    # puts back the pairing metadata as it was stored, on both sides.
+    pairing.normalize(str(md))
+    assert pairing.problem(str(md)) is None
+    assert pairing.header(md.read_text()) == pairing.header(md_before)
+    assert (
+        nbformat.read(ipynb, as_version=4).metadata.jupytext
+        == nbformat.reads(ipynb_before, as_version=4).metadata.jupytext
+    )
     expected = [c.source.strip() for c in stored]
     expected[edited] = f"{expected[edited]}\n\n{marker}"
     assert [c.source.strip() for c in jupytext.read(md).cells] == expected

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from tool_modules import load_tool
+from tools import reader_install
 
-reader_install = load_tool("reader_install")
+from tool_modules import ROOT
 
 
 def _report(*items):
@@ -35,11 +35,13 @@ def test_an_environment_that_would_change_fails_with_the_names(monkeypatch):
         reader_install.into_environment(sys.executable, "/x/bn_companion_helpers-0.2.0.whl")
 
 
+@pytest.mark.integration
 def test_a_missing_interpreter_is_one_line():
     run = subprocess.run(
-        [sys.executable, reader_install.__file__, "/no/such/python", "x.whl"],
+        [sys.executable, "-m", "tools.reader_install", "/no/such/python", "x.whl"],
         capture_output=True,
         text=True,
+        cwd=ROOT,
     )
     assert run.returncode == 1
     assert run.stderr == "/no/such/python is not a Python interpreter that runs\n"

@@ -1,9 +1,12 @@
-"""What the tests share: loading a script of tools/ as a module, a chapter header, Chromium."""
+"""What the tests of the tools share: a chapter header, and headless Chromium.
 
-import importlib.util
+The tools themselves are a package (``from tools import execute_chapters``); pytest puts the
+repository's root on ``sys.path`` (``pythonpath`` in pyproject.toml).
+"""
+
+import importlib
 import os
 import shutil
-import sys
 import urllib.parse
 
 import pytest
@@ -26,20 +29,9 @@ kernelspec:
 
 
 def load_tool(name):
-    """Import tools/<name>.py as the module `name` (registered, so its functions pickle).
-
-    Loaded once per process: a second load would replace the registered module, and functions
-    of the first (held by a test module) would no longer pickle for a process pool.
-    """
-    if name in sys.modules and getattr(sys.modules[name], "__file__", "").startswith(
-        os.path.join(ROOT, "tools")
-    ):
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    """``tools.<name>``, imported as a package module (for tests written before the package;
+    new tests write ``from tools import <name>``)."""
+    return importlib.import_module(f"tools.{name}")
 
 
 CHROMIUM = shutil.which("chromium")

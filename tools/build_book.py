@@ -23,12 +23,11 @@ import shutil
 import subprocess
 import sys
 
-import claims_index
-import colab
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CHAPTERS = os.path.join(ROOT, "chapters")
+from tools import claims_index, colab
+from tools.common import CHAPTERS, ROOT
+
 OUT = os.path.join(ROOT, "build", "book")
 MATHJAX = os.path.join(ROOT, "build", "npm", "node_modules", "mathjax", "es5")
 MATHJAX_ENTRY = "tex-chtml-full.js"

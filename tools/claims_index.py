@@ -8,7 +8,7 @@ claim. It refuses, naming the claim and the chapter, when a claim is not reporte
 twice or by another chapter, when a stored verdict differs from the one its figures give, or
 when the section a claim names is not a heading of its chapter.
 
-Usage: python tools/claims_index.py CHAPTERS_DIR OUT.md
+Usage: python -m tools.claims_index CHAPTERS_DIR OUT.md
 """
 
 import json
@@ -17,6 +17,8 @@ import re
 import sys
 
 from helpers.book import claims as claims_mod
+
+from tools.common import rerun_hint
 
 #: The page's name in the book (tools/build_book.py puts it first among the appendices).
 PAGE = "A1_claims_index"
@@ -45,7 +47,7 @@ def headings(notebook):
 
 
 def _fix(chapter):
-    return f"re-execute it: make chapter CHAPTER={chapter[:2]}"
+    return f"re-execute it: {rerun_hint(chapter)}"
 
 
 def collect(claims, chapters_dir):

@@ -2,6 +2,8 @@
 
 Outputs stay; only metadata and ids that change on every run go, so `git diff` of a re-executed
 chapter shows real changes only.
+
+    python -m tools.clean_notebook NN_topic.ipynb ...
 """
 
 import sys

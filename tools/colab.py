@@ -1,7 +1,7 @@
 """The Open in Colab badge and the install cell of every chapter, generated from pyproject.toml.
 
-    python tools/colab.py --write chapters/NN_topic.md ...   (make colab-cells)
-    python tools/colab.py --check chapters/NN_topic.md ...
+    python -m tools.colab --write chapters/NN_topic.md ...   (make colab-cells)
+    python -m tools.colab --check chapters/NN_topic.md ...
 
 Every chapter opens with an Open in Colab badge (a line right under its title) and, as its
 first code cell, a cell that installs the companion's ``helpers`` where it is missing or is not
@@ -26,10 +26,9 @@ import tomllib
 import jupytext
 import nbformat
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from format_chapters import VERSION_LINES
+from tools.common import ROOT
+from tools.pairing import strip_version_lines
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYPROJECT = os.path.join(ROOT, "pyproject.toml")
 COLAB = "https://colab.research.google.com/github"
 
@@ -181,7 +180,7 @@ def main(argv=None):
             if changed:
                 text = jupytext.writes(nb, fmt="md:myst")
                 with open(md, "w", encoding="utf-8") as f:
-                    f.write(VERSION_LINES.sub("", text, count=2))
+                    f.write(strip_version_lines(text))
                 print(f"updated {md}")
     except ColabError as err:
         print(err, file=sys.stderr)

@@ -1,6 +1,6 @@
 """Execute chapters from their MyST source with papermill, never losing a stored notebook.
 
-    python tools/execute_chapters.py (--in-place | --into DIR [--standalone]) [--seed N]
+    python -m tools.execute_chapters (--in-place | --into DIR [--standalone]) [--seed N]
         [--reduced] [-p NAME VALUE ...] [-y YAML] [--jobs N] [--keep-going] NN_topic.md ...
 
 * ``--in-place`` refreshes the stored ``chapters/NN_topic.ipynb``; ``--into DIR`` writes
@@ -17,10 +17,12 @@
   chapter's smaller sizes from ``chapters/reduced_sizes.yml``. CI uses the last two: at any seed
   and at those sizes, every assert of a chapter still tests its claim.
 
-Run it through ``python -m helpers --`` (the Makefile does), so that every kernel inherits the
-numerics pins. It stops at the first chapter that fails (unless ``--keep-going``), names it,
-its cell and the first line of the error, lists the chapters refreshed before it, and exits
-with status 1 (130 when interrupted).
+With ``--jobs N``, N chapters run at once, longest first by the times of
+``tools/chapter_times.json``; a run at the default or the reduced sizes rewrites those times
+(`tools.chapter_times`). Run it through ``python -m helpers --`` (the Makefile does), so that
+every kernel inherits the numerics pins. It stops at the first chapter that fails (unless
+``--keep-going``), names it, its cell and the first line of the error, lists the chapters
+refreshed before it, and exits with status 1 (130 when interrupted).
 """
 
 import argparse
@@ -36,10 +38,17 @@ import nbformat
 import papermill
 import yaml
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clean_notebook import clean
+from tools import chapter_times
+from tools.clean_notebook import clean
+from tools.common import (
+    ROOT,
+    chapter_name,
+    copy_alone,
+    error_line,
+    first_line,
+    is_repository_chapter,
+)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REDUCED = os.path.join(ROOT, "chapters", "reduced_sizes.yml")
 
 
@@ -64,18 +73,16 @@ def execute(md, output, parameters):
             log_output=False,
         )
     except papermill.PapermillExecutionError as err:
-        first = (str(err.evalue).strip().splitlines() or [""])[0]
-        code = (err.source.strip().splitlines() or [""])[0][:60]
-        error = f"cell {err.cell_index} ({code!r}...) raised {err.ename}: {first}"
+        code = first_line(err.source)[:60]
+        error = f"cell {err.cell_index} ({code!r}...) raised {err.ename}: {first_line(err.evalue)}"
     except KeyboardInterrupt:
         error = "interrupted"
     except OSError as err:  # e.g. no space left on device, file too large
         error = f"could not write {err.filename or output}: {err.strerror or err}"
     except Exception as err:
-        message = (str(err).strip().splitlines() or [""])[0]
-        error = f"{type(err).__name__}: {message}" if message else type(err).__name__
+        error = error_line(err)
         if "DeadKernel" in type(err).__name__:
-            error = f"the kernel died ({message or 'killed'})"
+            error = f"the kernel died ({first_line(err) or 'killed'})"
     else:
         error = None
     return error, time.monotonic() - start
@@ -160,7 +167,7 @@ def main(argv=None):
     try:
         given = parse_parameters(args.parameter, args.yaml)
     except (ValueError, yaml.YAMLError) as err:
-        parser.error(f"cannot read the parameters: {str(err).splitlines()[0]}")
+        parser.error(f"cannot read the parameters: {first_line(err)}")
     missing = [md for md in args.chapters if not os.path.isfile(md)]
     if missing:
         parser.error(f"no such chapter: {missing[0]}")
@@ -172,24 +179,17 @@ def main(argv=None):
             shutil.rmtree(alone, ignore_errors=True)
 
 
-def _standalone_copy(md, home):
-    """Copy `md`'s executed notebook alone into a new folder under `home`; return its path."""
-    name = os.path.splitext(os.path.basename(md))[0]
-    folder = os.path.join(home, name)
-    os.makedirs(folder)
-    copy = os.path.join(folder, name + ".ipynb")
-    shutil.copyfile(os.path.splitext(md)[0] + ".ipynb", copy)
-    return copy
-
-
 def _run(args, given, alone):
     """Execute every chapter of `args` (copies under `alone` if set); return the exit status."""
     # The temporary file sits next to its target's folder: os.replace never crosses devices.
     work = os.path.join(args.build, "run") if args.in_place else args.into
     os.makedirs(work, exist_ok=True)
-    runs, targets = [], []
-    for md in args.chapters:
-        name = os.path.splitext(os.path.basename(md))[0]
+    chapters = args.chapters
+    if args.jobs > 1:  # one chapter at a time keeps the order given (and stops in it)
+        chapters = chapter_times.longest_first(chapters, _kind(args))
+    runs, targets, sources = [], [], []
+    for md in chapters:
+        name = chapter_name(md)
         parameters = dict(reduced_sizes(name[:2])) if args.reduced else {}
         if args.seed is not None:
             parameters["seed"] = args.seed
@@ -201,15 +201,16 @@ def _run(args, given, alone):
         )
         fd, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".ipynb", dir=work)
         os.close(fd)
-        runs.append((_standalone_copy(md, alone) if alone else md, temporary, parameters))
+        runs.append((copy_alone(md, alone) if alone else md, temporary, parameters))
         targets.append(target)
+        sources.append(md)
 
-    refreshed, failed = [], []
+    refreshed, failed, measured = [], [], {}
     try:
-        for (md, temporary, parameters), target, (error, seconds) in zip(
-            runs, targets, execute_all(args.jobs, runs)
+        for (md, temporary, parameters), target, source, (error, seconds) in zip(
+            runs, targets, sources, execute_all(args.jobs, runs)
         ):
-            name = os.path.splitext(os.path.basename(md))[0]
+            name = chapter_name(md)
             shown = " ".join(f"{k}={v}" for k, v in parameters.items())
             label = f"{name}{f' ({shown})' if shown else ''}"
             if not error:
@@ -238,6 +239,8 @@ def _run(args, given, alone):
                     return 130 if error == "interrupted" else 1
                 continue
             refreshed.append(name)
+            if is_repository_chapter(source):
+                measured[name] = seconds
             print(f"executed {label} in {seconds:.0f} s -> {os.path.relpath(target)}")
     except KeyboardInterrupt:
         print(
@@ -248,9 +251,25 @@ def _run(args, given, alone):
     finally:
         for _, temporary, _ in runs:
             _discard(temporary)
+        _record(args, given, measured)
     if failed:
         print(f"{len(failed)} chapter(s) failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _kind(args):
+    """The kind of run whose times `args` measure (`tools.chapter_times.KINDS`)."""
+    return "reduced" if args.reduced else "defaults"
+
+
+def _record(args, given, measured):
+    """Store the times of a run at the default or reduced sizes (not with -p or -y)."""
+    if given or not measured:
+        return
+    try:
+        chapter_times.record(_kind(args), measured)
+    except OSError as err:  # the times only order later runs: say so and go on
+        print(f"could not store the chapters' times: {err}", file=sys.stderr)
 
 
 if __name__ == "__main__":

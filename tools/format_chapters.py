@@ -4,26 +4,28 @@ Ruff formats a notebook's code cells in place, but formatting only one side of a
 breaks the pairing. This applies ruff's safe fixes (import order, unused imports) and its
 formatter to the MyST source through Jupytext (`--pipe`), which writes the
 same code into the paired .ipynb and keeps its outputs; the .ipynb is then cleaned as after an
-execution, and the .md header keeps its usual shape. Outputs are not re-executed: formatting
-changes layout, not what the code computes.
+execution, and the pair's Jupytext metadata is put back in its stored form (`tools.pairing`:
+Jupytext's ``--pipe`` drops the .ipynb's ``text_representation`` and writes version lines into
+the .md header). Outputs are not re-executed: formatting changes layout, not what the code
+computes. On chapters already formatted, it changes no byte of either file.
 
-Usage: python tools/format_chapters.py [--ruff PATH] chapters/NN_topic.md ...
+Usage: python -m tools.format_chapters [--ruff PATH] chapters/NN_topic.md ...
 Checking without writing is `ruff format --check chapters/` (the .ipynb holds the same code).
 """
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
 
-from clean_notebook import clean
+import nbformat
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-CONFIG = os.path.join(HERE, os.pardir, "chapters", "ruff.toml")
-# Jupytext writes these two lines into a header it re-creates; the stored headers leave them out.
-VERSION_LINES = re.compile(r"^ {4}(format_version|jupytext_version): .*\n", re.MULTILINE)
+from tools import pairing
+from tools.clean_notebook import clean
+from tools.common import CHAPTERS
+
+CONFIG = os.path.join(CHAPTERS, "ruff.toml")
 
 
 def main(argv=None):
@@ -32,24 +34,25 @@ def main(argv=None):
     parser.add_argument("--ruff", default=shutil.which("ruff") or "ruff")
     args = parser.parse_args(argv)
     jupytext = os.path.join(os.path.dirname(sys.executable), "jupytext")
+    kept = {}
     for md in args.mds:
         nb = os.path.splitext(md)[0] + ".ipynb"
         if not (md.endswith(".md") and os.path.exists(md) and os.path.exists(nb)):
             sys.exit(f"{md}: expected a chapter .md with its paired .ipynb next to it")
-        config = os.path.abspath(CONFIG)
-        fix = f"{args.ruff} check --fix-only --quiet --config {config} {{}}"
-        fmt = f"{args.ruff} format --quiet --config {config} {{}}"
-        run = subprocess.run(
-            [jupytext, "--quiet", "--sync", "--pipe", fix, "--pipe", fmt, md],
-            capture_output=True,
-            text=True,
-        )
-        if run.returncode:
-            sys.exit(f"{md}: formatting failed: {(run.stderr or run.stdout).strip()}")
-        with open(md, encoding="utf-8") as f:
-            text = f.read()
-        with open(md, "w", encoding="utf-8") as f:
-            f.write(VERSION_LINES.sub("", text, count=2))
+        kept[md] = nbformat.read(nb, as_version=4).metadata.get("jupytext")
+    fix = f"{args.ruff} check --fix-only --quiet --config {CONFIG} {{}}"
+    fmt = f"{args.ruff} format --quiet --config {CONFIG} {{}}"
+    # One Jupytext for every chapter: it starts once, and names the chapter that fails.
+    run = subprocess.run(
+        [jupytext, "--quiet", "--sync", "--pipe", fix, "--pipe", fmt, *args.mds],
+        capture_output=True,
+        text=True,
+    )
+    if run.returncode:
+        sys.exit(f"formatting failed: {(run.stderr or run.stdout).strip()}")
+    for md in args.mds:
+        nb = os.path.splitext(md)[0] + ".ipynb"
+        pairing.normalize(md, keep=kept[md])
         clean(nb)
         print(f"formatted {md} and {nb}")
 

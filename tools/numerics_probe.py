@@ -2,8 +2,8 @@
 
 Run it under different settings to see which of them change results, for example:
 
-    for isa in AVX AVX2; do ONEDNN_MAX_CPU_ISA=$isa .venv/bin/python tools/numerics_probe.py; done
-    BN_COMPANION_NUMERICS=alternate .venv/bin/python tools/numerics_probe.py
+    for isa in AVX AVX2; do ONEDNN_MAX_CPU_ISA=$isa .venv/bin/python -m tools.numerics_probe; done
+    BN_COMPANION_NUMERICS=alternate .venv/bin/python -m tools.numerics_probe
 
 Equal hashes mean bit-identical results. `helpers` is imported first, so the pins of
 `helpers.book.numerics` fill in whatever the environment leaves unset.

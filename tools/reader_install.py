@@ -1,7 +1,7 @@
 """Install the package's wheel into an environment as a reader does, and prove it moved nothing.
 
-    python tools/reader_install.py VENV_PYTHON WHEEL
-    python tools/reader_install.py --fresh PYTHON WHEEL [--with SPEC ...]
+    python -m tools.reader_install VENV_PYTHON WHEEL
+    python -m tools.reader_install --fresh PYTHON WHEEL [--with SPEC ...]
 
 A reader installs the companion with ``pip install`` into an environment that already has
 TensorFlow, Keras and NumPy (Colab's, or their own). That must install the package and nothing
