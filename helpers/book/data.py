@@ -14,6 +14,8 @@ import os
 import shutil
 import zlib
 
+from helpers import internals
+
 import numpy as np
 
 #: Environment variable naming a folder that holds the four original ``.gz`` files.
@@ -75,12 +77,8 @@ def keras_cache_dir():
         ``<keras home>/datasets/fashion-mnist``, with Keras's own fallback to
         ``/tmp/.keras`` when the Keras home is not writable.
     """
-    try:  # Keras's own answer, so that we and its loader agree even if KERAS_HOME changed.
-        from keras.src.backend.config import keras_home
-
-        base = os.path.expanduser(keras_home())
-    except ImportError:  # pragma: no cover - older or newer Keras layouts
-        base = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
+    # Keras's own answer, so that we and its loader agree even if KERAS_HOME changed.
+    base = os.path.expanduser(internals.keras_home())
     if not os.access(base, os.W_OK):
         base = os.path.join("/tmp", ".keras")
     return os.path.join(base, "datasets", "fashion-mnist")

@@ -30,6 +30,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 
+from helpers import internals
 from helpers.book import checks
 from helpers.fusion import folds
 
@@ -181,10 +182,10 @@ def bn_affine_of(bn):
 # ---------------------------------------------------------------------------------------------
 
 
-def _kind(layer):
-    """ "dense", "conv", "depthwise", "separable", "transpose", or "" for any other layer."""
+def _kinds():
+    """The Keras classes a BN folds into, each with its kind."""
     L = _keras().layers
-    kinds = {
+    return {
         L.Dense: "dense",
         L.Conv1D: "conv",
         L.Conv2D: "conv",
@@ -197,7 +198,17 @@ def _kind(layer):
         L.Conv2DTranspose: "transpose",
         L.Conv3DTranspose: "transpose",
     }
-    return kinds.get(type(layer), "")
+
+
+def _kind(layer):
+    """ "dense", "conv", "depthwise", "separable", "transpose", or "" for any other layer.
+
+    Exact types only: a subclass may change ``call``, so it gets "" (and `_why_not_linear`
+    names the class it derives from). tests/test_internals.py checks that each public class
+    still builds layers of exactly that type, so that a reshuffled class hierarchy in a new
+    Keras cannot quietly turn every fold into "left in place".
+    """
+    return _kinds().get(type(layer), "")
 
 
 #: The float dtypes below float32 that a Keras dtype policy computes or stores weights in.
@@ -283,6 +294,12 @@ def _why_not_linear(layer, direction):
     """ "" when a BN can fold into `layer` from `direction` ("previous"/"next"), else why not."""
     kind = _kind(layer)
     if not kind:
+        bases = [c.__name__ for c in _kinds() if isinstance(layer, c)]
+        if bases:
+            return (
+                f"'{layer.name}' ({type(layer).__name__}) {direction} is a subclass of "
+                f"{bases[0]}, whose call may differ; BN folds only into Keras's own classes"
+            )
         return f"'{layer.name}' ({type(layer).__name__}) {direction} is not a linear layer"
     if getattr(layer, "lora_enabled", False):
         return f"'{layer.name}' uses LoRA; merge it first"
@@ -323,21 +340,15 @@ class _Graph:
     """A model's call graph, from which BN nodes can be removed (their output rewired)."""
 
     def __init__(self, model):
-        keras = _keras()
-        fn = model._functional if isinstance(model, keras.Sequential) else model
-        if fn is None or not hasattr(fn, "_nodes_by_depth"):
+        fn = internals.functional_of(model)  # None: subclassed, or a Sequential with no input
+        if fn is None:
             raise ValueError(
                 "model must be a built Sequential or functional Keras model (give a Sequential "
                 "model a `keras.Input` first, or call it once); subclassed models cannot be fused."
             )
         self.model = model
         self.outputs = [id(t) for t in fn.outputs]
-        self.nodes = [
-            node
-            for depth in sorted(fn._nodes_by_depth, reverse=True)
-            for node in fn._nodes_by_depth[depth]
-            if node.operation is not None and not node.is_input
-        ]
+        self.nodes = internals.graph_nodes(fn)
         self.calls, self.producer, self.readers = {}, {}, {}
         for node in self.nodes:
             self.calls[id(node.operation)] = self.calls.get(id(node.operation), 0) + 1
@@ -473,11 +484,13 @@ def _plan(g, prefix):
             if g.calls[id(bn)] != 1:
                 rec.reason = f"the BN layer is shared (called {g.calls[id(bn)]} times)"
                 continue
-            if node.arguments.kwargs.get("training") is True:
+            if node.kwargs.get("training") is True:
                 rec.reason = "the BN is called with training=True, so it uses batch statistics"
                 continue
             try:
                 changed |= _fold_one(g, node, rec, fold)
+            except internals.InternalsError:
+                raise
             except Exception as err:
                 raise FusionError(
                     f"could not fold BN layer '{bn.name}' of {g.model.name!r}: "
@@ -519,7 +532,7 @@ def _nested_graph(layer):
     try:
         return _Graph(layer)
     except ValueError:  # a subclassed model, or a Sequential without a known input
-        return None
+        return None  # a missing Keras internal raises InternalsError, which is no ValueError
 
 
 def _clone(layer, linear, prefix, records):
@@ -535,7 +548,7 @@ def _clone(layer, linear, prefix, records):
     if isinstance(layer, keras.Model):  # subclassed: its BN layers stay, say so
         records += [
             FoldRecord(f"{prefix}{layer.name}/{bn.name}", "left in place", reason=_SUBCLASSED)
-            for bn in layer._flatten_layers(include_self=False)
+            for bn in _all_layers(layer)[1:]
             if isinstance(bn, keras.layers.BatchNormalization)
         ]
         return keras.models.clone_model(layer)
@@ -585,29 +598,28 @@ def _fuse_graph(g, prefix=""):
         else:
             tensors, inputs = {}, []
             for t in model.inputs:
-                hist = getattr(t, "_keras_history", None)
                 new_t = keras.Input(
-                    batch_shape=_shape(t), dtype=t.dtype, name=hist[0].name if hist else None
+                    batch_shape=_shape(t), dtype=t.dtype, name=internals.input_layer_name(t)
                 )
                 tensors[id(t)] = new_t
                 inputs.append(new_t)
             for node in g.live():
                 where = node.operation
                 lookup = {id(x): tensors[g.resolve(id(x))] for x in node.input_tensors}
-                args, kwargs = node.arguments.fill_in(lookup)
+                args, kwargs = node.fill_in(lookup)
                 out = new[id(where)](*args, **kwargs)
                 for ref, val in zip(node.outputs, keras.tree.flatten(out)):
                     tensors[id(ref)] = val
             where = None
             outputs = keras.tree.pack_sequence_as(
-                model._outputs_struct, [tensors[g.resolve(id(o))] for o in model.outputs]
+                model.output, [tensors[g.resolve(id(o))] for o in model.outputs]
             )
-            inputs = keras.tree.pack_sequence_as(model._inputs_struct, inputs)
+            inputs = keras.tree.pack_sequence_as(model.input, inputs)
             fused = keras.Model(inputs, outputs, name=name)
         for node in g.live():
             where = node.operation
             _copy_weights(where, new[id(where)], linear)
-    except FusionError:
+    except (FusionError, internals.InternalsError):
         raise
     except Exception as err:
         what = f"'{where.name}' ({type(where).__name__})" if where is not None else "the model"
@@ -629,8 +641,8 @@ def _before_squash(model):
     keras = _keras()
     outs, changed = [], False
     for t in keras.tree.flatten(model.outputs):
-        op, node_index, _ = t._keras_history
-        node = op._inbound_nodes[node_index]
+        node = internals.producer(t)
+        op = node.operation
         act = getattr(getattr(op, "activation", None), "__name__", "")
         if isinstance(op, keras.layers.Softmax) or (
             isinstance(op, keras.layers.Activation) and act in _SQUASH
@@ -1030,6 +1042,8 @@ def fuse(model, x=None, *, n_random=64, seed=0, rtol=RTOL):
             at_compute = _compare(views, fused, xs, _compute_dtypes(fused), seed)
         else:
             diff, noise, scale, finite = _compare(views, fused, xs, own, seed)
+    except internals.InternalsError:
+        raise
     except Exception as err:
         raise FusionError(
             f"could not run the check of {model.name!r}: {type(err).__name__}: {err}"

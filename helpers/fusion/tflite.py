@@ -11,6 +11,7 @@ import os
 import sys
 import warnings
 
+from helpers import internals
 from helpers.book import checks
 
 import numpy as np
@@ -113,8 +114,9 @@ def _interpreter(tflite_model, delegates, num_threads=None):
 def tflite_ops(tflite_model):
     """The operators of a converted model, in execution order, without delegation.
 
-    Uses the interpreter's ``_get_ops_details()`` (TF 2.21 has no public listing other than
-    ``tf.lite.experimental.Analyzer``, which prints rather than returns). The interpreter is
+    Uses the interpreter's private ``_get_ops_details()`` through `helpers.internals` (TF 2.21
+    has no public listing other than ``tf.lite.experimental.Analyzer``, which prints rather
+    than returns). The interpreter is
     created without the default XNNPACK delegate, so the list shows the model's own
     operators instead of one opaque ``DELEGATE`` node.
 
@@ -128,7 +130,7 @@ def tflite_ops(tflite_model):
         ValueError: `tflite_model` is not non-empty bytes.
     """
     it, msgs = _interpreter(tflite_model, delegates=False)
-    return [d["op_name"] for d in it._get_ops_details()], msgs
+    return internals.tflite_op_names(it), msgs
 
 
 def tflite_predict(tflite_model, x, batch_size=1024, num_threads=None):

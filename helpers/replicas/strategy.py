@@ -1,5 +1,6 @@
 """One `tf.distribute.MirroredStrategy` per number of replicas, for the life of the process."""
 
+from helpers import internals
 from helpers.book import checks
 from helpers.book.devices import RESTART
 
@@ -37,10 +38,9 @@ def mirrored_strategy(n_replicas):
                 f"got {n_replicas}; {RESTART}"
             )
         devices = [f"/cpu:{i}" for i in range(n_replicas)]
-        # Each strategy numbers its collective groups from 1 + _collective_key_base, a class
-        # attribute that TensorFlow's own tests set; a distinct base per strategy keeps two
+        # Each strategy numbers its collective groups from 1 + a base (a private class
+        # attribute that TensorFlow's own tests set); a distinct base per strategy keeps two
         # strategies' groups apart.
-        base = {"_collective_key_base": 10_000 * (1 + len(_STRATEGIES))}
-        cls = type("MirroredStrategy", (tf.distribute.MirroredStrategy,), base)
+        cls = internals.collective_key_base_class(10_000 * (1 + len(_STRATEGIES)))
         _STRATEGIES[n_replicas] = cls(devices)
     return _STRATEGIES[n_replicas]
