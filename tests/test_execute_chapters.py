@@ -148,6 +148,14 @@ TOOL = [sys.executable, "-m", "tools.execute_chapters"]
 
 def _start(md, tmp_path, preexec_fn=None):
     env = {**os.environ, "IPYTHONDIR": str(tmp_path / "ipython")}  # a fresh, small history file
+
+    def as_in_a_terminal():
+        # A shell starts background jobs (`make unit &`) with SIGINT ignored, and a Python that
+        # starts so never raises KeyboardInterrupt: give the runner Ctrl-C as a terminal does.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if preexec_fn:
+            preexec_fn()
+
     return subprocess.Popen(
         [*TOOL, "--in-place", "--build", str(tmp_path / "build"), str(md)],
         cwd=ROOT,
@@ -155,7 +163,7 @@ def _start(md, tmp_path, preexec_fn=None):
         stderr=subprocess.PIPE,
         text=True,
         env=env,
-        preexec_fn=preexec_fn,
+        preexec_fn=as_in_a_terminal,
     )
 
 

@@ -11,9 +11,12 @@ first (`longest_first`) by the times stored here, which they rewrite from what t
 Two kinds of run, timed apart: ``defaults`` (every chapter at its default parameters: nbval,
 ``make book``, ``make run-py313``) and ``reduced`` (with ``chapters/reduced_sizes.yml``:
 ``make execute-check``). Runs with other parameters (``-p``, ``-y``) and chapters outside
-``chapters/`` are not recorded. A time is stored in steps of 5 s, and rewritten only when a
-new measurement moves more than a quarter (and more than 5 s) from it, so that the file does
-not change on every run. A chapter without a time goes first (it might be a long one).
+``chapters/`` are not recorded. Only the order is used. So that the file does not change on
+every run, a time is stored in steps of 5 s, and the file is rewritten only for a chapter it
+lacks or when the order changes: a measurement that moved more than a quarter (and more than
+5 s) from the stored time and puts the chapters in another order. A slower machine, or one
+busy with other work, makes every chapter slower and leaves the file alone. A chapter without
+a time goes first (it might be a long one).
 """
 
 import json
@@ -52,10 +55,15 @@ def moved(stored, seconds):
     return stored is None or abs(seconds - stored) > max(STEP, stored / 4)
 
 
+def _order(times):
+    return sorted(times, key=lambda name: (-times[name], name))
+
+
 def record(kind, measured, path=None):
     """Store the times of `measured` (``{chapter: seconds}``) that moved; return their names.
 
-    The file is written only when a time changed, and replaced in one ``os.replace``.
+    The file is written only when a chapter is new or the order changes (see the module's
+    docstring), and replaced in one ``os.replace``.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -64,10 +72,10 @@ def record(kind, measured, path=None):
     changed = [
         name for name, seconds in sorted(measured.items()) if moved(times[kind].get(name), seconds)
     ]
-    if not changed:
+    new = dict(times[kind], **{name: rounded(measured[name]) for name in changed})
+    if not changed or (set(new) == set(times[kind]) and _order(new) == _order(times[kind])):
         return []
-    for name in changed:
-        times[kind][name] = rounded(measured[name])
+    times[kind] = new
     text = json.dumps(
         {"about": ABOUT, **{k: dict(sorted(times[k].items())) for k in KINDS}}, indent=2
     )
