@@ -120,7 +120,7 @@ def test_a_claim_reported_by_another_chapter_is_refused(tmp_path):
 
 #: Chapters whose stored records predate the noise declarations (issue 20): they are
 #: re-executed when the branch that updates their checks is merged; then empty this.
-PENDING = {"07_evidence", "08_clipping", "09_beyond_one_batch"}
+PENDING = {"07_evidence", "09_beyond_one_batch"}
 
 
 def test_the_stored_chapters_report_every_claim():
