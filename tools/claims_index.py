@@ -179,6 +179,14 @@ def render(claims, found):
         return "; ".join(f"{n} {v}" for v, n in counts.items() if n)
 
     fragile = sum(v == claims_mod.FRAGILE for v in shown.values())
+    within = [  # parts within their noise, whatever the verdict of their claim
+        cid
+        for cid in claims
+        for check in found[cid][0]
+        if check.votes and (claims_mod.margin(check) or {}).get("fragile")
+    ]
+    parts = f"{len(within)} part" + ("s" if len(within) != 1 else "")
+    where = f" ({', '.join(dict.fromkeys(within))})" if within else ""
 
     lines = [
         "# Index of the claims",
@@ -189,7 +197,8 @@ def render(claims, found):
         "chapter measured, compared with a threshold the chapter states, in every seed that "
         "it ran; the verdict follows from those comparisons:",
         "",
-        "- **held**: every part holds in every seed, each by more than its noise;",
+        "- **held**: every part holds in every seed, each by more than its noise where that "
+        "is known;",
         "- **held, API not as described**: every part about the method holds, and a part "
         "about what TensorFlow or Keras does, as the book (TensorFlow 2.0) or the Keras guide "
         "describes it, was not observed in the Keras that ran the chapter;",
@@ -209,12 +218,13 @@ def render(claims, found):
         "seeds for results of training, a float32 ulp or a derived rounding bound for results "
         "of arithmetic; counts and settings are exact). A part checked on one seed says so: "
         "it has no spread to compare with. The last digits of the figures vary with the "
-        "computer; a verdict can change only where a margin is within its noise, and such a "
-        "part is marked fragile.",
+        "computer; a part whose margin is several times its noise keeps its verdict on "
+        "another computer, one within its noise may not and is marked fragile.",
         "",
         f"Verdicts of the book's {_count(book)}: {tally(book)}."
         + (f" Beyond the book, {_count(beyond)}: {tally(beyond)}." if beyond else ""),
-        f"Fragile verdicts: {fragile} (the goal is none).",
+        f"Fragile verdicts: {fragile} (the goal is none). Parts that hold by no more than "
+        f"their noise, in any claim: {parts}{where}.",
         "",
         "## The book's claims",
         "",
