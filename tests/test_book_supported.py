@@ -40,6 +40,7 @@ def test_a_tensorflow_without_metadata_is_left_alone():
     assert supported.tensorflow_version(lambda _: object(), _versions()) is None
 
 
+@pytest.mark.integration
 def test_import_helpers_without_tensorflow_says_so_in_one_line(tmp_path):
     # A `tensorflow` that cannot be imported: None in sys.modules, set before `helpers` loads.
     (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['tensorflow'] = None\n")

@@ -82,6 +82,7 @@ def _run(code, env_extra):
     )
 
 
+@pytest.mark.integration
 def test_tensorflow_really_sizes_its_thread_pool_from_the_pin():
     code = (
         "import helpers, os, tensorflow as tf; "
@@ -96,6 +97,7 @@ def test_tensorflow_really_sizes_its_thread_pool_from_the_pin():
     assert threads[6] - threads[1] == 5  # one more pool thread per extra intra-op thread
 
 
+@pytest.mark.integration
 def test_command_line_runs_a_command_under_the_pins_and_shows_them():
     shown = _run(
         "import runpy, sys; sys.argv = ['helpers']; runpy.run_module('helpers', "
@@ -131,6 +133,7 @@ def test_command_line_runs_a_command_under_the_pins_and_shows_them():
     assert bad.returncode == 127 and "cannot run 'no-such-command-here'" in bad.stderr
 
 
+@pytest.mark.integration
 def test_importing_numpy_first_is_warned_about():
     code = "import numpy, warnings; warnings.simplefilter('always'); import helpers"
     late = _run(code, {})
@@ -162,6 +165,7 @@ def test_numpy_targets_are_named_as_each_numpy_names_them(numpy_version, above_a
     assert ("AVX512_SPR" in names) == (numpy_version >= "2.3")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("profile", ["pinned", "alternate"])
 def test_the_installed_numpy_accepts_every_target_it_is_given(profile):
     code = (

@@ -122,6 +122,7 @@ def test_stage_copies_and_repairs_the_cache(fake_source, tmp_path):
     data.verify_file(str(bad))
 
 
+@pytest.mark.integration
 def test_a_full_disk_while_staging_is_one_clear_error_and_the_next_run_repairs(
     fake_source, tmp_path
 ):

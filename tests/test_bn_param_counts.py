@@ -1,6 +1,5 @@
 """Tests for helpers.bn.param_counts: our own parameter counts agree with Keras's."""
 
-import helpers
 from helpers.bn.layers import MultiAxisBatchNormalization
 from helpers.bn.param_counts import (
     COLUMNS,
@@ -17,10 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _fresh_session():
-    helpers.setup(0)
+pytestmark = pytest.mark.usefixtures("seeded_module")
 
 
 def assert_agrees(model):

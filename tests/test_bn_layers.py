@@ -14,9 +14,7 @@ from hypothesis import strategies as st
 TOL = {"rtol": 1e-6, "atol": 1e-5}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fresh_session():
-    helpers.setup(0)
+pytestmark = pytest.mark.usefixtures("seeded_module")
 
 
 def batch(shape, seed=0):

@@ -1,6 +1,5 @@
 """helpers.bn.reference: hand-checked cases, Keras agreement, properties, every error."""
 
-import helpers
 from helpers.bn.reference import (
     batch_moments,
     batch_norm_inference,
@@ -137,8 +136,7 @@ def test_trajectory_matches_closed_form(steps, momentum, seed):
 
 
 @pytest.fixture(scope="module")
-def keras():
-    helpers.setup(0)
+def keras(seeded_module):
     import keras
 
     return keras

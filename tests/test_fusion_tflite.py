@@ -1,0 +1,53 @@
+"""helpers.fusion.tflite: a converted model predicts like Keras; bad arguments are named."""
+
+from helpers.fusion import tflite
+
+import keras
+import numpy as np
+import pytest
+
+L = keras.layers
+
+pytestmark = pytest.mark.usefixtures("seeded")
+
+
+def small_bn_model():
+    """Dense, BN with moving statistics far from (0, 1), Dense."""
+    model = keras.Sequential([keras.Input((6,)), L.Dense(4), L.BatchNormalization(), L.Dense(2)])
+    rng = np.random.default_rng(0)
+    bn = model.layers[1]
+    bn.set_weights(
+        [
+            rng.uniform(0.2, 3.0, 4),
+            rng.normal(size=4),
+            rng.normal(size=4) * 2,
+            rng.uniform(0.0, 4.0, 4),
+        ]
+    )
+    return model
+
+
+def test_tflite_round_trip_predicts_like_keras():
+    model = small_bn_model()
+    content, msgs = tflite.to_tflite(model)
+    assert isinstance(content, bytes) and all(isinstance(m, str) for m in msgs)
+    ops, _ = tflite.tflite_ops(content)
+    assert "FULLY_CONNECTED" in ops and "DELEGATE" not in ops
+    x = np.random.default_rng(0).normal(size=(5, 6)).astype(np.float32)
+    np.testing.assert_allclose(
+        tflite.tflite_predict(content, x, batch_size=2), model(x), atol=1e-4
+    )
+
+
+def test_tflite_errors_name_the_argument():
+    content, _ = tflite.to_tflite(small_bn_model())
+    x = np.zeros((5, 6), np.float32)
+    with pytest.raises(ValueError, match="tflite_model"):
+        tflite.tflite_ops(b"")
+    with pytest.raises(ValueError, match="batch_size"):
+        tflite.tflite_predict(content, x, batch_size=0)
+    with pytest.raises(ValueError, match="at least one sample"):
+        tflite.tflite_predict(content, x[:0])
+    a, b = keras.Input((2,)), keras.Input((2,))
+    with pytest.raises(ValueError, match="one input"):
+        tflite.to_tflite(keras.Model([a, b], L.Concatenate()([a, b])))
