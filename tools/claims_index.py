@@ -3,10 +3,11 @@
 Every claim of ``helpers/claims.toml`` names the chapter and the section that check it. The
 chapter reports it with ``helpers.claims.report``, which stores the figures, thresholds and
 comparisons in the output's metadata. This script reads those records from the stored
-notebooks, recomputes each verdict from the figures, and writes one MyST page with one row per
-claim. It refuses, naming the claim and the chapter, when a claim is not reported, is reported
-twice or by another chapter, when a stored verdict differs from the one its figures give, or
-when the section a claim names is not a heading of its chapter.
+notebooks, recomputes each verdict from the figures, and writes one MyST page: a compact
+verdict table with one row per claim, whose id links to the claim's figures below it. It
+refuses, naming the claim and the chapter, when a claim is not reported, is reported twice or
+by another chapter, when a stored verdict differs from the one its figures give, or when the
+section a claim names is not a heading of its chapter.
 
 Usage: python tools/claims_index.py CHAPTERS_DIR OUT.md
 """
@@ -123,20 +124,31 @@ def _figures(checks):
         parts.append(
             f"{check.figure} ({check.condition()}): {claims_mod.figure_text(check)} [{count}]"
         )
-    return "; ".join(parts)
+    return parts
 
 
 def _rows(claims, found, with_page):
+    """The compact verdict table: one short row per claim, its id linking to its figures."""
     head = ["claim", "p."] if with_page else ["claim"]
-    head += ["what the book says (our words)", "checked in", "verdict", "key figures"]
+    head += ["what the book says (our words)" if with_page else "the claim", "verdict"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for cid, claim in claims.items():
+        row = [f"[{cid}](#{_slug(cid)})"] + ([claim["page"]] if with_page else [])
+        row += [claim["book"], f"**{found[cid][1]}**"]
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+    return lines
+
+
+def _details(claims, found):
+    """Below the tables, one short section per claim: where it is checked, and its figures."""
+    lines = []
     for cid, claim in claims.items():
         checks, verdict = found[cid]
         link = f"[{claim['chapter'][:2]}: {claim['section']}]({claim['chapter']}.ipynb#"
         link += f"{_slug(claim['section'])})"
-        row = [cid] + ([claim["page"]] if with_page else [])
-        row += [claim["book"], link, f"**{verdict}**", _figures(checks)]
-        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+        lines += [f"### {cid}", "", f"**{verdict}**, checked in {link}:", ""]
+        lines += [f"- {_cell(part)}" for part in _figures(checks)]
+        lines.append("")
     return lines
 
 
@@ -179,7 +191,8 @@ def render(claims, found):
         "",
         "Figures measured over several seeds are shown as their mean, then the lowest and "
         "the highest value; [k/n seeds] counts the seeds where the part held. The last digits of "
-        "such figures vary with the computer; the verdicts do not.",
+        "such figures vary with the computer; the verdicts do not. The figures are those of the "
+        "chapters' stored runs, whose versions each chapter lists in its last section.",
         "",
         f"Verdicts of the book's {_count(book)}: {tally(book)}."
         + (f" Beyond the book, {_count(beyond)}: {tally(beyond)}." if beyond else ""),
@@ -195,7 +208,16 @@ def render(claims, found):
         lines += _rows(beyond, found, with_page=False)
     else:
         lines.append("None so far: every claim above comes from the book.")
-    return "\n".join(lines) + "\n"
+    lines += [
+        "",
+        "## The figures behind each verdict",
+        "",
+        "Each claim's parts: the figure, the condition it must meet, its value, and the "
+        "seeds where the part held.",
+        "",
+        *_details(claims, found),
+    ]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def write(chapters_dir, out_path, claims=None):
