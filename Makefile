@@ -53,7 +53,7 @@ PARAMS ?=
 chapter_md = $(or $(firstword $(wildcard chapters/$(CHAPTER)_*.md)),$(error no chapter matches CHAPTER=$(CHAPTER); try e.g. CHAPTER=03))
 
 .PHONY: help setup sysdeps data check imports quick test lint unit unit-all sync-check execute-check nbval book-build book-check \
-        test-extended nbval-oldest run-py313 install-py312 wheel \
+        book-dark test-extended nbval-oldest run-py313 install-py312 wheel \
         book chapter run format lock sync colab-cells lab bench clean distclean
 
 help: ## List the targets
@@ -142,8 +142,11 @@ nbval: $(STAMP) ## 4. nbval: stored outputs match a fresh execution of each chap
 book-build: $(STAMP) $(MATHJAX) ## 5. Build the static book from the stored outputs, warnings are errors
 	$(PY) -m tools.build_book
 
-book-check: $(STAMP) ## 6. Open the built book in headless Chromium: maths typeset, figures, no remote assets
+book-check: $(STAMP) $(MATHJAX) ## 6. The built book in headless Chromium: maths, figures, layout, alt text, axe-core
 	$(BIN)/pytest -q tests/test_book.py
+
+book-dark: $(STAMP) $(MATHJAX) ## The same browser checks with the theme in dark mode (after book-build)
+	BOOK_MODE=dark $(BIN)/pytest -q tests/test_book.py
 
 # --- the supported range: other environments, each with the package installed from its wheel --
 
@@ -184,10 +187,11 @@ $(OLDEST)/.installed: locks/oldest.lock $(WHEEL_STAMP)
 $(PY313)/.installed: locks/py313.lock $(WHEEL_STAMP)
 	$(call reader_env,$(PY313),$(PYTHON313),locks/py313.lock)
 
-test-extended: data ## What CI checks beyond make test: nbval on the oldest stack, Python 3.13, 3.12
+test-extended: data ## What CI checks beyond make test: nbval on the oldest stack, Python 3.13, 3.12, dark mode
 	@$(call timed,nbval-oldest)
 	@$(call timed,run-py313)
 	@$(call timed,install-py312)
+	@$(call timed,book-dark)
 
 nbval-oldest: $(OLDEST)/.installed ## nbval on the oldest supported stack, every chapter alone
 	$(call pinned_in,$(OLDEST)) -m tools.standalone_nbval --jobs $(JOBS) \

@@ -1,9 +1,16 @@
 """The built book, as a reader's browser sees it: headless Chromium on a local web server.
 
-For every chapter page: equations are typeset by MathJax (served by the book itself), every
-figure loads, and nothing (script, stylesheet, font, image) is requested from another host.
+Every page is opened once at 1280 px and once at 390 px (a phone), in one browser session:
+- equations are typeset by MathJax (served by the book itself), every figure loads, and nothing
+  (script, stylesheet, font, image) is requested from another host;
+- nothing extends past the text column or scrolls sideways at 1280 px, code has room for the 88
+  columns the chapters are formatted to, and at 390 px a wide table scrolls inside its own box;
+- every figure has a text alternative that says what it shows (not its file name), unique in
+  the book; no page shows the parameter checks; every link to an anchor finds it;
+- axe-core finds no serious or critical accessibility violation, colour contrast included.
 Every notebook page links to its own notebook on Colab (the badge under its title and the
 theme's launch button) and offers the .ipynb for download.
+The same checks run with the theme in dark mode under BOOK_MODE=dark (`make book-dark`).
 Needs `make book-build` first. Without Chromium the tests skip locally; under CI they fail.
 """
 
@@ -11,9 +18,11 @@ import functools
 import glob
 import html.parser
 import http.server
+import json
 import os
 import re
 import threading
+import urllib.parse
 
 import pytest
 
@@ -23,9 +32,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HTML = os.path.join(ROOT, "build", "book", "_build", "html")
 PAGES = sorted(
     os.path.basename(p)
-    for pattern in ("[0-9][0-9]_*.html", "A[0-9]_*.html")
+    for pattern in ("index.html", "[0-9][0-9]_*.html", "A[0-9]_*.html", "references.html")
     for p in glob.glob(os.path.join(HTML, pattern))
 )
+AXE = os.path.join(ROOT, "build", "npm", "node_modules", "axe-core", "axe.min.js")
+#: "light" (make test) or "dark" (make book-dark): the theme's mode every page is opened in.
+MODE = os.environ.get("BOOK_MODE", "light")
+WIDE, PHONE = 1280, 390
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +97,102 @@ def _open(browser, url):
     )
 
 
+#: What a page looks like at the window's width: what extends past the text column or scrolls
+#: sideways inside it (MathJax's inner boxes aside: their container is measured), the tables
+#: past the column, whether the page itself scrolls sideways, room for 88 columns of code, the
+#: figures' text alternatives, the visible text, the theme's mode.
+LAYOUT = """
+const article = document.querySelector('article.bd-article');
+const pad = parseFloat(getComputedStyle(article).paddingRight);
+const edge = article.getBoundingClientRect().right - pad + 1;
+const label = e => e.tagName.toLowerCase() + (e.className ? '.' + String(e.className)
+  .trim().split(/\\s+/).join('.') : '') + ': ' + (e.innerText || '').trim().slice(0, 60);
+const overflowing = [];
+for (const e of article.querySelectorAll('*')) {
+  const tag = e.tagName.toLowerCase();
+  if ((tag.startsWith('mjx-') && tag !== 'mjx-container') || e.closest('mjx-assistive-mml')) {
+    continue;
+  }
+  if (!e.getClientRects().length || getComputedStyle(e).visibility === 'hidden') continue;
+  const scrolls = e.scrollWidth > e.clientWidth + 1
+    && getComputedStyle(e).overflowX !== 'visible';
+  const r = e.getBoundingClientRect();
+  const past = r.width > 0 && r.right > edge && !e.closest('.pst-scrollable-table-container,'
+    + ' .output.text_html');
+  if (scrolls || past) overflowing.push(label(e));
+}
+const boxed = t => t.closest('.pst-scrollable-table-container, .output.text_html');
+const code = article.querySelector('div.cell_input pre');
+let columns = null;
+if (code) {
+  const probe = document.createElement('span');
+  probe.textContent = 'x'.repeat(88);
+  code.appendChild(probe);
+  const style = getComputedStyle(code);
+  const room = code.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  columns = {fits: probe.getBoundingClientRect().width <= room, font: style.fontSize};
+  probe.remove();
+}
+return {
+  overflowing,
+  tables_past: [...article.querySelectorAll('table')]
+    .filter(t => t.getBoundingClientRect().right > edge && !boxed(t)).map(label),
+  tables_unboxed: [...article.querySelectorAll('table')]
+    .filter(t => t.getBoundingClientRect().right > edge
+      && !(boxed(t) && boxed(t).getBoundingClientRect().right <= edge
+           && getComputedStyle(boxed(t)).overflowX === 'auto')).map(label),
+  tables_scrolling: [...article.querySelectorAll('table')]
+    .filter(t => boxed(t) && boxed(t).scrollWidth > boxed(t).clientWidth + 1).length,
+  page_scrolls: document.documentElement.scrollWidth > window.innerWidth,
+  columns,
+  figures: [...article.querySelectorAll('img')]
+    .filter(i => (i.getAttribute('src') || '').includes('_images/'))
+    .map(i => ({src: i.getAttribute('src'), alt: i.getAttribute('alt')})),
+  text: article.innerText,
+  ids: [...document.querySelectorAll('[id]')].map(e => e.id),
+  mode: document.documentElement.dataset.theme,
+};
+"""
+
+AXE_RUN = """
+const done = arguments[arguments.length - 1];
+axe.run(document, {resultTypes: ['violations']}).then(
+  r => done(r.violations.filter(v => ['serious', 'critical'].includes(v.impact)).map(v =>
+    `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join('; ')}`)),
+  e => done([`axe-core failed: ${e}`]));
+"""
+
+
+@pytest.fixture(scope="module")
+def visits(server, browser):
+    """Every page opened once at 1280 px (state, layout, axe-core) and once at 390 px (layout),
+    in the theme's MODE."""
+    require(os.path.exists(AXE), f"axe-core is missing ({AXE}): run `make book-build`")
+    with open(AXE, encoding="utf-8") as f:
+        axe = f.read()
+    browser.get(f"{server}/{PAGES[0]}")
+    # the theme's colour-mode switch keeps the reader's choice here
+    browser.execute_script("localStorage.setItem('mode', arguments[0])", MODE)
+    seen = {}
+    browser.set_window_size(WIDE, 1024)
+    for page in PAGES:
+        state = _open(browser, f"{server}/{page}")
+        state["wide"] = browser.execute_script(LAYOUT)
+        browser.execute_script(axe)
+        state["axe"] = browser.execute_async_script(AXE_RUN)
+        seen[page] = state
+    browser.set_window_size(PHONE, 844)
+    for page in PAGES:
+        _open(browser, f"{server}/{page}")
+        seen[page]["phone"] = browser.execute_script(LAYOUT)
+    browser.set_window_size(WIDE, 1024)
+    return seen
+
+
 @pytest.mark.parametrize("page", PAGES or ["<none>"])
-def test_page_reads_offline(page, server, browser):
-    state = _open(browser, f"{server}/{page}")
+def test_page_reads_offline(page, server, visits):
+    state = visits[page]
+    assert state["wide"]["mode"] == MODE, f"{page} is not in {MODE} mode"
     assert not foreign(state["resources"] + state["links"], server), "loads from another host"
     broken = [src for src, ok in state["images"] if not ok]
     assert not broken, f"{page}: figures that did not load: {broken}"
@@ -104,13 +210,12 @@ NOTEBOOK_PAGES = [
 
 
 @pytest.mark.parametrize("page", NOTEBOOK_PAGES or ["<none>"])
-def test_notebook_page_opens_in_colab_and_downloads_its_notebook(page, server, browser):
-    import json
+def test_notebook_page_opens_in_colab_and_downloads_its_notebook(page, visits):
     import urllib.request
 
     chapter = page[: -len(".html")]
     colab = load_tool("colab").colab_url(chapter)
-    state = _open(browser, f"{server}/{page}")
+    state = visits[page]
     to_colab = [a for a in state["anchors"] if a["href"] == colab]
     badges = [a for a in to_colab if a["img"] and a["img"]["alt"] == "Open in Colab"]
     assert badges and all(a["img"]["loaded"] for a in badges), f"{page}: no Colab badge"
@@ -128,10 +233,10 @@ def test_notebook_page_opens_in_colab_and_downloads_its_notebook(page, server, b
     assert [c["source"] for c in served["cells"]] == [c["source"] for c in stored["cells"]]
 
 
-def test_book_has_equations_and_figures(server, browser):
+def test_book_has_equations_and_figures(server, visits):
     """At least one page typesets equations and at least one shows a figure, so the checks
     above are not vacuous."""
-    states = {page: _open(browser, f"{server}/{page}") for page in PAGES}
+    states = visits
     assert any(s["typeset"] > 0 for s in states.values()), "no page has typeset equations"
     assert any(
         ok for s in states.values() for src, ok in s["images"] if src and "_images" in src
@@ -183,3 +288,174 @@ def test_tooling_check_is_not_vacuous():
     parser.feed('<div class="tag_nbval-ignore-output"><p>checked by nbval in CI</p></div>')
     text = " ".join(parser.parts)
     assert sorted({m.group(0) for m in TOOLING.finditer(text)}) == ["CI", "nbval"]
+
+
+# --- layout: nothing cut off at 1280 px; tables scroll in their own box on a phone -----------
+
+
+@pytest.mark.parametrize("page", PAGES or ["<none>"])
+def test_nothing_extends_past_the_column_at_1280_px(page, visits):
+    wide = visits[page]["wide"]
+    assert not wide["overflowing"], f"{page}: past the column or scrolling: {wide['overflowing']}"
+    assert not wide["tables_past"], f"{page}: tables past the column: {wide['tables_past']}"
+    assert not wide["page_scrolls"], f"{page} scrolls sideways at {WIDE} px"
+    if wide["columns"]:
+        assert wide["columns"]["fits"], f"{page}: code has no room for 88 columns at {WIDE} px"
+        # the theme's code font (0.875 rem), not a smaller one bought to make code fit
+        assert float(wide["columns"]["font"].removesuffix("px")) >= 14, wide["columns"]
+
+
+@pytest.mark.parametrize("page", PAGES or ["<none>"])
+def test_on_a_phone_wide_tables_scroll_in_their_own_box(page, visits):
+    phone = visits[page]["phone"]
+    assert not phone["page_scrolls"], f"{page} scrolls sideways at {PHONE} px"
+    assert not phone["tables_unboxed"], f"{page}: tables that push the page at {PHONE} px"
+
+
+def test_the_layout_checks_are_not_vacuous(visits):
+    """On a phone some tables are wider than the screen (and scroll in their box); at 1280 px
+    the code of every notebook page was measured."""
+    assert sum(s["phone"]["tables_scrolling"] for s in visits.values()) > 0
+    assert all(visits[p]["wide"]["columns"] for p in NOTEBOOK_PAGES)
+
+
+# --- figures: described, uniquely, in words from the chapter's code -----------------------
+
+
+def _stored_figures():
+    """The figures the executed chapters store, in cells the book shows."""
+    count = 0
+    for path in glob.glob(os.path.join(ROOT, "chapters", "*.ipynb")):
+        with open(path, encoding="utf-8") as f:
+            notebook = json.load(f)
+        for cell in notebook["cells"]:
+            if {"remove-cell", "remove-output"} & set(cell["metadata"].get("tags", [])):
+                continue
+            count += sum("image/png" in o.get("data", {}) for o in cell.get("outputs", []))
+    return count
+
+
+def test_every_figure_says_what_it_shows(visits):
+    figures = [f for s in visits.values() for f in s["wide"]["figures"]]
+    assert figures and len(figures) == _stored_figures(), "a stored figure is not on its page"
+    problems = []
+    for figure in figures:
+        alt = (figure["alt"] or "").strip()
+        name = os.path.basename(figure["src"])
+        if len(alt.split()) < 8:
+            problems.append(f"{name}: too short to say what it shows: {alt!r}")
+        elif name.split(".")[0] in alt or re.search(r"\.(png|svg|jpe?g)\b", alt):
+            problems.append(f"{name}: its text alternative is a file name: {alt!r}")
+        elif re.search(r"\d", alt):  # numbers come from the code (glue), never typed
+            problems.append(f"{name}: a typed number in its text alternative: {alt!r}")
+    assert not problems, "\n".join(problems)
+    alts = [f["alt"] for f in figures]
+    assert len(set(alts)) == len(alts), "two figures share a text alternative"
+
+
+def test_every_figure_is_opaque():
+    """A figure with a transparent background would show dark mode's background through."""
+    from PIL import Image
+
+    require(PAGES, f"no built book in {HTML}: run `make book-build`")
+    images = glob.glob(os.path.join(HTML, "_images", "*.png"))
+    assert images
+    for path in images:
+        with Image.open(path) as image:
+            if "A" in image.getbands():
+                assert image.getchannel("A").getextrema()[0] == 255, f"{path} is transparent"
+
+
+# --- the notebook plumbing, links, versions, sources --------------------------------------
+
+
+CHECK_CALL = re.compile(r"\bcheck\(\s*globals\(\)")
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES or ["<none>"])
+def test_the_page_folds_the_plumbing_and_says_where_the_parameters_are(page, visits):
+    text = visits[page]["wide"]["text"]
+    assert not CHECK_CALL.search(text), f"{page} shows its parameter checks"
+    assert "_SOURCE = " not in text, f"{page} shows its install cell"
+    assert "parameters cell, folded here" in text, f"{page} does not say where its parameters are"
+
+
+def test_the_plumbing_check_is_not_vacuous():
+    assert CHECK_CALL.search("check(\n    globals(),\n    seed=Int(0),\n)")
+    md = os.path.join(ROOT, "chapters", "01_equations.md")
+    with open(md, encoding="utf-8") as f:
+        assert CHECK_CALL.search(f.read()), "the notebooks keep their parameter checks"
+
+
+@pytest.mark.parametrize("page", PAGES or ["<none>"])
+def test_every_link_to_an_anchor_finds_it(page, visits):
+    broken = []
+    for anchor in visits[page]["anchors"]:
+        url = urllib.parse.urlsplit(anchor["href"])
+        target = os.path.basename(url.path) or "index.html"
+        if not url.fragment or not url.netloc.startswith("127.0.0.1") or target not in visits:
+            continue
+        if urllib.parse.unquote(url.fragment) not in visits[target]["wide"]["ids"]:
+            broken.append(f"{anchor['text']!r} -> {target}#{url.fragment}")
+    assert not broken, f"{page}: links to anchors that do not exist: {broken}"
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES or ["<none>"])
+def test_the_page_says_which_versions_produced_its_outputs(page, visits):
+    text = visits[page]["wide"]["text"]
+    assert re.search(r"package\s+this run\s+the book", text), f"{page} names no versions"
+    assert re.search(r"TensorFlow\s+\d+\.\d+", text), f"{page} names no TensorFlow version"
+
+
+#: The papers each chapter relies on, by the first author's name.
+CITED = {
+    "04_placement.html": ["Ioffe"],
+    "07_evidence.html": ["Ioffe", "Zhang"],
+    "09_beyond_one_batch.html": ["Wu", "Ba"],
+}
+
+
+def test_the_chapters_cite_their_sources_and_the_references_list_them(visits):
+    require("references.html" in visits, "no references page")
+    listed = visits["references.html"]["wide"]["text"]
+    entries = set(visits["references.html"]["wide"]["ids"])
+    for page, authors in CITED.items():
+        cites = {
+            a["href"].split("#")[1]
+            for a in visits[page]["anchors"]
+            if "references.html#" in a["href"]
+        }
+        assert len(cites) >= len(authors) and cites <= entries, f"{page}: citations {cites}"
+        for author in authors:
+            assert re.search(rf"\b{author}\b", visits[page]["wide"]["text"]), (page, author)
+            assert re.search(rf"\b{author}\b", listed), f"the references lack {author}"
+
+
+# --- the front page ------------------------------------------------------------------------
+
+
+def _table_text(text):
+    """innerText with each table row on one line, its cells separated by one tab."""
+    return re.sub(r"\n{2,}", "\n", re.sub(r"\s*\t\s*", "\t", text))
+
+
+def _verdicts_in(text):
+    return {v: len(re.findall(rf"\t{re.escape(v)}$", text, re.M)) for v in VERDICTS}
+
+
+VERDICTS = ("held", "changed in Keras 3", "partly", "not held")
+
+
+def test_the_front_page_counts_the_verdicts_of_the_claims_index(visits):
+    require("index.html" in visits and "A1_claims_index.html" in visits, "no front page")
+    front = _table_text(visits["index.html"]["wide"]["text"])
+    rows = re.findall(r"^(held|changed in Keras 3|partly|not held)\t(\d+)\t(\d+)$", front, re.M)
+    assert rows, "the front page shows no verdict totals"
+    index = _table_text(visits["A1_claims_index.html"]["wide"]["text"])
+    index = index.split("The figures behind")[0]
+    book, beyond = index.split("Claims beyond the book")[-2:]
+    counted = {v: (str(_verdicts_in(book)[v]), str(_verdicts_in(beyond)[v])) for v in VERDICTS}
+    shown = {v: (a, b) for v, a, b in rows}
+    assert shown == {v: c for v, c in counted.items() if c != ("0", "0")}
+    chapters = {a["href"].rsplit("/", 1)[-1] for a in visits["index.html"]["anchors"]}
+    assert set(NOTEBOOK_PAGES) <= chapters, "the front page's map lacks a chapter"

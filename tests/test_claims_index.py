@@ -56,13 +56,13 @@ def test_the_index_has_a_row_per_claim_with_its_computed_verdict(tmp_path):
     out = tmp_path / "index.md"
     assert index.write(write(tmp_path, nb), out, CLAIMS) == 2
     page = out.read_text()
-    assert (
-        "| C1 | 341 | fewer steps | [07: Speed (C1)](07_x.ipynb#speed-c1) | **partly** |" in page
-    )
-    assert "steps ratio r (> 1): 2.50 (2.00 to 3.00, 2 seeds) [2/2 seeds" in page
-    assert "margin 1 = 1.41 × the spread over 2 seeds (0.71)]" in page
+    assert "| [C1](#c1) | 341 | fewer steps | **partly** |" in page
+    figures = page.split("### C1\n")[1].split("###")[0]
+    assert "**partly**, checked in [07: Speed (C1)](07_x.ipynb#speed-c1):" in figures
+    assert "- steps ratio r (> 1): 2.50 (2.00 to 3.00, 2 seeds) [2/2 seeds" in figures
+    assert "margin 1 = 1.41 × the spread over 2 seeds (0.71)]" in figures
     beyond = page.split("## Claims beyond the book")[1]
-    assert "| X1 | beyond |" in beyond and "**held**" in beyond
+    assert "| [X1](#x1) | beyond | **held** |" in beyond
     assert "Verdicts of the book's 1 claim: 1 partly. Beyond the book, 1 claim: 1 held." in page
     assert "Fragile verdicts: 0 (the goal is none)." in page
     assert "Parts that hold by no more than their noise, in any claim: 0 parts." in page

@@ -1,8 +1,14 @@
 """Build the static book from the executed chapters, offline, with warnings as errors.
 
-- The table of contents is one entry per ``chapters/NN_*.ipynb`` (chapter 00 is the landing
-  page), so adding a chapter needs no edit here, then the appendices: the claims index
-  (generated here) and each ``chapters/A<digit>_*.ipynb``.
+- The table of contents is the front page (``tools/front_page.py`` fills book/index.md with the
+  verdict totals and the chapter map), then one entry per ``chapters/NN_*.ipynb``, so adding a
+  chapter needs no edit here, then the appendices: the claims index (generated here), each
+  ``chapters/A<digit>_*.ipynb``, and the references (book/references.md lists the papers of
+  book/references.bib that the chapters cite with ``{cite:p}``).
+- book/_static holds the book's own stylesheet: the few layout rules the theme has no option
+  for (code 88 columns wide at 1280 px, long outputs wrapped).
+- A PDF edition built before the HTML (``build/pdf/bn-companion.pdf``) is copied next to the
+  pages, and the front page links to it.
 - The claims index is written by ``tools/claims_index.py`` from the claim reports stored in the
   executed chapters; a claim of ``helpers/book/claims.toml`` that its chapter did not report stops
   the build with a message naming both.
@@ -19,18 +25,51 @@
 
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
 
 import yaml
 
-from tools import claims_index, colab
+from tools import claims_index, colab, front_page
 from tools.common import CHAPTERS, ROOT
 
 OUT = os.path.join(ROOT, "build", "book")
 MATHJAX = os.path.join(ROOT, "build", "npm", "node_modules", "mathjax", "es5")
 MATHJAX_ENTRY = "tex-chtml-full.js"
+BOOK = os.path.join(ROOT, "book")
+#: Where the PDF edition is expected when there is one; the HTML gets a copy next to its pages.
+PDF = os.path.join(ROOT, "build", "pdf", front_page.PDF_NAME)
+
+
+#: What the theme's markup tells screen readers wrongly. Two labels differ from what the reader
+#: sees (WCAG 2.5.3, "label in name"): the fold of a hidden cell is named "Toggle hidden
+#: content" while it shows "Show code cell source", and the colour-mode button is named "Color
+#: mode" while its icon is titled "Light" or "Dark"; without the first label the fold is named
+#: by its visible text, without the titles the icons are decorative. And the list of references
+#: claims the role of a list, whose items it does not hold (ARIA "required children").
+ACCESSIBLE_NAMES = [
+    (re.compile(r'<summary aria-label="Toggle hidden content">'), "<summary>"),
+    (re.compile(r'<div role="list" class="citation-list">'), '<div class="citation-list">'),
+    (re.compile(r'(<i class="theme-switch [^"]*" data-mode="\w+")\s+title="[^"]*"'), r"\1"),
+]
+
+
+def accessible_names(html_dir):
+    """Apply ACCESSIBLE_NAMES to every page of the built book; returns the pages changed."""
+    changed = 0
+    for path in glob.glob(os.path.join(html_dir, "*.html")):
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        fixed = text
+        for pattern, replacement in ACCESSIBLE_NAMES:
+            fixed = pattern.sub(replacement, fixed)
+        if fixed != text:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(fixed)
+            changed += 1
+    return changed
 
 
 def main():
@@ -44,6 +83,7 @@ def main():
     appendices = sorted(glob.glob(os.path.join(CHAPTERS, "A[0-9]_*.ipynb")))
     names = [os.path.splitext(os.path.basename(p))[0] for p in notebooks]
     extra = [claims_index.PAGE] + [os.path.splitext(os.path.basename(p))[0] for p in appendices]
+    has_pdf = os.path.exists(PDF)
 
     os.makedirs(OUT, exist_ok=True)
     source = os.path.join(OUT, "src")
@@ -55,9 +95,22 @@ def main():
         claims_index.write(CHAPTERS, os.path.join(source, claims_index.PAGE + ".md"))
     except claims_index.ClaimsIndexError as err:
         sys.exit(f"The claims index cannot be built: {err}")
+    # The HTML side: front page, references, stylesheet, and the PDF edition when built.
+    shutil.copy2(os.path.join(BOOK, "references.md"), source)
+    shutil.copy2(os.path.join(BOOK, "references.bib"), source)
+    try:
+        front_page.write(CHAPTERS, names + extra, os.path.join(source, "index.md"), has_pdf)
+    except (front_page.FrontPageError, claims_index.ClaimsIndexError) as err:
+        sys.exit(f"The front page cannot be built: {err}")
     static = os.path.join(OUT, "static")
     shutil.rmtree(static, ignore_errors=True)
     shutil.copytree(MATHJAX, os.path.join(static, "mathjax"))
+    shutil.copytree(os.path.join(BOOK, "_static"), static, dirs_exist_ok=True)
+    extra_files = os.path.join(OUT, "extra")
+    shutil.rmtree(extra_files, ignore_errors=True)
+    os.makedirs(extra_files)
+    if has_pdf:
+        shutil.copy2(PDF, extra_files)
 
     with open(os.path.join(ROOT, "book", "_config.yml")) as f:
         config = yaml.safe_load(f)
@@ -66,15 +119,26 @@ def main():
     config.setdefault("launch_buttons", {})["colab_url"] = colab.COLAB.removesuffix("/github")
     sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
     sphinx["html_static_path"] = [static]
+    sphinx["html_css_files"] = sorted(os.listdir(os.path.join(BOOK, "_static")))
+    sphinx["html_extra_path"] = [extra_files]
+    config["bibtex_bibfiles"] = ["references.bib"]
+    sphinx["bibtex_reference_style"] = "author_year"
+    # The search is a form in the sidebar: the theme's search buttons (header and sidebar)
+    # show "Ctrl+K" outside their accessible name, which screen readers then do not announce.
+    config["sphinx"]["recursive_update"] = True
+    sphinx["html_theme_options"] = {"navbar_persistent": []}
+    sphinx["html_sidebars"] = {
+        "**": ["navbar-logo.html", "icon-links.html", "search-field.html", "sbt-sidebar-nav.html"]
+    }
     sphinx["mathjax_path"] = f"mathjax/{MATHJAX_ENTRY}"
     config_path = os.path.join(OUT, "_config.yml")
     with open(config_path, "w") as f:
         yaml.safe_dump(config, f, sort_keys=False, allow_unicode=True)
 
-    toc = {"format": "jb-book", "root": names[0], "parts": []}
-    if len(names) > 1:
-        toc["parts"].append({"caption": "Chapters", "chapters": [{"file": n} for n in names[1:]]})
-    toc["parts"].append({"caption": "Appendices", "chapters": [{"file": n} for n in extra]})
+    toc = {"format": "jb-book", "root": "index", "parts": []}
+    toc["parts"].append({"caption": "Chapters", "chapters": [{"file": n} for n in names]})
+    back = extra + ["references"]
+    toc["parts"].append({"caption": "Appendices", "chapters": [{"file": n} for n in back]})
     toc_path = os.path.join(OUT, "_toc.yml")
     with open(toc_path, "w") as f:
         yaml.safe_dump(toc, f, sort_keys=False)
@@ -97,6 +161,7 @@ def main():
     result = subprocess.run(cmd)
     if result.returncode:
         sys.exit(f"The book build failed (warnings are errors): exit status {result.returncode}")
+    accessible_names(os.path.join(OUT, "_build", "html"))
     print(
         f"Built {len(names)} chapters and {len(extra)} appendices into "
         f"{os.path.relpath(os.path.join(OUT, '_build', 'html'), ROOT)}/index.html"

@@ -4,11 +4,12 @@ Every claim of ``helpers/book/claims.toml`` names the chapter and the section th
 chapter reports it with ``helpers.book.claims.report``, which stores the figures, thresholds and
 comparisons in the output's metadata. This script reads those records from the stored
 notebooks, recomputes each verdict from the figures, computes each part's margin (how far its
-figure is from its threshold, in units of the figure's noise) and writes one MyST page with
-one row per claim; a claim held only by a part within its noise is shown as fragile. It
-refuses, naming the claim and the chapter, when a claim is not reported, is reported twice or
-by another chapter, when a stored verdict differs from the one its figures give, or when the
-section a claim names is not a heading of its chapter.
+figure is from its threshold, in units of the figure's noise) and writes one MyST page: a
+compact verdict table with one row per claim, whose id links to the claim's figures below it;
+a claim held only by a part within its noise is shown as fragile. It refuses, naming the claim
+and the chapter, when a claim is not reported, is reported twice or by another chapter, when a
+stored verdict differs from the one its figures give, or when the section a claim names is not
+a heading of its chapter.
 
 Usage: python -m tools.claims_index CHAPTERS_DIR OUT.md
 """
@@ -137,21 +138,32 @@ def _figures(checks):
         parts.append(
             f"{check.figure} ({check.condition()}): {claims_mod.figure_text(check)} [{count}]"
         )
-    return "; ".join(parts)
+    return parts
 
 
 def _rows(claims, found, with_page):
+    """The compact verdict table: one short row per claim, its id linking to its figures."""
     head = ["claim", "p."] if with_page else ["claim"]
-    head += ["what the book says (our words)", "checked in", "verdict", "key figures"]
+    head += ["what the book says (our words)" if with_page else "the claim", "verdict"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for cid, claim in claims.items():
+        row = [f"[{cid}](#{_slug(cid)})"] + ([claim["page"]] if with_page else [])
+        row += [claim["book"], f"**{found[cid][1]}**"]
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+    return lines
+
+
+def _details(claims, found):
+    """Below the tables, one short section per claim: where it is checked, and its figures."""
+    lines = []
     for cid, claim in claims.items():
         checks, _ = found[cid]
         verdict = claims_mod.verdict_with_margins(checks)
         link = f"[{claim['chapter'][:2]}: {claim['section']}]({claim['chapter']}.ipynb#"
         link += f"{_slug(claim['section'])})"
-        row = [cid] + ([claim["page"]] if with_page else [])
-        row += [claim["book"], link, f"**{verdict}**", _figures(checks)]
-        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+        lines += [f"### {cid}", "", f"**{verdict}**, checked in {link}:", ""]
+        lines += [f"- {_cell(part)}" for part in _figures(checks)]
+        lines.append("")
     return lines
 
 
@@ -219,7 +231,9 @@ def render(claims, found):
         "of arithmetic; counts and settings are exact). A part checked on one seed says so: "
         "it has no spread to compare with. The last digits of the figures vary with the "
         "computer; a part whose margin is several times its noise keeps its verdict on "
-        "another computer, one within its noise may not and is marked fragile.",
+        "another computer, one within its noise may not and is marked fragile. The figures "
+        "are those of the chapters' stored runs, whose versions each chapter lists in its "
+        "last section.",
         "",
         f"Verdicts of the book's {_count(book)}: {tally(book)}."
         + (f" Beyond the book, {_count(beyond)}: {tally(beyond)}." if beyond else ""),
@@ -237,7 +251,16 @@ def render(claims, found):
         lines += _rows(beyond, found, with_page=False)
     else:
         lines.append("None so far: every claim above comes from the book.")
-    return "\n".join(lines) + "\n"
+    lines += [
+        "",
+        "## The figures behind each verdict",
+        "",
+        "Each claim's parts: the figure, the condition it must meet, its value, and the "
+        "seeds where the part held.",
+        "",
+        *_details(claims, found),
+    ]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def write(chapters_dir, out_path, claims=None):

@@ -133,7 +133,7 @@ def _apply(nb, chapter, path=PYPROJECT):
             changed = True
     else:  # before the parameters: split the Markdown above them at "## Parameters"
         cell = jupytext.reads(f"```{{code-cell}} ipython3\n{source}\n```", fmt="md:myst").cells[0]
-        cell.metadata["tags"] = ["hide-input"]
+        cell.metadata["tags"] = ["remove-cell"]
         at = nb.cells.index(code[0]) if code else len(nb.cells)
         above = nb.cells[at - 1] if at else None
         heading = "\n## Parameters"

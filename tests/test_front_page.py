@@ -1,0 +1,82 @@
+"""tools/front_page.py: the front page's totals, map and versions come from the chapters."""
+
+import json
+
+import pytest
+
+from tool_modules import load_tool
+
+index = load_tool("claims_index")  # first: front_page imports it
+front = load_tool("front_page")
+
+
+def claim(cid, page, chapter="07_x"):
+    return dict(id=cid, page=page, book="b", chapter=chapter, section="S", decided_by="d")
+
+
+def found(**verdicts):
+    return {cid: ([], verdict) for cid, verdict in verdicts.items()}
+
+
+def test_the_verdict_table_counts_each_group_and_leaves_out_empty_verdicts():
+    claims = {"C1": claim("C1", "341"), "C2": claim("C2", "342"), "X1": claim("X1", "")}
+    table = front.verdict_table(claims, found(C1="held", C2="partly", X1="held"))
+    assert table.splitlines() == [
+        "| verdict | the book's 2 claims | 1 claims beyond the book |",
+        "|---|---|---|",
+        "| **held** | 1 | 1 |",
+        "| **partly** | 1 | 0 |",
+    ]
+
+
+def notebook(title, versions=None):
+    cells = [{"cell_type": "markdown", "source": f"# {title}\n\ntext"}]
+    if versions:
+        text = "      package this run    the book (TF 2.0)\n"
+        text += "".join(f"{i}  {p}  {v}  x\n" for i, (p, v) in enumerate(versions.items()))
+        cells.append(
+            {
+                "cell_type": "code",
+                "source": "helpers.versions_frame()",
+                "outputs": [{"data": {"text/plain": text}}],
+            }
+        )
+    return {"cells": cells}
+
+
+def write(tmp_path, name, nb):
+    (tmp_path / f"{name}.ipynb").write_text(json.dumps(nb))
+
+
+def test_the_map_uses_each_chapter_s_own_title_and_needs_a_line_for_each(tmp_path):
+    write(tmp_path, "01_a", notebook("The first"))
+    lines = {"01_a": "what it holds."}
+    assert front.chapter_map(tmp_path, ["01_a"], lines) == (
+        "- {doc}`The first <01_a>`: what it holds."
+    )
+    with pytest.raises(front.FrontPageError, match="^01_a has no line in book/chapters.yml"):
+        front.chapter_map(tmp_path, ["01_a"], {})
+
+
+def test_the_versions_line_names_the_versions_only_when_the_chapters_agree(tmp_path):
+    write(tmp_path, "01_a", notebook("A", {"Python": "3.11.7", "Keras": "3.15.1"}))
+    write(tmp_path, "02_b", notebook("B", {"Python": "3.11.7", "Keras": "3.15.1"}))
+    line = front.versions_line(tmp_path, ["01_a", "02_b"])
+    assert line == "The stored outputs were all produced with Python 3.11.7, Keras 3.15.1."
+    write(tmp_path, "02_b", notebook("B", {"Python": "3.12.1", "Keras": "3.15.1"}))
+    assert "not all run with the same versions" in front.versions_line(tmp_path, ["01_a", "02_b"])
+
+
+def test_the_real_front_page_has_every_marker_filled(tmp_path):
+    import os
+
+    from tool_modules import ROOT
+
+    chapters = os.path.join(ROOT, "chapters")
+    names = sorted(n[:-6] for n in os.listdir(chapters) if n.endswith(".ipynb"))
+    names.insert(next(i for i, n in enumerate(names) if n.startswith("A")), index.PAGE)
+    page = front.render(chapters, names, pdf_available=True)
+    assert "<!--" not in page
+    assert f'<a href="{front.PDF_NAME}">' in page
+    for name in names:
+        assert f"<{name}>`" in page
