@@ -53,7 +53,7 @@ PARAMS ?=
 chapter_md = $(or $(firstword $(wildcard chapters/$(CHAPTER)_*.md)),$(error no chapter matches CHAPTER=$(CHAPTER); try e.g. CHAPTER=03))
 
 .PHONY: help setup sysdeps data check imports quick test lint unit unit-all sync-check execute-check nbval book-build book-check \
-        book-dark test-extended nbval-oldest run-py313 install-py312 wheel \
+        book-dark pdf pdf-check test-extended nbval-oldest run-py313 install-py312 wheel \
         book chapter run format lock sync colab-cells lab bench clean distclean
 
 help: ## List the targets
@@ -61,7 +61,7 @@ help: ## List the targets
 
 # --- set-up -------------------------------------------------------------------------------
 
-sysdeps: ## Debian as root: install the data package and Chromium (skipped elsewhere)
+sysdeps: ## Debian as root: install the data package, Chromium and TeX Live (skipped elsewhere)
 	@bash tools/sysdeps.sh
 
 $(STAMP): $(LOCK) pyproject.toml
@@ -124,10 +124,10 @@ lint: $(STAMP) ## 0. ruff: lint and format check of Python files and chapter cod
 	$(BIN)/ruff format --check .
 
 unit: $(STAMP) ## 1. Unit tests of helpers (without those marked slow: make unit-all)
-	$(PINNED) $(BIN)/pytest -q -n $(JOBS) tests --ignore=tests/test_book.py
+	$(PINNED) $(BIN)/pytest -q -n $(JOBS) tests --ignore=tests/test_book.py --ignore=tests/test_pdf.py
 
 unit-all: $(STAMP) ## The unit tests, those marked slow included
-	$(PINNED) $(BIN)/pytest -q -n $(JOBS) -m "slow or not slow" tests --ignore=tests/test_book.py
+	$(PINNED) $(BIN)/pytest -q -n $(JOBS) -m "slow or not slow" tests --ignore=tests/test_book.py --ignore=tests/test_pdf.py
 
 sync-check: $(STAMP) ## 2. Every chapter .md / .ipynb pair holds the same cells and pairing metadata
 	$(PY) -m tools.check_sync $(CHAPTER_MDS)
@@ -147,6 +147,14 @@ book-check: $(STAMP) $(MATHJAX) ## 6. The built book in headless Chromium: maths
 
 book-dark: $(STAMP) $(MATHJAX) ## The same browser checks with the theme in dark mode (after book-build)
 	BOOK_MODE=dark $(BIN)/pytest -q tests/test_book.py
+
+# The PDF edition: the same pages and stored outputs through Jupyter Book's LaTeX builder and
+# XeLaTeX (TeX Live from make sysdeps), copied beside the html pages when they are built.
+pdf: sysdeps $(STAMP) ## Build the book as one PDF: build/book/_build/latex/bn-companion.pdf
+	$(PY) -m tools.build_book --pdf
+
+pdf-check: pdf ## The PDF holds every chapter title, claim id and figure, and no raw TeX
+	$(BIN)/pytest -q tests/test_pdf.py
 
 # --- the supported range: other environments, each with the package installed from its wheel --
 
@@ -187,11 +195,12 @@ $(OLDEST)/.installed: locks/oldest.lock $(WHEEL_STAMP)
 $(PY313)/.installed: locks/py313.lock $(WHEEL_STAMP)
 	$(call reader_env,$(PY313),$(PYTHON313),locks/py313.lock)
 
-test-extended: data ## What CI checks beyond make test: nbval on the oldest stack, Python 3.13, 3.12, dark mode
+test-extended: data ## What CI checks beyond make test: nbval on the oldest stack, Python 3.13, 3.12, dark mode, the PDF
 	@$(call timed,nbval-oldest)
 	@$(call timed,run-py313)
 	@$(call timed,install-py312)
 	@$(call timed,book-dark)
+	@$(call timed,pdf-check)
 
 nbval-oldest: $(OLDEST)/.installed ## nbval on the oldest supported stack, every chapter alone
 	$(call pinned_in,$(OLDEST)) -m tools.standalone_nbval --jobs $(JOBS) \

@@ -21,8 +21,13 @@
   ``.ipynb``. The repository and the tag they point to come from ``pyproject.toml``
   (``tools/colab.py``, which also writes the badge at the top of each chapter): Jupyter Book
   would otherwise point them at its own repository and ``master``.
+- ``--pdf`` builds the same pages as one PDF instead (``make pdf``): Jupyter Book's LaTeX
+  builder and XeLaTeX, from the same stored outputs, into ``build/book/_build/latex/`` as
+  ``bn-companion.pdf``, copied beside the html pages when they are built, where the front page
+  links to it. The LaTeX settings are in `latex_config`.
 """
 
+import argparse
 import glob
 import os
 import re
@@ -38,6 +43,9 @@ from tools.common import CHAPTERS, ROOT
 OUT = os.path.join(ROOT, "build", "book")
 MATHJAX = os.path.join(ROOT, "build", "npm", "node_modules", "mathjax", "es5")
 MATHJAX_ENTRY = "tex-chtml-full.js"
+#: The PDF's file name, in ``build/book/_build/latex`` and beside the html pages.
+PDF_NAME = "bn-companion.pdf"
+
 BOOK = os.path.join(ROOT, "book")
 #: Where the PDF edition is expected when there is one; the HTML gets a copy next to its pages.
 PDF = os.path.join(ROOT, "build", "pdf", front_page.PDF_NAME)
@@ -72,8 +80,11 @@ def accessible_names(html_dir):
     return changed
 
 
-def main():
-    if not os.path.exists(os.path.join(MATHJAX, MATHJAX_ENTRY)):
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pdf", action="store_true", help="build the PDF instead of html")
+    pdf = parser.parse_args(argv).pdf
+    if not pdf and not os.path.exists(os.path.join(MATHJAX, MATHJAX_ENTRY)):
         sys.exit(
             f"MathJax is missing ({MATHJAX}); run `make book-build`, which installs it with npm."
         )
@@ -104,7 +115,9 @@ def main():
         sys.exit(f"The front page cannot be built: {err}")
     static = os.path.join(OUT, "static")
     shutil.rmtree(static, ignore_errors=True)
-    shutil.copytree(MATHJAX, os.path.join(static, "mathjax"))
+    if not pdf:  # the PDF's maths is typeset by XeLaTeX
+        shutil.copytree(MATHJAX, os.path.join(static, "mathjax"))
+    os.makedirs(static, exist_ok=True)
     shutil.copytree(os.path.join(BOOK, "_static"), static, dirs_exist_ok=True)
     extra_files = os.path.join(OUT, "extra")
     shutil.rmtree(extra_files, ignore_errors=True)
@@ -131,6 +144,7 @@ def main():
         "**": ["navbar-logo.html", "icon-links.html", "search-field.html", "sbt-sidebar-nav.html"]
     }
     sphinx["mathjax_path"] = f"mathjax/{MATHJAX_ENTRY}"
+    latex_config(config, pdf)
     config_path = os.path.join(OUT, "_config.yml")
     with open(config_path, "w") as f:
         yaml.safe_dump(config, f, sort_keys=False, allow_unicode=True)
@@ -143,6 +157,8 @@ def main():
     with open(toc_path, "w") as f:
         yaml.safe_dump(toc, f, sort_keys=False)
 
+    if pdf:
+        return build_pdf(source, config_path, toc_path)
     shutil.rmtree(os.path.join(OUT, "_build"), ignore_errors=True)
     cmd = [
         os.path.join(os.path.dirname(sys.executable), "jupyter-book"),
@@ -166,6 +182,98 @@ def main():
         f"Built {len(names)} chapters and {len(extra)} appendices into "
         f"{os.path.relpath(os.path.join(OUT, '_build', 'html'), ROOT)}/index.html"
     )
+
+
+#: A stand-in for ``bbm.sty``. The LaTeX class of Jupyter Book (``jupyterBook.cls``, from
+#: sphinx-jupyterbook-latex) loads the ``bbm`` package, which Debian ships only in the 600 MB
+#: texlive-fonts-extra, to define shorthands such as ``\RR`` that no chapter uses. This file
+#: gives its one command, ``\mathbbm``, the double-struck letters of amssymb instead.
+BBM_STY = r"""\NeedsTeXFormat{LaTeX2e}
+\ProvidesPackage{bbm}[2026/12/06 stand-in of the bn-companion book]
+\RequirePackage{amssymb}
+\providecommand{\mathbbm}{\mathbb}
+"""
+#: Sphinx's XeLaTeX fonts (FreeFont), except code in DejaVu Sans Mono: FreeMono's oblique face,
+#: which Sphinx uses for comments, lacks maths symbols such as ⊗ that the code comments use.
+FONTS = r"""
+\setmainfont{FreeSerif}[Extension=.otf, UprightFont=*, ItalicFont=*Italic,
+  BoldFont=*Bold, BoldItalicFont=*BoldItalic]
+\setsansfont{FreeSans}[Extension=.otf, UprightFont=*, ItalicFont=*Oblique,
+  BoldFont=*Bold, BoldItalicFont=*BoldOblique]
+\setmonofont{DejaVu Sans Mono}[Scale=0.84]
+"""
+
+
+def latex_config(config, pdf):
+    """Add the PDF's settings to the book's configuration (`pdf`: this is the PDF build)."""
+    latex = config.setdefault("latex", {})
+    latex["latex_engine"] = "xelatex"
+    title, author = config["title"], config["author"]
+    latex["latex_documents"] = {
+        "targetname": PDF_NAME.replace(".pdf", ".tex"),
+        # Sphinx sets the author in one line on the title page: break it after the first comma.
+        "author": author.replace(", ", r"\\", 1),
+        "title": title,
+    }
+    if not pdf:
+        return
+    extra = os.path.join(OUT, "latex")
+    os.makedirs(extra, exist_ok=True)
+    with open(os.path.join(extra, "bbm.sty"), "w") as f:
+        f.write(BBM_STY)
+    sphinx = config.setdefault("sphinx", {})
+    sphinx.setdefault("local_extensions", {})["latex_outputs"] = os.path.dirname(__file__)
+    sphinx["config"].update(
+        {
+            "latex_additional_files": [os.path.join(extra, "bbm.sty")],
+            "latex_elements": {
+                "fontpkg": FONTS,
+                # Read on a screen: no blank pages to start chapters on the right.
+                "extraclassoptions": "openany,oneside",
+                # The root page follows the contents: without this, its pages' foot would
+                # say "CONTENTS".
+                "tableofcontents": r"\sphinxtableofcontents\markboth{}{}",
+            },
+            "latex_use_xindy": False,  # the book has no index of terms
+            # Markdown outputs (such as chapter 6's benchmark table) with MyST's tables.
+            "nb_render_markdown_format": "myst",
+        }
+    )
+
+
+def build_pdf(source, config_path, toc_path):
+    """Run the LaTeX builder and XeLaTeX; copy the PDF beside the html pages if they exist."""
+    latex_dir = os.path.join(OUT, "_build", "latex")
+    shutil.rmtree(latex_dir, ignore_errors=True)
+    cmd = [
+        os.path.join(os.path.dirname(sys.executable), "jupyter-book"),
+        "build",
+        source,
+        "--config",
+        config_path,
+        "--toc",
+        toc_path,
+        "--path-output",
+        OUT,
+        "--builder",
+        "pdflatex",
+        "--warningiserror",
+        "--keep-going",
+        "--quiet",
+    ]
+    # latexmk stops at the first TeX error instead of asking on the terminal.
+    env = dict(os.environ, LATEXMKOPTS="-interaction=nonstopmode -halt-on-error")
+    result = subprocess.run(cmd, env=env)
+    built = os.path.join(latex_dir, PDF_NAME)
+    if result.returncode or not os.path.exists(built):
+        sys.exit(
+            f"The PDF build failed (exit status {result.returncode}); "
+            f"see {os.path.relpath(latex_dir, ROOT)}/*.log"
+        )
+    html = os.path.join(OUT, "_build", "html")
+    if os.path.isdir(html):
+        shutil.copy2(built, html)
+    print(f"Built {os.path.relpath(built, ROOT)}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,113 @@
+"""The PDF edition (make pdf, then make pdf-check): every chapter, claim and figure is in it.
+
+Reads the PDF that ``tools/build_book.py --pdf`` built, its LaTeX log and the staged sources
+it was built from, with poppler's pdftotext and pdfimages (make sysdeps installs them).
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+
+from helpers import claims
+
+import pytest
+import yaml
+
+from tool_modules import ROOT
+
+BOOK = os.path.join(ROOT, "build", "book")
+LATEX = os.path.join(BOOK, "_build", "latex")
+PDF = os.path.join(LATEX, "bn-companion.pdf")
+#: TeX commands that would mean some maths or a table reached the page as source text.
+RAW_TEX = re.compile(
+    r"\\(frac|gamma|beta|mu|sigma|epsilon|varepsilon|sqrt|hat|mathbf|mathrm|left|right|"
+    r"begin|end|sum|cdot|times|textbf|hline|multicolumn|resizebox|mathbb)\b"
+)
+
+
+def _run(*cmd):
+    if not shutil.which(cmd[0]):
+        pytest.fail(f"{cmd[0]} is missing: run `make sysdeps` (Debian's poppler-utils)")
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture(scope="module")
+def text():
+    if not os.path.exists(PDF):
+        pytest.fail(f"{os.path.relpath(PDF, ROOT)} is missing: run `make pdf` first")
+    return " ".join(_run("pdftotext", "-enc", "UTF-8", PDF, "-").split())
+
+
+def _pages():
+    """The staged pages of the book, in the order of its table of contents."""
+    with open(os.path.join(BOOK, "_toc.yml")) as f:
+        toc = yaml.safe_load(f)
+    names = [toc["root"]]
+    for part in toc.get("parts", []):
+        names += [c["file"] for c in part["chapters"]]
+    return [os.path.join(BOOK, "src", n) for n in names]
+
+
+def _title(page):
+    """The first heading of a staged page (.ipynb or .md), as plain text."""
+    if os.path.exists(page + ".ipynb"):
+        with open(page + ".ipynb", encoding="utf-8") as f:
+            cells = json.load(f)["cells"]
+        source = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    else:
+        with open(page + ".md", encoding="utf-8") as f:
+            source = f.read()
+    heading = re.search(r"^# +(.+)$", source, re.M).group(1)
+    return " ".join(re.sub(r"[`*]", "", heading).split())
+
+
+def test_every_chapter_title_is_in_the_pdf(text):
+    # The root page opens the PDF under the book's title, on the title page, without its own.
+    with open(os.path.join(BOOK, "_config.yml")) as f:
+        titles = [yaml.safe_load(f)["title"]]
+    titles += [_title(p) for p in _pages()[1:]]
+    assert len(titles) > 10
+    missing = [t for t in titles if t.casefold() not in text.casefold()]
+    assert not missing, f"chapter titles not found in the PDF's text: {missing}"
+
+
+def test_every_claim_id_is_in_the_pdf(text):
+    ids = list(claims.load())
+    missing = [c for c in ids if not re.search(rf"\b{c}\b", text)]
+    assert not missing, f"claims not found in the PDF's text: {missing}"
+
+
+def test_no_tex_source_reaches_the_page(text):
+    found = sorted({m.group(0) for m in RAW_TEX.finditer(text)})
+    assert not found, f"TeX commands printed as text in the PDF: {found}"
+
+
+def test_no_character_is_missing_from_the_fonts():
+    with open(os.path.join(LATEX, "bn-companion.log"), encoding="utf-8", errors="replace") as f:
+        missing = sorted({line.strip() for line in f if line.startswith("Missing character")})
+    assert not missing, "characters the fonts lack:\n" + "\n".join(missing)
+
+
+def test_every_figure_is_in_the_pdf():
+    figures = 0
+    for page in _pages():
+        if os.path.exists(page + ".ipynb"):
+            with open(page + ".ipynb", encoding="utf-8") as f:
+                cells = json.load(f)["cells"]
+            figures += sum(
+                "image/png" in o.get("data", {}) for c in cells for o in c.get("outputs", [])
+            )
+    listing = _run("pdfimages", "-list", PDF).splitlines()[2:]
+    images = sum(line.split()[2] == "image" for line in listing)
+    assert figures > 10
+    assert images == figures, f"{images} images in the PDF, {figures} figures in the chapters"
+
+
+def test_the_pdf_is_beside_the_html_pages_when_they_are_built():
+    html = os.path.join(BOOK, "_build", "html")
+    if not os.path.isdir(html):
+        pytest.skip("the html pages are not built (make book-build)")
+    copy = os.path.join(html, "bn-companion.pdf")
+    assert os.path.exists(copy) and os.path.getmtime(copy) >= os.path.getmtime(PDF) - 1
