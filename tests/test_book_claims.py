@@ -75,6 +75,8 @@ def test_margins_in_units_of_the_declared_noise():
     exact = claims.margin(Check("n", 3, ">=", 3, noise="exact"))
     assert exact["text"] == "margin 0, exact" and not exact["fragile"]
     assert claims.margin(Check("n", 3, "==", 3)) is None
+    nan = claims.margin(Check("r", {1: float("nan"), 2: 2.0}, ">", 1, noise="seeds"))
+    assert nan["distance"] is None and nan["text"] == "margin n/a: a value is missing (NaN)"
     assert claims.margin(Check("r", 2.0, ">", 1))["text"] == "margin 1, noise not declared"
     # A fragile part that does not vote leaves the verdict alone.
     ctx = Check("r", {1: 1.5, 2: 2.5, 3: 2.0}, ">", 1, noise="seeds", kind="context")

@@ -276,11 +276,14 @@ def margin(check):
     """
     if check.op not in ORDERED:
         return None
-    values = list(check.per_seed.values())
+    values = [v for v in check.per_seed.values() if v is not None]  # None: a missing value
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
     threshold = check.threshold
     if not numeric or not isinstance(threshold, (int, float)) or isinstance(threshold, bool):
         return None
+    if len(values) < len(check.per_seed):
+        text = "margin n/a: a value is missing (NaN)"
+        return {"distance": None, "noise": None, "units": None, "fragile": False, "text": text}
     sign = 1.0 if check.op in (">", ">=") else -1.0
     distance = min(sign * (float(v) - float(threshold)) for v in values)
     if check.noise is None:
