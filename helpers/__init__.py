@@ -12,7 +12,7 @@ from helpers.book import numerics, supported
 numerics.pin()
 supported.tensorflow_version()
 
-from helpers import display  # noqa: E402,F401  (in a kernel: pandas tables as LaTeX for the PDF)
+from helpers.book import display  # noqa: E402,F401  (in a kernel: pandas tables as LaTeX for the PDF)
 from helpers.book.repro import BOOK_VERSIONS, setup, versions_frame, versions_table  # noqa: E402
 
 __all__ = ["BOOK_VERSIONS", "numerics", "setup", "versions_frame", "versions_table"]

@@ -1,8 +1,8 @@
-"""helpers.display: DataFrames get LaTeX tables with the cells of their HTML, for the PDF."""
+"""helpers.book.display: DataFrames get LaTeX tables with the cells of their HTML, for the PDF."""
 
 import re
 
-from helpers import display
+from helpers.book import display
 
 import pandas as pd
 import pytest
