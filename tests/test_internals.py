@@ -8,6 +8,7 @@ checks that no other module reads a private attribute or imports keras.src / ten
 
 import ast
 import pathlib
+import re
 
 from helpers import internals
 from helpers.fusion import graph
@@ -205,10 +206,15 @@ def _private_uses(path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
-            if node.attr.startswith("__") or (
-                isinstance(node.value, ast.Name) and node.value.id in ("self", "cls", "os")
+            if (
+                node.attr.startswith("__")
+                or re.fullmatch(r"_repr_[a-z]+_", node.attr)
+                or (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls", "os"))
             ):
-                continue  # own attributes, dunders, and os._exit (public, if underscored)
+                # own attributes, dunders, os._exit (public, if underscored) and IPython's
+                # display protocol (_repr_html_ and its kin are the public way to ask an
+                # object for its rich representation)
+                continue
             yield node.lineno, ast.unparse(node)
         names = []
         if isinstance(node, ast.Import):

@@ -148,7 +148,7 @@ def _rows(claims, found, with_page):
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for cid, claim in claims.items():
         row = [f"[{cid}](#{_slug(cid)})"] + ([claim["page"]] if with_page else [])
-        row += [claim["book"], f"**{found[cid][1]}**"]
+        row += [claim["book"], f"**{claims_mod.verdict_with_margins(found[cid][0])}**"]
         lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
     return lines
 
