@@ -67,3 +67,14 @@ def test_column_widths_keep_every_word_whole():
     assert widths[0] >= len("C22") + 1
     assert widths[1] >= len("changed") + 1
     assert widths[2] > widths[1] > widths[0]
+
+
+def test_a_table_whose_words_do_not_fit_gets_smaller_type():
+    narrow = [["C1"], ["held"], ["341"], ["fewer steps"]]
+    # Chapter 6's benchmark table: ten columns.
+    heads = "batch original fused no_BN original fused original/fused fused/no orig./fused"
+    wide = [["bn_after_activation (p. 342)"]] + [[h, "1.177"] for h in heads.split()]
+    assert latex_outputs.font_size(narrow) == ("", latex_outputs.LINE)
+    command, line = latex_outputs.font_size(wide)
+    assert command and line > latex_outputs.LINE
+    assert sum(latex_outputs.widths(wide, line)) <= line + len(wide)  # (rounding)

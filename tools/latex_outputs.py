@@ -10,7 +10,8 @@ It also shapes the wide tables of the pages (the claims index): Sphinx's LaTeX w
 the columns of a table itself and cuts a word wider than its column ("partl" for "partly"),
 and keeps a table on one page, past the page's foot. A table of four or more columns gets
 widths from its text instead (each at least its longest word, the rest shared by the length of
-its cells), and one of more than `LONG` rows may break across pages.
+its cells), in smaller type when its words need it, and one of more than `LONG` rows may break
+across pages.
 
 ``tools/build_book.py --pdf`` loads it; the html build does not.
 """
@@ -36,22 +37,40 @@ def _raw_tables(app, doctree, docname):
             node.replace_self(nodes.raw("", text + "\n", format="latex"))
 
 
-def widths(columns, line=LINE):
-    """Relative column widths (integers) from the cells' texts, one list of texts per column.
+#: Smaller type for tables whose words do not fit at the text's size: (command, its size).
+SIZES = (("", 1.0), (r"\small", 0.9), (r"\footnotesize", 0.8), (r"\scriptsize", 0.7))
 
-    Each column gets at least its longest word (and its header's, set in bold: a fifth wider),
-    plus room for the space between columns; what is left of `line` is shared in proportion to
-    the mean length of the column's cells beyond that minimum.
-    """
-    least = [
+
+def _least(columns):
+    """Each column's longest word (its header's is set in bold: a fifth wider), plus room for
+    the space between columns."""
+    return [
         round(1.2 * max((len(w) for t in col for w in t.split()), default=1)) + 3
         for col in columns
     ]
+
+
+def widths(columns, line=LINE):
+    """Relative column widths (integers) from the cells' texts, one list of texts per column.
+
+    Each column gets at least its longest word (see `_least`); what is left of `line` is shared
+    in proportion to the mean length of the column's cells beyond that minimum.
+    """
+    least = _least(columns)
     mean = [sum(map(len, col)) / max(len(col), 1) for col in columns]
     extra = [max(m - n, 0) for m, n in zip(mean, least)]
     room = max(line - sum(least), 0)
     total = sum(extra) or 1
     return [round(n + room * e / total) for n, e in zip(least, extra)]
+
+
+def font_size(columns, line=LINE):
+    """The first of `SIZES` at which every column's longest word fits: ``(command, line)``."""
+    need = sum(_least(columns))
+    for command, scale in SIZES:
+        if need <= line / scale:
+            return command, line / scale
+    return SIZES[-1][0], line / SIZES[-1][1]
 
 
 def _shape_tables(app, doctree, docname):
@@ -66,12 +85,17 @@ def _shape_tables(app, doctree, docname):
         if len(specs) < 4 or any(len(r.children) != len(specs) for r in rows):
             continue  # small tables, and cells spanning columns: Sphinx's own layout
         columns = [[r.children[i].astext() for r in rows] for i in range(len(specs))]
-        sizes = widths(columns)
+        command, line = font_size(columns)
+        sizes = widths(columns, line)
         # Ragged right: justified text in a narrow column leaves wide gaps between words.
         spec = "".join(
             rf">{{\raggedright\arraybackslash}}\X{{{w}}}{{{sum(sizes)}}}" for w in sizes
         )
-        table.parent.insert(table.parent.index(table), addnodes.tabular_col_spec(spec=spec))
+        parent, at = table.parent, table.parent.index(table)
+        parent.insert(at, addnodes.tabular_col_spec(spec=spec))
+        if command:  # the smaller type for this table only
+            parent.insert(at, nodes.raw("", r"\begingroup" + command + "\n", format="latex"))
+            parent.insert(parent.index(table) + 1, nodes.raw("", "\\endgroup\n", format="latex"))
         if len(rows) > LONG + 1:
             table["classes"].append("longtable")
 
