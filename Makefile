@@ -102,7 +102,7 @@ imports: $(STAMP) ## The import contract of helpers (import-linter), when pyproj
 
 quick: $(STAMP)
 	$(PINNED) $(BIN)/pytest -q -n $(JOBS) -m "not integration and not slow" tests \
-	  --ignore=tests/test_book.py
+	  --ignore=tests/test_book.py --ignore=tests/test_pdf.py
 
 # --- CI: `make test` stops at the first broken step ----------------------------------------
 

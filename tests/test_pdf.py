@@ -10,12 +10,15 @@ import re
 import shutil
 import subprocess
 
-from helpers import claims
+from helpers.book import claims
 
 import pytest
 import yaml
 
 from tool_modules import ROOT
+
+# Reads the PDF that `make pdf` built (poppler's tools run as subprocesses).
+pytestmark = pytest.mark.integration
 
 BOOK = os.path.join(ROOT, "build", "book")
 LATEX = os.path.join(BOOK, "_build", "latex")
