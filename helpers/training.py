@@ -401,6 +401,7 @@ class Runner:
                 spec.batch_norm,
                 spec.dropout,
                 spec.residual,
+                spec.bn_epsilon,
             ),
             config.batch_size,
             config.momentum,
@@ -482,7 +483,7 @@ def train(spec, data, config, seed=42, name=None):
 FREE_OPS = frozenset({"Placeholder", "ReadVariableOp", "Identity", "NoOp", "Const"})
 
 
-def gradient_step(model, optimizer, x, y, loss=None):
+def gradient_step(model, optimizer, x, y, loss=None, training=True):
     """One training step: the loss of `model`'s logits on ``(x, y)``, its gradients, applied.
 
     Works eagerly, traced in a `tf.function`, and in a `tf.distribute` replica context.
@@ -493,6 +494,8 @@ def gradient_step(model, optimizer, x, y, loss=None):
         x, y: a batch of inputs and integer labels.
         loss: ``loss(y, logits)`` returning a scalar; by default the mean sparse softmax
             cross-entropy.
+        training: the mode the model is called in; False trains the weights with BN in
+            inference mode (moving statistics used, and left unchanged).
 
     Returns:
         The loss, a scalar tensor.
@@ -500,7 +503,7 @@ def gradient_step(model, optimizer, x, y, loss=None):
     import tensorflow as tf
 
     with tf.GradientTape() as tape:
-        logits = model(x, training=True)
+        logits = model(x, training=training)
         value = (
             loss(y, logits)
             if loss is not None
