@@ -3,15 +3,29 @@
 The claims the book makes are listed once, in our words, in ``helpers/claims.toml``. A chapter
 reports a claim with `report`, passing one `Check` per part of the claim: the figure it
 measured (one value, or one value per seed), the comparison and the threshold the chapter
-states. Each part holds in a seed when ``value <op> threshold`` is true, and the claim's verdict
-is computed from those findings by `verdict_of`, never passed in as a word:
+states, what kind of part it is and what noise its figure carries. Each part holds in a seed
+when ``value <op> threshold`` is true, and the claim's verdict is computed from the parts that
+vote by `verdict_of`, never passed in as a word. The words are the companion's one vocabulary,
+`helpers.report.VERDICTS`:
 
 * **held**: every part holds in every seed;
-* **changed in Keras 3**: every part about the learning method holds, and at least one part
-  about TensorFlow's API (``api=True``: what the book's TF 2.0 did) does not;
+* **held, API not as described**: every part about the learning method holds, and at least one
+  part about what TensorFlow/Keras does (``kind="api"``: as the book's TF 2.0 or the Keras
+  guide describes it) was not observed today;
 * **not held**: no part holds in any seed;
 * **partly**: anything else (seeds disagree, or one part of a compound claim holds and another
   does not).
+
+A part of ``kind="context"`` (a figure shown beside the claim, such as a library default the
+book never stated) is shown but does not vote.
+
+Every comparison ``<``, ``<=``, ``>``, ``>=`` declares the noise of its figure (``noise``):
+``"seeds"`` for results of training (the spread over the seeds), ``"exact"`` for counts, flags
+and settings, or a number, the float noise in the figure's units (an ulp, a derived rounding
+bound), named by ``noise_unit``. `margin` measures how far the worst seed is from the threshold
+in that unit; a part that holds by no more than one unit of its noise is *fragile*, and
+`verdict_with_margins` (what the claims index shows) does not count it as held. Margins are
+computed from the raw figures when the index is built, never printed by the chapter.
 
 The report's text states the verdict and each part's count of seeds, which read the same on
 every CPU when the chapter's thresholds have margin; a single exact figure (a count, a flag, a
@@ -28,13 +42,19 @@ import os
 import tomllib
 
 from helpers import checks
+from helpers.report import API_DIFFERS, FRAGILE, HELD, NOT_HELD, PARTLY, VERDICTS
 
 import numpy as np
 
+__all__ = ["VERDICTS", "Check", "load", "margin", "report", "verdict_of", "verdict_with_margins"]
+
 #: Where a report keeps its machine-readable record in the notebook output's metadata.
 METADATA_KEY = "bn_companion_claim"
-#: The four verdicts, from best to worst.
-VERDICTS = ("held", "changed in Keras 3", "partly", "not held")
+#: What a part is: evidence for the claim (votes), what TensorFlow/Keras does (votes as an API
+#: part), or context shown beside the claim (never votes).
+KINDS = ("evidence", "api", "context")
+#: The comparisons whose margin depends on the figure's noise, which they must declare.
+ORDERED = ("<", "<=", ">", ">=")
 #: The comparisons a check may state, with the words the report prints.
 OPS = {
     "<": operator.lt,
@@ -100,29 +120,42 @@ class Check:
         values: the figure: one value, or a dict (or pandas Series) ``{seed: value}``.
         op: the comparison that makes the part hold: one of `OPS`.
         threshold: the value to compare with (a list of allowed values for ``"in"``).
-        api: True when the part is about what TensorFlow/Keras does (the book describes TF
-            2.0); a failing API part makes the verdict "changed in Keras 3", not "not held".
+        kind: ``"evidence"`` (votes), ``"api"`` (what TensorFlow/Keras does, as the book or the
+            Keras guide describes it; a failing API part gives "held, API not as described",
+            not "not held") or ``"context"`` (shown, never votes).
+        noise: the noise of the figure, required by ``<``, ``<=``, ``>``, ``>=`` (the claims
+            index refuses a record without it): ``"seeds"`` (the spread over seeds; `values`
+            must be per seed), ``"exact"`` (a count, flag or setting) or a number > 0 (the
+            float noise in the figure's units, named by `noise_unit`).
+        noise_unit: what a numeric `noise` is, in words (``"1 float32 ulp of 0.009"``).
         digits: decimals for showing a float figure in the claims index; None shows it as is.
+        api: the older spelling of ``kind="api"``.
 
     Raises:
-        ValueError: an empty figure name or seed dict, an unknown `op`, or a value that is not
-            a number, bool or string.
+        ValueError: an empty figure name or seed dict, an unknown `op` or `kind`, a bad
+            `noise`, or a value that is not a number, bool or string.
     """
 
     figure: str
     values: object
     op: str
     threshold: object
-    api: bool = False
+    kind: str = "evidence"
+    noise: object = None
+    noise_unit: str = ""
     digits: int | None = None
+    api: dataclasses.InitVar[bool] = False
 
-    def __post_init__(self):
+    def __post_init__(self, api):
         if not isinstance(self.figure, str) or not self.figure.strip():
             raise ValueError(f"figure must be a non-empty description, got {self.figure!r}")
         if self.op not in OPS:
             raise ValueError(f"op must be one of {', '.join(OPS)}, got {self.op!r}")
         if self.digits is not None and (not checks.is_int(self.digits) or self.digits < 0):
             raise ValueError(f"digits must be None or an integer >= 0, got {self.digits!r}")
+        kind = "api" if api else self.kind
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         values = self.values
         if hasattr(values, "to_dict"):  # a pandas Series
             values = values.to_dict()
@@ -135,14 +168,40 @@ class Check:
         threshold = _plain(self.threshold, "threshold")
         if self.op == "in" and not isinstance(threshold, list):
             raise ValueError(f"threshold of op 'in' must be a list, got {self.threshold!r}")
+        noise = self.noise
+        if not isinstance(self.noise_unit, str):
+            raise ValueError(f"noise_unit must be text, got {self.noise_unit!r}")
+        if noise == "seeds" and not isinstance(values, dict):
+            raise ValueError(
+                f"noise 'seeds' of {self.figure!r} needs values per seed ({{seed: value}})"
+            )
+        if isinstance(noise, str) or noise is None:
+            if noise not in (None, "seeds", "exact"):
+                raise ValueError(
+                    f"noise must be 'seeds', 'exact' or a number > 0, got {self.noise!r}"
+                )
+        elif checks.is_real(noise) and math.isfinite(noise) and noise > 0:
+            noise = float(noise)
+            if not self.noise_unit.strip():
+                raise ValueError(
+                    f"a numeric noise ({noise:g}) needs a noise_unit saying what it is"
+                )
+        else:
+            raise ValueError(f"noise must be 'seeds', 'exact' or a number > 0, got {noise!r}")
         object.__setattr__(self, "values", values)
         object.__setattr__(self, "threshold", threshold)
-        object.__setattr__(self, "api", bool(self.api))
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "noise", noise)
 
     @property
     def per_seed(self):
         """The values as ``{seed: value}``; one value without seeds is keyed ``""``."""
         return self.values if isinstance(self.values, dict) else {"": self.values}
+
+    @property
+    def votes(self):
+        """True unless the part is context."""
+        return self.kind != "context"
 
     def held(self):
         """``{seed: bool}``: whether ``value <op> threshold`` in each seed (None fails)."""
@@ -155,7 +214,7 @@ class Check:
     def status(self):
         """``"held"``, ``"not held"`` or ``"partly"`` (seeds disagree) for this part."""
         flags = list(self.held().values())
-        return "held" if all(flags) else "not held" if not any(flags) else "partly"
+        return HELD if all(flags) else NOT_HELD if not any(flags) else PARTLY
 
     def condition(self):
         """The stated condition as text, such as ``"> 1"``."""
@@ -175,21 +234,81 @@ class Check:
             "values": self.values,
             "op": self.op,
             "threshold": self.threshold,
-            "api": self.api,
+            "kind": self.kind,
+            "noise": self.noise,
+            "noise_unit": self.noise_unit,
             "digits": self.digits,
         }
 
     @classmethod
     def from_record(cls, record):
-        """The check a `record` describes.
+        """The check a `record` describes (a record stored before ``kind`` and ``noise``
+        existed has ``api`` instead, and no noise).
 
         Raises:
             ValueError: a field is missing or invalid.
         """
         try:
-            return cls(**{f.name: record[f.name] for f in dataclasses.fields(cls)})
-        except (KeyError, TypeError) as err:
+            fields = {k: record[k] for k in ("figure", "values", "op", "threshold")}
+            fields["kind"] = record.get("kind", "api" if record.get("api") else "evidence")
+            fields.update({k: record.get(k, d) for k, d in (("noise", None), ("noise_unit", ""))})
+            fields["digits"] = record.get("digits")
+            return cls(**fields)
+        except (KeyError, TypeError, AttributeError) as err:
             raise ValueError(f"a claim check record lacks a field: {err}") from None
+
+
+def margin(check):
+    """How far a part's figure is from its threshold, in units of the figure's noise.
+
+    Only the comparisons ``<``, ``<=``, ``>``, ``>=`` on numbers have a margin: the signed
+    distance of the worst seed to the threshold (positive on the side where the part holds).
+    The noise is the standard deviation over the seeds (``noise="seeds"``, n - 1; none with
+    one seed), zero (``"exact"``) or the declared number.
+
+    Args:
+        check: a `Check`.
+
+    Returns:
+        None for a comparison without a margin, else a dict: ``distance`` (None when a value
+        is missing), ``noise`` (None: undeclared, or one seed), ``units`` (distance / noise, or
+        None), ``fragile`` (the part holds, by no more than its noise) and ``text``.
+    """
+    if check.op not in ORDERED:
+        return None
+    values = list(check.per_seed.values())
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    threshold = check.threshold
+    if not numeric or not isinstance(threshold, (int, float)) or isinstance(threshold, bool):
+        return None
+    sign = 1.0 if check.op in (">", ">=") else -1.0
+    distance = min(sign * (float(v) - float(threshold)) for v in values)
+    if check.noise is None:
+        noise, unit = None, "noise not declared"
+    elif check.noise == "exact":
+        noise, unit = 0.0, "exact"
+    elif check.noise == "seeds":
+        if len(values) < 2:
+            noise, unit = None, "one seed: no spread"
+        else:
+            noise = float(np.std(np.array(values, dtype=float), ddof=1))
+            unit = f"the spread over {len(values)} seeds ({noise:.2g})"
+    else:
+        noise, unit = check.noise, f"{check.noise_unit} ({check.noise:.2g})"
+    held = check.status() == HELD
+    fragile = held and noise is not None and check.noise != "exact" and distance <= noise
+    units = distance / noise if noise else None
+    if units is None:
+        text = f"margin {distance:.2g}, {unit}"
+    else:
+        text = f"margin {distance:.2g} = {units:.3g} × {unit}"
+    return {
+        "distance": distance,
+        "noise": noise,
+        "units": units,
+        "fragile": fragile,
+        "text": text + (": fragile" if fragile else ""),
+    }
 
 
 def _is_exact(v):
@@ -212,29 +331,47 @@ def _show(v, digits=None, separate=True):
     return "n/a" if v is None else str(v)
 
 
-def verdict_of(checks):
-    """The verdict on a claim from its checks (see the module docstring for the rules).
-
-    Args:
-        checks: a non-empty sequence of `Check`.
-
-    Returns:
-        One of `VERDICTS`.
-
-    Raises:
-        ValueError: `checks` is empty or holds something other than a `Check`.
-    """
+def _checked(checks):
     checks = list(checks) if isinstance(checks, (list, tuple)) else None
     if not checks or not all(isinstance(c, Check) for c in checks):
         raise ValueError("checks must be a non-empty list of helpers.claims.Check")
-    status = [c.status() for c in checks]
-    if all(s == "held" for s in status):
-        return "held"
-    if all(s == "held" for c, s in zip(checks, status) if not c.api):
-        return "changed in Keras 3"
-    if all(s == "not held" for s in status):
-        return "not held"
-    return "partly"
+    if not any(c.votes for c in checks):
+        raise ValueError("checks must hold at least one part that votes (not kind='context')")
+    return checks
+
+
+def verdict_of(checks):
+    """The verdict on a claim from the parts that vote (see the module docstring).
+
+    Args:
+        checks: a non-empty sequence of `Check`, at least one of them not context.
+
+    Returns:
+        One of `VERDICTS` other than "fragile".
+
+    Raises:
+        ValueError: `checks` is empty, holds something other than a `Check`, or only context.
+    """
+    voting = [c for c in _checked(checks) if c.votes]
+    status = [c.status() for c in voting]
+    if all(s == HELD for s in status):
+        return HELD
+    if all(s == HELD for c, s in zip(voting, status) if c.kind != "api"):
+        return API_DIFFERS
+    if all(s == NOT_HELD for s in status):
+        return NOT_HELD
+    return PARTLY
+
+
+def verdict_with_margins(checks):
+    """`verdict_of`, except that a claim held only thanks to a fragile part is "fragile".
+
+    This is what the claims index shows: it depends on the last digits of the figures, so a
+    chapter's compared text never prints it.
+    """
+    verdict = verdict_of(checks)
+    fragile = any((margin(c) or {}).get("fragile") for c in checks if c.votes)
+    return FRAGILE if fragile and verdict in (HELD, API_DIFFERS) else verdict
 
 
 def summary(check):
@@ -252,7 +389,8 @@ def summary(check):
         line += check.status()
     else:
         line += f"held in {sum(held.values())} of {len(held)} seeds"
-    return line + (" [TensorFlow/Keras behaviour]" if check.api else "")
+    tag = {"api": " [TensorFlow/Keras behaviour]", "context": " [context: does not vote]"}
+    return line + tag.get(check.kind, "")
 
 
 def figure_text(check):

@@ -9,6 +9,9 @@ A chapter's checked outputs must read the same on every CPU. Two kinds of number
   grows into the second decimal by the end. `verdict` turns one yes/no finding per seed into
   the statement the chapter makes, which every seed must support; `seed_table` and `spread`
   give the per-seed figures for cells whose output is not compared.
+
+The verdict words are the companion's one vocabulary, `VERDICTS`: `verdict` here and
+`helpers.claims.verdict_of` (a claim of several parts) both use them.
 """
 
 import math
@@ -17,8 +20,20 @@ from helpers import checks
 
 import numpy as np
 
-#: The three verdicts a claim checked over several seeds can get.
-VERDICTS = ("held in every seed", "held in no seed", "seeds disagree")
+#: Every part holds in every seed.
+HELD = "held"
+#: Every part about the learning method holds; a part about what TensorFlow/Keras does (as the
+#: book or the Keras guide describes it) was not observed today.
+API_DIFFERS = "held, API not as described"
+#: Every part holds, but at least one only by a margin within its noise (the claims index
+#: computes this from the stored figures; a chapter's compared text never shows it).
+FRAGILE = "fragile"
+#: Some seeds or some parts hold and others do not.
+PARTLY = "partly"
+#: No part holds in any seed.
+NOT_HELD = "not held"
+#: The verdict words, from best to worst: the one vocabulary of the companion.
+VERDICTS = (HELD, API_DIFFERS, FRAGILE, PARTLY, NOT_HELD)
 
 
 def below(value, limit):
@@ -61,14 +76,14 @@ def verdict(held):
         held: dict ``{seed: bool}``, whether the claim held in the run with that seed.
 
     Returns:
-        ``"held in every seed"``, ``"held in no seed"``, or ``"seeds disagree"`` when some
-        seeds support the claim and others do not.
+        `HELD` (``"held"``: in every seed), `NOT_HELD` (``"not held"``: in no seed), or
+        `PARTLY` (``"partly"``) when some seeds support the claim and others do not.
 
     Raises:
         ValueError: `held` is empty or a finding is not a bool.
     """
     flags = _flags(held)
-    return VERDICTS[0] if all(flags) else VERDICTS[1] if not any(flags) else VERDICTS[2]
+    return HELD if all(flags) else NOT_HELD if not any(flags) else PARTLY
 
 
 def seed_table(values, digits):

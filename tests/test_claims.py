@@ -34,16 +34,51 @@ def test_verdict_rules():
     held = Check("a", 2, ">", 1)
     failed = Check("b", 0, ">", 1)
     split = Check("c", {1: 2, 2: 0}, ">", 1)
-    api_failed = Check("d", False, "==", True, api=True)
+    api_failed = Check("d", False, "==", True, kind="api")
+    assert Check("d", False, "==", True, api=True) == api_failed  # the older spelling
     assert verdict_of([held, Check("e", {1: 3, 2: 4}, ">", 1)]) == "held"
-    assert verdict_of([held, api_failed]) == "changed in Keras 3"
-    assert verdict_of([api_failed]) == "changed in Keras 3"
+    assert verdict_of([held, api_failed]) == "held, API not as described"
+    assert verdict_of([api_failed]) == "held, API not as described"
     assert verdict_of([failed]) == "not held"
     assert verdict_of([failed, Check("f", {1: 0, 2: 0}, ">", 1)]) == "not held"
     assert verdict_of([split]) == "partly"  # seeds disagree
     assert verdict_of([held, failed]) == "partly"  # one part of a compound claim
     assert verdict_of([failed, api_failed]) == "not held"
     assert verdict_of([held, failed, api_failed]) == "partly"
+    # Context is shown, never votes.
+    assert verdict_of([held, Check("g", 0, ">", 1, kind="context")]) == "held"
+    assert set(claims.VERDICTS) == {
+        "held",
+        "held, API not as described",
+        "fragile",
+        "partly",
+        "not held",
+    }
+
+
+def test_margins_in_units_of_the_declared_noise():
+    seeds = Check("r", {1: 1.5, 2: 2.5, 3: 2.0}, ">", 1, noise="seeds")
+    m = claims.margin(seeds)
+    assert m["distance"] == 0.5 and m["noise"] == 0.5 and m["units"] == 1.0
+    assert m["fragile"] and claims.verdict_with_margins([seeds]) == "fragile"
+    assert verdict_of([seeds]) == "held"  # what the chapter prints does not depend on it
+    wide = Check("r", {1: 3.0, 2: 3.5}, ">", 1, noise="seeds")
+    assert not claims.margin(wide)["fragile"]
+    assert claims.verdict_with_margins([wide]) == "held"
+    one = claims.margin(Check("r", {42: 1.2}, ">", 1, noise="seeds"))
+    assert one["noise"] is None and not one["fragile"]
+    assert one["text"] == "margin 0.2, one seed: no spread"
+    ulp = Check("err", 3e-9, "<", 5e-8, noise=1e-9, noise_unit="1 ulp")
+    assert claims.margin(ulp)["text"] == "margin 4.7e-08 = 47 × 1 ulp (1e-09)"
+    near = Check("err", 4.5e-8, "<", 5e-8, noise=1e-8, noise_unit="1 ulp")
+    assert claims.margin(near)["fragile"]
+    exact = claims.margin(Check("n", 3, ">=", 3, noise="exact"))
+    assert exact["text"] == "margin 0, exact" and not exact["fragile"]
+    assert claims.margin(Check("n", 3, "==", 3)) is None
+    assert claims.margin(Check("r", 2.0, ">", 1))["text"] == "margin 1, noise not declared"
+    # A fragile part that does not vote leaves the verdict alone.
+    ctx = Check("r", {1: 1.5, 2: 2.5, 3: 2.0}, ">", 1, noise="seeds", kind="context")
+    assert claims.verdict_with_margins([wide, ctx]) == "held"
 
 
 def test_pandas_and_numpy_values_become_plain():
@@ -63,6 +98,11 @@ def test_pandas_and_numpy_values_become_plain():
         (dict(figure="x", values={1: None}, op=">", threshold=0), r"^values\[1\] must be a"),
         (dict(figure="x", values=1, op="in", threshold=0), "^threshold of op 'in' must be"),
         (dict(figure="x", values=1, op=">", threshold=0, digits=-1), "^digits must be None"),
+        (dict(figure="x", values=1, op=">", threshold=0, kind="vote"), "^kind must be one of"),
+        (dict(figure="x", values=1, op=">", threshold=0, noise="ulp"), "^noise must be 'seeds'"),
+        (dict(figure="x", values=1, op=">", threshold=0, noise=-1.0), "^noise must be 'seeds'"),
+        (dict(figure="x", values=1, op=">", threshold=0, noise="seeds"), "^noise 'seeds' of 'x'"),
+        (dict(figure="x", values=1, op=">", threshold=0, noise=1e-7), "^a numeric noise"),
     ],
 )
 def test_bad_checks_are_one_sentence(kwargs, message):
@@ -79,6 +119,18 @@ def test_bad_reports_are_one_sentence():
         verdict_of([1])
     with pytest.raises(ValueError, match="^a claim check record lacks a field"):
         Check.from_record({"figure": "x"})
+    with pytest.raises(ValueError, match="^checks must hold at least one part that votes"):
+        verdict_of([Check("x", 1, ">", 0, kind="context")])
+
+
+def test_records_stored_before_kinds_and_noise_still_read():
+    old = {"figure": "x", "values": 1, "op": "==", "threshold": 2, "api": True, "digits": None}
+    check = Check.from_record(old)
+    assert (
+        check.kind == "api"
+        and check.noise is None
+        and verdict_of([check]) == ("held, API not as described")
+    )
 
 
 def test_the_claims_file_is_checked(tmp_path):
@@ -103,6 +155,7 @@ def test_the_report_text_is_stable_and_the_record_holds_the_figures(monkeypatch)
         Check("steps ratio r", {42: 2.123456, 43: 1.9}, ">=", 14, digits=2),
         Check("layers", 3, "==", 3),
         Check("epsilon", 0.001, "==", 1e-5, digits=3),
+        Check("Keras's default ε", 0.001, "==", 1e-5, kind="context", digits=3),
     )
     ((bundle, metadata),) = shown
     assert bundle["text/plain"].splitlines() == [
@@ -111,6 +164,7 @@ def test_the_report_text_is_stable_and_the_record_holds_the_figures(monkeypatch)
         "  - steps ratio r >= 14: held in 0 of 2 seeds",
         "  - layers == 3: 3 (held)",
         "  - epsilon == 1e-05: 0.001 (not held)",
+        "  - Keras's default ε == 1e-05: 0.001 (not held) [context: does not vote]",
     ]
     record = metadata[claims.METADATA_KEY]
     assert record["verdict"] == "partly" and record["checks"][0]["values"]["42"] == 2.123456

@@ -48,7 +48,7 @@ def write(tmp_path, nb, name="07_x"):
     return tmp_path
 
 
-RATIO = Check("steps ratio r", {42: 2.0, 43: 3.0}, ">", 1, digits=2)
+RATIO = Check("steps ratio r", {42: 2.0, 43: 3.0}, ">", 1, noise="seeds", digits=2)
 
 
 def test_the_index_has_a_row_per_claim_with_its_computed_verdict(tmp_path):
@@ -59,10 +59,26 @@ def test_the_index_has_a_row_per_claim_with_its_computed_verdict(tmp_path):
     assert (
         "| C1 | 341 | fewer steps | [07: Speed (C1)](07_x.ipynb#speed-c1) | **partly** |" in page
     )
-    assert "steps ratio r (> 1): 2.50 (2.00 to 3.00, 2 seeds) [2/2 seeds]" in page
+    assert "steps ratio r (> 1): 2.50 (2.00 to 3.00, 2 seeds) [2/2 seeds" in page
+    assert "margin 1 = 1.41 × the spread over 2 seeds (0.71)]" in page
     beyond = page.split("## Claims beyond the book")[1]
     assert "| X1 | beyond |" in beyond and "**held**" in beyond
     assert "Verdicts of the book's 1 claim: 1 partly. Beyond the book, 1 claim: 1 held." in page
+    assert "Fragile verdicts: 0 (the goal is none)." in page
+
+
+def test_a_part_within_its_noise_makes_the_claim_fragile_in_the_index(tmp_path):
+    close = Check("steps ratio r", {42: 1.1, 43: 2.0}, ">", 1, noise="seeds")
+    context = Check("Keras's default", 0.001, "==", 1e-5, kind="context")
+    nb = notebook(record("C1", close, context), record("X1", RATIO))
+    out = tmp_path / "index.md"
+    index.write(write(tmp_path, nb), out, CLAIMS)
+    page = out.read_text()
+    assert "| **fragile** |" in page and "Fragile verdicts: 1 (the goal is none)." in page
+    assert "margin 0.1 = 0.157 × the spread over 2 seeds (0.64): fragile]" in page
+    assert "Keras's default (== 1e-05): 0.001 [not held; context, does not vote]" in page
+    # The stored verdict, the one the chapter printed, is "held": the index accepts it.
+    assert index.collect(CLAIMS, tmp_path)["C1"][1] == "held"
 
 
 @pytest.mark.parametrize(
@@ -102,7 +118,21 @@ def test_a_claim_reported_by_another_chapter_is_refused(tmp_path):
         index.collect(moved, tmp_path)
 
 
+#: Chapters whose stored records predate the noise declarations (issue 20): they are
+#: re-executed when the branch that updates their checks is merged; then empty this.
+PENDING = {"01_equations", "06_fusion", "07_evidence", "08_clipping", "09_beyond_one_batch"}
+
+
 def test_the_stored_chapters_report_every_claim():
     """The real notebooks: every claim of helpers/claims.toml is reported and consistent."""
-    found = index.collect(claims.load(), os.path.join(ROOT, "chapters"))
-    assert set(found) == set(claims.load())
+    table = claims.load()
+    found = index.collect(table, os.path.join(ROOT, "chapters"))
+    assert set(found) == set(table)
+    undeclared = [
+        f"{cid}: {check.figure}"
+        for cid, (checks, _) in found.items()
+        if table[cid]["chapter"] not in PENDING
+        for check in checks
+        if check.op in claims.ORDERED and check.noise is None
+    ]
+    assert not undeclared, f"comparisons of order without a declared noise: {undeclared}"

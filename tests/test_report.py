@@ -34,10 +34,11 @@ def test_below_rejects_bad_input(value, limit, word):
         report.below(value, limit)
 
 
-def test_verdicts():
-    assert report.verdict({1: True, 2: np.bool_(True)}) == "held in every seed"
-    assert report.verdict({1: False, 2: False, 3: False}) == "held in no seed"
-    assert report.verdict({1: True, 2: False}) == "seeds disagree"
+def test_verdicts_use_the_one_vocabulary():
+    assert report.verdict({1: True, 2: np.bool_(True)}) == report.HELD == "held"
+    assert report.verdict({1: False, 2: False, 3: False}) == report.NOT_HELD == "not held"
+    assert report.verdict({1: True, 2: False}) == report.PARTLY == "partly"
+    assert set(report.VERDICTS) >= {report.HELD, report.NOT_HELD, report.PARTLY}
 
 
 @pytest.mark.parametrize("held", [{}, [True], {1: 1}, {1: True, 2: None}])

@@ -3,10 +3,12 @@
 Every claim of ``helpers/claims.toml`` names the chapter and the section that check it. The
 chapter reports it with ``helpers.claims.report``, which stores the figures, thresholds and
 comparisons in the output's metadata. This script reads those records from the stored
-notebooks, recomputes each verdict from the figures, and writes one MyST page with one row per
-claim. It refuses, naming the claim and the chapter, when a claim is not reported, is reported
-twice or by another chapter, when a stored verdict differs from the one its figures give, or
-when the section a claim names is not a heading of its chapter.
+notebooks, recomputes each verdict from the figures, computes each part's margin (how far its
+figure is from its threshold, in units of the figure's noise) and writes one MyST page with
+one row per claim; a claim held only by a part within its noise is shown as fragile. It
+refuses, naming the claim and the chapter, when a claim is not reported, is reported twice or
+by another chapter, when a stored verdict differs from the one its figures give, or when the
+section a claim names is not a heading of its chapter.
 
 Usage: python tools/claims_index.py CHAPTERS_DIR OUT.md
 """
@@ -20,6 +22,9 @@ from helpers import claims as claims_mod
 
 #: The page's name in the book (tools/build_book.py puts it first among the appendices).
 PAGE = "A1_claims_index"
+#: Verdict words of records stored before the vocabulary was unified, and the word each is
+#: now. Chapters 07 and 09 still hold such records until they are re-executed; then remove.
+LEGACY_VERDICTS = {"changed in Keras 3": claims_mod.API_DIFFERS}
 
 
 class ClaimsIndexError(Exception):
@@ -56,7 +61,8 @@ def collect(claims, chapters_dir):
         chapters_dir: the folder of the executed ``NN_topic.ipynb`` files.
 
     Returns:
-        ``{id: (checks, verdict)}`` with the verdict recomputed from the checks.
+        ``{id: (checks, verdict)}`` with the verdict recomputed from the checks (without
+        margins: the one the chapter printed).
 
     Raises:
         ClaimsIndexError: a claim is missing, reported twice or by another chapter, its stored
@@ -89,7 +95,8 @@ def collect(claims, chapters_dir):
                 )
             if cid in found:
                 raise ClaimsIndexError(f"claim {cid} is reported twice by chapter {chapter}")
-            if record.get("verdict") != verdict:
+            stored = record.get("verdict")
+            if LEGACY_VERDICTS.get(stored, stored) != verdict:
                 raise ClaimsIndexError(
                     f"claim {cid} in chapter {chapter}: the stored verdict "
                     f"{record.get('verdict')!r} is not the {verdict!r} its figures give; "
@@ -120,6 +127,11 @@ def _figures(checks):
     for check in checks:
         held = check.held()
         count = f"{sum(held.values())}/{len(held)} seeds" if "" not in held else check.status()
+        margin = claims_mod.margin(check)
+        if margin is not None:
+            count += f"; {margin['text']}"
+        if check.kind == "context":
+            count += "; context, does not vote"
         parts.append(
             f"{check.figure} ({check.condition()}): {claims_mod.figure_text(check)} [{count}]"
         )
@@ -131,7 +143,8 @@ def _rows(claims, found, with_page):
     head += ["what the book says (our words)", "checked in", "verdict", "key figures"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for cid, claim in claims.items():
-        checks, verdict = found[cid]
+        checks, _ = found[cid]
+        verdict = claims_mod.verdict_with_margins(checks)
         link = f"[{claim['chapter'][:2]}: {claim['section']}]({claim['chapter']}.ipynb#"
         link += f"{_slug(claim['section'])})"
         row = [cid] + ([claim["page"]] if with_page else [])
@@ -157,9 +170,13 @@ def render(claims, found):
     book = {k: v for k, v in claims.items() if v["page"]}
     beyond = {k: v for k, v in claims.items() if not v["page"]}
 
+    shown = {cid: claims_mod.verdict_with_margins(found[cid][0]) for cid in claims}
+
     def tally(group):
-        counts = {v: sum(found[c][1] == v for c in group) for v in claims_mod.VERDICTS}
-        return ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+        counts = {v: sum(shown[c] == v for c in group) for v in claims_mod.VERDICTS}
+        return "; ".join(f"{n} {v}" for v, n in counts.items() if n)
+
+    fragile = sum(v == claims_mod.FRAGILE for v in shown.values())
 
     lines = [
         "# Index of the claims",
@@ -170,19 +187,32 @@ def render(claims, found):
         "chapter measured, compared with a threshold the chapter states, in every seed that "
         "it ran; the verdict follows from those comparisons:",
         "",
-        "- **held**: every part holds in every seed;",
-        "- **changed in Keras 3**: every part about the method holds, and a part about what "
-        "TensorFlow 2.0's Keras did (the book's version) no longer does;",
+        "- **held**: every part holds in every seed, each by more than its noise;",
+        "- **held, API not as described**: every part about the method holds, and a part "
+        "about what TensorFlow or Keras does, as the book (TensorFlow 2.0) or the Keras guide "
+        "describes it, was not observed in the Keras that ran the chapter;",
+        "- **fragile**: every part holds, but at least one by no more than its noise, so "
+        "another computer or another seed could turn it; it does not count as held;",
         "- **not held**: no part holds in any seed;",
         "- **partly**: the seeds disagree, or one part of a compound claim holds and another "
         "does not.",
         "",
+        "A part marked *context* is a figure shown beside the claim (a library default the "
+        "book never stated, a case the book set aside); it does not vote.",
+        "",
         "Figures measured over several seeds are shown as their mean, then the lowest and "
-        "the highest value; [k/n seeds] counts the seeds where the part held. The last digits of "
-        "such figures vary with the computer; the verdicts do not.",
+        "the highest value; [k/n seeds] counts the seeds where the part held. Each comparison "
+        "of order also shows its margin: the distance from the worst seed's figure to the "
+        "threshold, and that distance in units of the figure's noise (the spread over the "
+        "seeds for results of training, a float32 ulp or a derived rounding bound for results "
+        "of arithmetic; counts and settings are exact). A part checked on one seed says so: "
+        "it has no spread to compare with. The last digits of the figures vary with the "
+        "computer; a verdict can change only where a margin is within its noise, and such a "
+        "part is marked fragile.",
         "",
         f"Verdicts of the book's {_count(book)}: {tally(book)}."
         + (f" Beyond the book, {_count(beyond)}: {tally(beyond)}." if beyond else ""),
+        f"Fragile verdicts: {fragile} (the goal is none).",
         "",
         "## The book's claims",
         "",
