@@ -118,13 +118,13 @@ def measure(name, args):
 def markdown(results):
     """The results as a Markdown table (milliseconds per call)."""
     meta = results["meta"]
+    loads = [x for e in results["networks"].values() for x in e["load_average_1min"]]
     lines = [
         "Inference latency per call, ms: median (IQR) of interleaved repetitions "
         f"(`keras.applications`, weights=None, BN calibrated as after training, input "
         f"{meta['size']}x{meta['size']}x3). TensorFlow {meta['tensorflow']}, Keras "
         f"{meta['keras']}, {meta['cpu_count']} CPUs shared with other work: 1-min load average "
-        f"{meta['load_average_1min_start']:.1f} at the start and "
-        f"{meta['load_average_1min']:.1f} at the end.",
+        f"from {min(loads):.1f} to {max(loads):.1f} at the start and end of each network.",
         "",
         "| network | BN layers (left by fuse) | batch | reps | original | fused | TFLite original "
         "| TFLite fused | original/fused | TFLite orig./fused |",
