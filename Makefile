@@ -280,8 +280,11 @@ lab: data ## JupyterLab: double-click chapters/NN_*.md to open it as a notebook 
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # The benchmark measures speed, not numbers: TensorFlow keeps its default thread counts.
-bench: data ## Fusion latency benchmark: writes helpers/bench/latency.{json,md}
+# Each part runs in its own process, with a bounded number of repetitions.
+bench: data ## Benchmarks (latency, real networks, wall time to target): writes helpers/bench/
 	BN_COMPANION_NUMERICS=none $(PY) bench/fusion_latency.py --out helpers/bench --update-readme
+	BN_COMPANION_NUMERICS=none $(PY) bench/network_latency.py --out helpers/bench
+	BN_COMPANION_NUMERICS=none $(PY) bench/wall_time.py --out helpers/bench
 
 clean: ## Remove build outputs and scratch runs
 	rm -rf build/book build/scratch $(RUNS) .pytest_cache

@@ -40,3 +40,22 @@ def test_keras_inference_fn_runs_the_model_in_inference_mode():
     call = timing.keras_inference_fn(model, x)
     np.testing.assert_array_equal(call(), model(x, training=False).numpy())
     assert not np.allclose(call(), model(x, training=True).numpy())
+
+
+def test_stored_bench_names_what_it_knows():
+    with pytest.raises(ValueError, match="latency, networks, wall_time"):
+        timing.stored_bench("speed")
+    results, table = timing.stored_bench("latency")
+    assert "models" in results and table.strip()
+
+
+def test_stored_wall_time_has_a_ratio_per_seed():
+    try:
+        results, table = timing.stored_bench("wall_time")
+    except FileNotFoundError as err:  # a clear sentence, not a traceback from importlib
+        assert "make bench" in str(err)
+        return
+    for entry in results["seeds"].values():
+        assert entry["time_ratio"]["q25"] <= entry["time_ratio"]["median"]
+        assert entry["no_bn"]["steps"] > 0 and entry["bn"]["steps"] > 0
+    assert "| seed |" in table

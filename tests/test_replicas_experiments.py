@@ -140,3 +140,8 @@ def test_one_step_statistics_and_logical_devices():
         env={**os.environ, "PYTHONPATH": ROOT},
     )
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
+
+
+def test_accuracy_run_checks_predictions_flag():
+    with pytest.raises(ValueError, match="predictions must be True or False"):
+        experiments.accuracy_run(None, [1], predictions="yes")

@@ -158,3 +158,26 @@ def test_initialize_weights_refuses_a_model_that_build_mlp_did_not_build():
     model = keras.Model(inputs, keras.layers.Dense(10, name="logits")(hidden))
     with pytest.raises(ValueError, match="'dense_1' has no initialization role"):
         models.initialize_weights(model, spec, 0)
+
+
+def test_bn_epsilon_reaches_every_bn_layer():
+    spec = models.MLPSpec(depth=2, width=4, batch_norm="before", bn_epsilon=1e-5)
+    model = models.build_mlp(spec, 3)
+    eps = [layer.epsilon for layer in model.layers if "bn_" in layer.name]
+    assert eps == [1e-5, 1e-5]
+    assert "ε=1e-05" in spec.label
+    default = models.build_mlp(models.MLPSpec(depth=1, width=4, batch_norm="after"), 3)
+    assert [layer.epsilon for layer in default.layers if "bn_" in layer.name] == [1e-3]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(batch_norm="before", bn_epsilon=0), "bn_epsilon"),
+        (dict(batch_norm="before", bn_epsilon="small"), "bn_epsilon"),
+        (dict(bn_epsilon=1e-5), "batch_norm is None"),
+    ],
+)
+def test_bn_epsilon_is_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        models.MLPSpec(depth=1, width=4, **kwargs)

@@ -1,6 +1,11 @@
 """helpers.training.steps: the mini-batches of a run, and the checks of the shared pieces."""
 
-from helpers.training.steps import hidden_widths, images_and_labels, make_batches
+from helpers.training.steps import (
+    gradient_step,
+    hidden_widths,
+    images_and_labels,
+    make_batches,
+)
 
 import numpy as np
 import pytest
@@ -50,3 +55,26 @@ def test_images_and_labels_flattens_and_checks():
     assert X.shape == (3, 4) and X.dtype == np.float32 and y.dtype == np.int32
     with pytest.raises(ValueError, match="train labels must be one integer per image"):
         images_and_labels(np.zeros((3, 2)), np.zeros(2, dtype=int), "train")
+
+
+def test_gradient_step_in_inference_mode_leaves_moving_statistics():
+    import keras
+
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(2),
+        ]
+    )
+    optimizer = keras.optimizers.SGD(learning_rate=0.1)
+    optimizer.build(model.trainable_variables)
+    bn = model.layers[0]
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    y = np.array([0, 1, 0, 1], dtype=np.int32)
+    gamma = bn.gamma.numpy().copy()
+    gradient_step(model, optimizer, x, y, training=False)
+    assert np.array_equal(bn.moving_mean.numpy(), np.zeros(3))  # not updated
+    assert not np.array_equal(bn.gamma.numpy(), gamma)  # but γ trained
+    gradient_step(model, optimizer, x, y)  # training mode: the statistics move
+    assert not np.array_equal(bn.moving_mean.numpy(), np.zeros(3))

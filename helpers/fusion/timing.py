@@ -7,7 +7,7 @@ from helpers.book import checks
 
 import numpy as np
 
-__all__ = ["keras_inference_fn", "stored_benchmark", "time_interleaved"]
+__all__ = ["keras_inference_fn", "stored_bench", "stored_benchmark", "time_interleaved"]
 
 
 def keras_inference_fn(model, x):
@@ -75,6 +75,41 @@ def time_interleaved(fns, reps=30, inner=1, warmup=3):
                 f()
             out[name][r] = (time.perf_counter() - start) / inner
     return out
+
+
+#: The stored results of ``make bench``: file stem -> what it measured.
+BENCHES = {
+    "latency": "inference latency of the book's two models, before and after fusion (C3)",
+    "networks": "inference latency of MobileNetV2, EfficientNetB0 and ResNet50 (C3)",
+    "wall_time": "wall time to a target accuracy with and without BN (C6)",
+}
+
+
+def stored_bench(name):
+    """The stored results of one part of ``make bench``, which ship inside the package.
+
+    Args:
+        name: a key of `BENCHES`: ``"latency"``, ``"networks"`` or ``"wall_time"``.
+
+    Returns:
+        ``(results, table)``: the parsed ``<name>.json`` and the Markdown of ``<name>.md``.
+
+    Raises:
+        ValueError: `name` is not a key of `BENCHES`.
+        FileNotFoundError: the results were never stored (run ``make bench``).
+    """
+    import json
+    from importlib import resources
+
+    if name not in BENCHES:
+        raise ValueError(f"name must be one of {', '.join(BENCHES)}, got {name!r}")
+    folder = resources.files("helpers") / "bench"
+    if not (folder / f"{name}.json").is_file():
+        raise FileNotFoundError(
+            f"helpers/bench/{name}.json is missing: run make bench to measure {BENCHES[name]}"
+        )
+    results = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+    return results, (folder / f"{name}.md").read_text(encoding="utf-8")
 
 
 def stored_benchmark():

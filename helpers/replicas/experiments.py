@@ -212,8 +212,8 @@ class _Trainer:
         for _ in range(epochs):
             idx = rng.permutation(len(x))[: n_steps * global_batch].reshape(n_steps, -1)
             self.steps(tf.constant(x[idx]), tf.constant(y[idx]))
-        logits = self.model(x_test, training=False).numpy()
-        return float(np.mean(np.argmax(logits, axis=1) == y_test))
+        predicted = np.argmax(self.model(x_test, training=False).numpy(), axis=1)
+        return float(np.mean(predicted == y_test)), predicted
 
 
 def accuracy_run(
@@ -224,6 +224,7 @@ def accuracy_run(
     epochs=2,
     hidden=100,
     learning_rate=0.05,
+    predictions=False,
 ):
     """Test accuracy of a small BN network trained three ways, for each seed.
 
@@ -242,10 +243,12 @@ def accuracy_run(
         epochs: passes over `x_train`, an integer >= 1.
         hidden: units of the hidden layer, an integer >= 1.
         learning_rate: SGD's learning rate, a number > 0.
+        predictions: also return each trained network's predicted classes.
 
     Returns:
         A dict ``{configuration: {seed: accuracy}}`` with configurations ``"unsynchronized"``,
-        ``"synchronized"`` and ``"one device"``.
+        ``"synchronized"`` and ``"one device"``; with ``predictions=True``, the pair of that
+        dict and ``{configuration: {seed: predicted class of each test image}}``.
 
     Raises:
         ValueError: a bad argument, or fewer training examples than one global batch.
@@ -257,6 +260,8 @@ def accuracy_run(
     learning_rate = checks.positive(learning_rate, "learning_rate")
     if not isinstance(seeds, (list, tuple)) or not seeds:
         raise ValueError(f"seeds must be a non-empty list of seeds, got {seeds!r}")
+    if not isinstance(predictions, bool):
+        raise ValueError(f"predictions must be True or False, got {predictions!r}")
     seeds = [checks.seed(s, "seeds[]") for s in seeds]
     if not isinstance(data, (list, tuple)) or len(data) != 4:
         raise ValueError("data must be (x_train, y_train, x_test, y_test)")
@@ -276,14 +281,14 @@ def accuracy_run(
         "synchronized": (mirrored_strategy(n_replicas), True),
         "one device": (tf.distribute.get_strategy(), False),
     }
-    results = {}
+    results, predicted = {}, {}
     for name, (strategy, synchronized) in configs.items():
         repro.setup(seeds[0])
         trainer = _Trainer(strategy, x.shape[1], hidden, synchronized, global_batch, learning_rate)
-        results[name] = {
-            s: trainer.run(x, y, x_test, y_test, epochs, global_batch, s) for s in seeds
-        }
-    return results
+        runs = {s: trainer.run(x, y, x_test, y_test, epochs, global_batch, s) for s in seeds}
+        results[name] = {s: acc for s, (acc, _) in runs.items()}
+        predicted[name] = {s: labels for s, (_, labels) in runs.items()}
+    return (results, predicted) if predictions else results
 
 
 # --- the tolerance two synchronized runs must agree within -------------------------------------

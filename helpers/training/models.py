@@ -63,6 +63,8 @@ class MLPSpec:
         dropout: dropout rate after each hidden block of a plain MLP, in [0, 1).
         residual: build residual blocks instead of plain ones.
         fixup: Fixup-style initialization; needs ``residual=True`` and no BN.
+        bn_epsilon: the ε of every BN layer, > 0, or None for Keras's default (1e-3); the
+            book's typical value is 1e-5 (p. 340).
 
     Raises:
         ValueError: an argument is out of range, unknown to Keras, or the combination is not
@@ -77,6 +79,7 @@ class MLPSpec:
     dropout: float = 0.0
     residual: bool = False
     fixup: bool = False
+    bn_epsilon: object = None
 
     def __post_init__(self):
         import keras
@@ -129,6 +132,13 @@ class MLPSpec:
                 "residual blocks put BN before the activation (ResNet style); use "
                 "batch_norm='before' or None"
             )
+        if self.bn_epsilon is not None:
+            checks.positive(self.bn_epsilon, "bn_epsilon", hint="None keeps Keras's 1e-3")
+            if self.batch_norm is None:
+                raise ValueError(
+                    "bn_epsilon is the ε of the BN layers, but batch_norm is None; set "
+                    "batch_norm='before' or 'after', or leave bn_epsilon=None"
+                )
         if self.residual and self.dropout:
             raise ValueError(
                 "dropout is only supported in plain MLPs; set dropout=0 when residual=True"
@@ -150,6 +160,8 @@ class MLPSpec:
         if self.residual:
             parts.insert(0, "res")
         parts.append(f"BN-{self.batch_norm}" if self.batch_norm else "no BN")
+        if self.bn_epsilon is not None:
+            parts.append(f"ε={self.bn_epsilon:g}")
         if self.dropout:
             parts.append(f"dropout {self.dropout:g}")
         return " ".join(parts)
@@ -322,6 +334,7 @@ def build_mlp(spec, input_dim, n_classes=10, seed=42):
     checks.integer(n_classes, "n_classes", minimum=2)
     checks.seed(seed)
     act, bn = spec.activation, spec.batch_norm
+    bn_args = {} if spec.bn_epsilon is None else {"epsilon": float(spec.bn_epsilon)}
 
     def dense(units, role, use_bias=True, activation=None, name=None):
         # zeros for now: initialize_weights() sets the real values, seeded per layer.
@@ -337,12 +350,12 @@ def build_mlp(spec, input_dim, n_classes=10, seed=42):
         for i in range(1, spec.depth + 1):
             if bn == "before":
                 x = dense(spec.width, "hidden", use_bias=False, name=f"dense_{i}")(x)
-                x = layers.BatchNormalization(name=f"bn_{i}")(x)
+                x = layers.BatchNormalization(name=f"bn_{i}", **bn_args)(x)
                 x = layers.Activation(act, name=f"act_{i}")(x)
             else:
                 x = dense(spec.width, "hidden", activation=act, name=f"dense_{i}")(x)
                 if bn == "after":
-                    x = layers.BatchNormalization(name=f"bn_{i}")(x)
+                    x = layers.BatchNormalization(name=f"bn_{i}", **bn_args)(x)
             if spec.dropout:
                 x = layers.Dropout(spec.dropout, seed=_dropout_seed(seed, i), name=f"dropout_{i}")(
                     x
@@ -352,11 +365,11 @@ def build_mlp(spec, input_dim, n_classes=10, seed=42):
         for i in range(1, spec.depth + 1):
             h = dense(spec.width, "branch_start", use_bias=bn is None, name=f"block{i}_dense_a")(x)
             if bn:
-                h = layers.BatchNormalization(name=f"block{i}_bn_a")(h)
+                h = layers.BatchNormalization(name=f"block{i}_bn_a", **bn_args)(h)
             h = layers.Activation(act, name=f"block{i}_act_a")(h)
             h = dense(spec.width, "branch_end", use_bias=bn is None, name=f"block{i}_dense_b")(h)
             if bn:
-                h = layers.BatchNormalization(name=f"block{i}_bn_b")(h)
+                h = layers.BatchNormalization(name=f"block{i}_bn_b", **bn_args)(h)
             x = layers.Add(name=f"block{i}_add")([x, h])
             x = layers.Activation(act, name=f"block{i}_act_out")(x)
     output_layer = layers.Dense(n_classes, name="logits")

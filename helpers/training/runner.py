@@ -364,6 +364,7 @@ class Runner:
                 spec.batch_norm,
                 spec.dropout,
                 spec.residual,
+                spec.bn_epsilon,
             ),
             config.batch_size,
             config.momentum,

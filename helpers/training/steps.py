@@ -13,7 +13,7 @@ import numpy as np
 __all__ = ["adam_loop", "gradient_step", "hidden_widths", "images_and_labels", "make_batches"]
 
 
-def gradient_step(model, optimizer, x, y, loss=None):
+def gradient_step(model, optimizer, x, y, loss=None, training=True):
     """One training step: the loss of `model`'s logits on ``(x, y)``, its gradients, applied.
 
     Works eagerly, traced in a `tf.function`, and in a `tf.distribute` replica context.
@@ -24,6 +24,8 @@ def gradient_step(model, optimizer, x, y, loss=None):
         x, y: a batch of inputs and integer labels.
         loss: ``loss(y, logits)`` returning a scalar; by default the mean sparse softmax
             cross-entropy.
+        training: the mode the model is called in; False trains the weights with BN in
+            inference mode (moving statistics used, and left unchanged).
 
     Returns:
         The loss, a scalar tensor.
@@ -31,7 +33,7 @@ def gradient_step(model, optimizer, x, y, loss=None):
     import tensorflow as tf
 
     with tf.GradientTape() as tape:
-        logits = model(x, training=True)
+        logits = model(x, training=training)
         value = (
             loss(y, logits)
             if loss is not None
@@ -97,9 +99,10 @@ def images_and_labels(X, y, name):
     return X.reshape(len(X), -1), y.astype(np.int32)
 
 
-def adam_loop(model, X, y, learning_rate):
+def adam_loop(model, X, y, learning_rate, training=True):
     """Adam and a compiled loop over `gradient_step`: ``train_steps(batches)`` runs one step per
-    row of indices into ``(X, y)``.
+    row of indices into ``(X, y)``. With ``training=False`` the model is called in inference
+    mode in every step.
 
     Returns:
         ``(optimizer, train_steps)``.
@@ -114,7 +117,13 @@ def adam_loop(model, X, y, learning_rate):
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
     def train_steps(batches):
         for i in tf.range(tf.shape(batches)[0]):
-            gradient_step(model, optimizer, tf.gather(X_t, batches[i]), tf.gather(y_t, batches[i]))
+            gradient_step(
+                model,
+                optimizer,
+                tf.gather(X_t, batches[i]),
+                tf.gather(y_t, batches[i]),
+                training=training,
+            )
         return tf.constant(0)
 
     return optimizer, train_steps

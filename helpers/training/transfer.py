@@ -187,13 +187,18 @@ def _accuracy(model, X, y):
     return float((model(X, training=False).numpy().argmax(axis=1) == y).mean())
 
 
-def _fit(model, X, y, learning_rate, epochs, batch_size, seed):
-    """What ``fit`` does with Adam and from-logits cross-entropy, in one compiled loop."""
+def _fit(model, X, y, learning_rate, epochs, batch_size, seed, training=True):
+    """What ``fit`` does with Adam and from-logits cross-entropy, in one compiled loop.
+
+    Returns the number of steps. ``training=False`` calls the model in inference mode, which
+    ``fit`` cannot do (see `transfer_run`, variant "affine only").
+    """
     import tensorflow as tf
 
-    _, train_steps = adam_loop(model, X, y, learning_rate)
+    _, train_steps = adam_loop(model, X, y, learning_rate, training=training)
     steps = len(X) // batch_size * epochs
     train_steps(tf.constant(make_batches(len(X), batch_size, steps, seed)))
+    return steps
 
 
 def transfer_run(
@@ -215,6 +220,12 @@ def transfer_run(
        (b) *BN not frozen*: the Dense layers frozen, the BN layers trainable (so in training
        mode: batch statistics, moving statistics and gamma/beta adapting to `new`), the same
        head training.
+       (c) *statistics only*: as (b), but gamma and beta frozen (their variables'
+       ``trainable`` set to False): BN runs in training mode and its moving statistics move
+       towards those of `new`, while its scale and offset keep their pretrained values.
+       (d) *gamma and beta only*: as (b), but every step calls the model with
+       ``training=False``: BN normalizes with the pretrained moving statistics, which stay
+       as they are, while gamma and beta train.
     3. From (a), unfreeze the base (``base.trainable = True``) and fine-tune everything for
        ``epochs[2]`` epochs at ``learning_rates[1]``, in each of the `TUNING_VARIANTS`.
 
@@ -234,9 +245,12 @@ def transfer_run(
         batch_size: examples per step, >= 1.
 
     Returns:
-        A dict of figures: ``acc_frozen``, ``acc_unfrozen_bn`` (validation accuracy after 2a,
-        2b), ``drift_frozen``, ``drift_unfrozen_bn`` (`stats_drift` of the base during 2a,
-        2b), ``acc_before_tuning`` (= ``acc_frozen``), and per variant ``v`` of step 3:
+        A dict of figures: ``acc_frozen``, ``acc_unfrozen_bn``, ``acc_stats_only``,
+        ``acc_affine_only`` (validation accuracy after 2a, 2b, 2c, 2d), ``drift_frozen``,
+        ``drift_unfrozen_bn``, ``drift_stats_only``, ``drift_affine_only`` (`stats_drift` of
+        the base during each), ``old_stats_weight`` (the weight that the pretrained moving
+        statistics keep after the head's steps in 2b and 2c, momentum to the power of the
+        steps), ``acc_before_tuning`` (= ``acc_frozen``), and per variant ``v`` of step 3:
         ``acc_train_mode_v`` (accuracy on validation batches of `batch_size` with
         ``training=True`` right before fine-tuning: what the training loop's first step
         sees), ``acc_tuned_v`` and ``drift_v`` (after fine-tuning).
@@ -288,9 +302,23 @@ def transfer_run(
     for layer in base_b.layers:
         layer.trainable = layer in bn_layers(base_b)
     model_b = transfer_model(base_b, k_new)
-    _fit(model_b, X_n, y_n, lr, e_head, batch_size, seed)
+    head_steps = _fit(model_b, X_n, y_n, lr, e_head, batch_size, seed)
     out["acc_unfrozen_bn"] = _accuracy(model_b, X_v, y_v)
     out["drift_unfrozen_bn"] = stats_drift(before, moving_stats(base_b))
+    out["old_stats_weight"] = float(bn_layers(base_b)[0].momentum) ** head_steps
+
+    for variant, training in (("stats_only", True), ("affine_only", False)):
+        base_v = fresh_base(True)
+        for layer in base_v.layers:
+            layer.trainable = layer in bn_layers(base_v)
+        if variant == "stats_only":
+            for layer in bn_layers(base_v):
+                layer.gamma.trainable = False
+                layer.beta.trainable = False
+        model_v = transfer_model(base_v, k_new)
+        _fit(model_v, X_n, y_n, lr, e_head, batch_size, seed, training=training)
+        out[f"acc_{variant}"] = _accuracy(model_v, X_v, y_v)
+        out[f"drift_{variant}"] = stats_drift(before, moving_stats(base_v))
 
     out["acc_before_tuning"] = out["acc_frozen"]
     tuned = model_a.get_weights()
