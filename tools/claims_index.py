@@ -161,7 +161,14 @@ def _details(claims, found):
         verdict = claims_mod.verdict_with_margins(checks)
         link = f"[{claim['chapter'][:2]}: {claim['section']}]({claim['chapter']}.ipynb#"
         link += f"{_slug(claim['section'])})"
-        lines += [f"### {cid}", "", f"**{verdict}**, checked in {link}:", ""]
+        lines += [
+            f"### {cid}",
+            "",
+            _cell(claim["book"]),
+            "",
+            f"**{verdict}**, checked in {link}:",
+            "",
+        ]
         lines += [f"- {_cell(part)}" for part in _figures(checks)]
         lines.append("")
     return lines
