@@ -150,7 +150,7 @@ book-dark: $(STAMP) $(MATHJAX) ## The same browser checks with the theme in dark
 
 # The PDF edition: the same pages and stored outputs through Jupyter Book's LaTeX builder and
 # XeLaTeX (TeX Live from make sysdeps), copied beside the html pages when they are built.
-pdf: sysdeps $(STAMP) ## Build the book as one PDF: build/book/_build/latex/bn-companion.pdf
+pdf: sysdeps $(STAMP) ## Build the book as one PDF: build/pdf/bn-companion.pdf (make book-build then links it)
 	$(PY) -m tools.build_book --pdf
 
 pdf-check: pdf ## The PDF holds every chapter title, claim id and figure, and no raw TeX

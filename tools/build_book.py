@@ -43,12 +43,12 @@ from tools.common import CHAPTERS, ROOT
 OUT = os.path.join(ROOT, "build", "book")
 MATHJAX = os.path.join(ROOT, "build", "npm", "node_modules", "mathjax", "es5")
 MATHJAX_ENTRY = "tex-chtml-full.js"
-#: The PDF's file name, in ``build/book/_build/latex`` and beside the html pages.
-PDF_NAME = "bn-companion.pdf"
+#: The PDF's file name, in ``build/book/_build/latex``, ``build/pdf`` and beside the html pages.
+PDF_NAME = front_page.PDF_NAME
 
 BOOK = os.path.join(ROOT, "book")
 #: Where the PDF edition is expected when there is one; the HTML gets a copy next to its pages.
-PDF = os.path.join(ROOT, "build", "pdf", front_page.PDF_NAME)
+PDF = os.path.join(ROOT, "build", "pdf", PDF_NAME)
 
 
 #: What the theme's markup tells screen readers wrongly. Two labels differ from what the reader
@@ -242,7 +242,7 @@ def latex_config(config, pdf):
 
 
 def build_pdf(source, config_path, toc_path):
-    """Run the LaTeX builder and XeLaTeX; copy the PDF beside the html pages if they exist."""
+    """Run the LaTeX builder and XeLaTeX; copy the PDF to `PDF` and beside the html pages."""
     latex_dir = os.path.join(OUT, "_build", "latex")
     shutil.rmtree(latex_dir, ignore_errors=True)
     cmd = [
@@ -270,10 +270,13 @@ def build_pdf(source, config_path, toc_path):
             f"The PDF build failed (exit status {result.returncode}); "
             f"see {os.path.relpath(latex_dir, ROOT)}/*.log"
         )
+    # The html build starts from an empty build/book/_build; it takes the PDF from here.
+    os.makedirs(os.path.dirname(PDF), exist_ok=True)
+    shutil.copy2(built, PDF)
     html = os.path.join(OUT, "_build", "html")
     if os.path.isdir(html):
         shutil.copy2(built, html)
-    print(f"Built {os.path.relpath(built, ROOT)}")
+    print(f"Built {os.path.relpath(built, ROOT)} (and {os.path.relpath(PDF, ROOT)})")
 
 
 if __name__ == "__main__":
