@@ -52,7 +52,7 @@ CHAPTER ?=
 PARAMS ?=
 chapter_md = $(or $(firstword $(wildcard chapters/$(CHAPTER)_*.md)),$(error no chapter matches CHAPTER=$(CHAPTER); try e.g. CHAPTER=03))
 
-.PHONY: help setup sysdeps data check imports quick test lint unit unit-all sync-check execute-check nbval book-build book-check \
+.PHONY: help setup sysdeps sysdeps-pdf data check imports quick test lint unit unit-all sync-check execute-check nbval book-build book-check \
         book-dark pdf pdf-check test-extended nbval-oldest run-py313 install-py312 wheel \
         book chapter run format lock sync colab-cells lab bench clean distclean
 
@@ -61,8 +61,11 @@ help: ## List the targets
 
 # --- set-up -------------------------------------------------------------------------------
 
-sysdeps: ## Debian as root: install the data package, Chromium and TeX Live (skipped elsewhere)
+sysdeps: ## Debian as root: install the data package and Chromium (skipped elsewhere)
 	@bash tools/sysdeps.sh
+
+sysdeps-pdf: ## Debian as root: also TeX Live, its fonts and poppler, for make pdf (skipped elsewhere)
+	@bash tools/sysdeps.sh pdf
 
 $(STAMP): $(LOCK) pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found); set PYTHON=/path/to/python3.11"; exit 1; }
@@ -149,8 +152,8 @@ book-dark: $(STAMP) $(MATHJAX) ## The same browser checks with the theme in dark
 	BOOK_MODE=dark $(BIN)/pytest -q tests/test_book.py
 
 # The PDF edition: the same pages and stored outputs through Jupyter Book's LaTeX builder and
-# XeLaTeX (TeX Live from make sysdeps), copied beside the html pages when they are built.
-pdf: sysdeps $(STAMP) ## Build the book as one PDF: build/pdf/bn-companion.pdf (make book-build then links it)
+# XeLaTeX (TeX Live from make sysdeps-pdf), copied beside the html pages when they are built.
+pdf: sysdeps-pdf $(STAMP) ## Build the book as one PDF: build/pdf/bn-companion.pdf (make book-build then links it)
 	$(PY) -m tools.build_book --pdf
 
 pdf-check: pdf ## The PDF holds every chapter title, claim id and figure, and no raw TeX

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # System packages the book needs, from Debian's archive: the real Fashion-MNIST files (so no
 # download is ever needed), Chromium with its driver (for the rendered-book test), and for the
-# PDF edition (make pdf): TeX Live's XeLaTeX and latexmk, the FreeFont faces Sphinx sets the
-# text in, DejaVu Sans Mono for code, and poppler's pdftotext, pdfimages and pdftoppm for its
+# PDF edition (make pdf, which passes `pdf`): TeX Live's XeLaTeX and latexmk, the FreeFont
+# faces Sphinx sets the text in, DejaVu Sans Mono for code, and poppler's pdftotext, pdfimages and pdftoppm for its
 # checks (about 86 MB downloaded; the 600 MB texlive-fonts-extra is not needed, see
 # tools/build_book.py, nor xindy: the book has no index of terms).
 # Installs only on Debian/Ubuntu as root; elsewhere it says what is missing and carries on
@@ -13,11 +13,14 @@ dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || need+=(dataset-fashion-mnist)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v npm >/dev/null 2>&1 || need+=(npm)
-for pkg in texlive-xetex texlive-latex-extra texlive-latex-recommended \
-  texlive-fonts-recommended latexmk \
-  fonts-freefont-otf fonts-dejavu-core poppler-utils; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
-done
+# `tools/sysdeps.sh pdf` (make pdf) adds the PDF edition's packages; make test needs none.
+if [ "${1:-}" = pdf ]; then
+  for pkg in texlive-xetex texlive-latex-extra texlive-latex-recommended \
+    texlive-fonts-recommended latexmk \
+    fonts-freefont-otf fonts-dejavu-core poppler-utils; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+  done
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   echo "Installing Debian packages: ${need[*]}"
