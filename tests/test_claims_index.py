@@ -122,11 +122,6 @@ def test_a_claim_reported_by_another_chapter_is_refused(tmp_path):
         index.collect(moved, tmp_path)
 
 
-#: Chapters whose stored records predate the noise declarations (issue 20): they are
-#: re-executed when the branch that updates their checks is merged; then empty this.
-PENDING = {"07_evidence", "09_beyond_one_batch"}
-
-
 def test_the_stored_chapters_report_every_claim():
     """The real notebooks: every claim of helpers/book/claims.toml is reported and consistent."""
     table = claims.load()
@@ -135,7 +130,6 @@ def test_the_stored_chapters_report_every_claim():
     undeclared = [
         f"{cid}: {check.figure}"
         for cid, (checks, _) in found.items()
-        if table[cid]["chapter"] not in PENDING
         for check in checks
         if check.op in claims.ORDERED and check.noise is None
     ]

@@ -25,9 +25,6 @@ from tools.common import rerun_hint
 
 #: The page's name in the book (tools/build_book.py puts it first among the appendices).
 PAGE = "A1_claims_index"
-#: Verdict words of records stored before the vocabulary was unified, and the word each is
-#: now. Chapters 07 and 09 still hold such records until they are re-executed; then remove.
-LEGACY_VERDICTS = {"changed in Keras 3": claims_mod.API_DIFFERS}
 
 
 class ClaimsIndexError(Exception):
@@ -99,7 +96,7 @@ def collect(claims, chapters_dir):
             if cid in found:
                 raise ClaimsIndexError(f"claim {cid} is reported twice by chapter {chapter}")
             stored = record.get("verdict")
-            if LEGACY_VERDICTS.get(stored, stored) != verdict:
+            if stored != verdict:
                 raise ClaimsIndexError(
                     f"claim {cid} in chapter {chapter}: the stored verdict "
                     f"{record.get('verdict')!r} is not the {verdict!r} its figures give; "
