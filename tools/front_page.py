@@ -71,8 +71,10 @@ def verdict_table(claims, found):
         f"| verdict | the book's {len(book)} claims | {len(beyond)} claims beyond the book |",
         "|---|---|---|",
     ]
+    # The verdicts the index shows: a claim held only within its noise counts as fragile.
+    shown = {c: claims_mod.verdict_with_margins(found[c][0]) for c in claims}
     for verdict in claims_mod.VERDICTS:
-        counts = [sum(found[c][1] == verdict for c in group) for group in (book, beyond)]
+        counts = [sum(shown[c] == verdict for c in group) for group in (book, beyond)]
         if any(counts):
             lines.append(f"| **{verdict}** | {counts[0]} | {counts[1]} |")
     return "\n".join(lines)
