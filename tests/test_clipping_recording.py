@@ -1,12 +1,12 @@
 """helpers.clipping.recording: the model that reports what its optimizer applied."""
 
-import helpers
 from helpers.clipping import recording, reference
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tiny_clipping import Keep, tiny_model, tiny_problem
 
 pytestmark = pytest.mark.usefixtures("seeded_module")
 
@@ -21,36 +21,14 @@ def test_tf_angle_matches_numpy():
     )
 
 
-class _Keep(keras.callbacks.Callback):
-    def on_train_begin(self, logs=None):
-        self.logs = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.logs.append({k: float(logs[k]) for k in recording.STEP_KEYS})
-
-
-def _tiny_problem():
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(16, 4)).astype(np.float32)
-    y = (X @ np.array([30.0, -20.0, 10.0, 5.0], np.float32))[:, None]
-    return X, y
-
-
-def _tiny_model(seed=0):
-    helpers.setup(seed)
-    return keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(3, activation="tanh"), keras.layers.Dense(1)]
-    )
-
-
 @pytest.mark.parametrize(
     "clip",
     [{}, {"clipvalue": 0.5}, {"clipnorm": 1.0}, {"global_clipnorm": 1.0}],
     ids=lambda c: str(c),
 )
 def test_gradient_norm_model_records_what_the_optimizer_applied(clip):
-    X, y = _tiny_problem()
-    inner = _tiny_model()
+    X, y = tiny_problem()
+    inner = tiny_model()
     with tf.GradientTape() as tape:
         loss = keras.losses.MeanSquaredError()(y, inner(X, training=True))
     grads = [g.numpy() for g in tape.gradient(loss, inner.trainable_variables)]
@@ -65,11 +43,11 @@ def test_gradient_norm_model_records_what_the_optimizer_applied(clip):
         clipped = grads
     w0 = [v.numpy() for v in inner.trainable_variables]
 
-    model = recording.GradientNormModel(_tiny_model())
+    model = recording.GradientNormModel(tiny_model())
     for a, b in zip(w0, model.inner.trainable_variables):  # same start as the reference model
         np.testing.assert_array_equal(a, b.numpy())
     model.compile(loss="mse", optimizer=keras.optimizers.SGD(learning_rate=lr, **clip))
-    keep = _Keep()
+    keep = Keep()
     model.fit(X, y, batch_size=16, epochs=1, shuffle=False, verbose=0, callbacks=[keep])
     (logs,) = keep.logs
     w1 = [v.numpy() for v in model.inner.trainable_variables]

@@ -2,46 +2,24 @@
 
 import os
 
-import helpers
 from helpers.clipping import recording, tensorboard
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tiny_clipping import Keep, tiny_model, tiny_problem
 
 pytestmark = pytest.mark.usefixtures("seeded_module")
 
 
-class _Keep(keras.callbacks.Callback):
-    def on_train_begin(self, logs=None):
-        self.logs = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.logs.append({k: float(logs[k]) for k in recording.STEP_KEYS})
-
-
-def _tiny_problem():
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(16, 4)).astype(np.float32)
-    y = (X @ np.array([30.0, -20.0, 10.0, 5.0], np.float32))[:, None]
-    return X, y
-
-
-def _tiny_model(seed=0):
-    helpers.setup(seed)
-    return keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(3, activation="tanh"), keras.layers.Dense(1)]
-    )
-
-
 def test_tensorboard_round_trip(tmp_path):
-    X, y = _tiny_problem()
-    model = recording.GradientNormModel(_tiny_model())
+    X, y = tiny_problem()
+    model = recording.GradientNormModel(tiny_model())
     model.compile(
         loss="mse", optimizer=keras.optimizers.SGD(learning_rate=0.01, global_clipnorm=1.0)
     )
-    keep = _Keep()
+    keep = Keep()
     history = model.fit(
         X,
         y,
