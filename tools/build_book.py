@@ -160,21 +160,7 @@ def main(argv=None):
     if pdf:
         return build_pdf(source, config_path, toc_path)
     shutil.rmtree(os.path.join(OUT, "_build"), ignore_errors=True)
-    cmd = [
-        os.path.join(os.path.dirname(sys.executable), "jupyter-book"),
-        "build",
-        source,
-        "--config",
-        config_path,
-        "--toc",
-        toc_path,
-        "--path-output",
-        OUT,
-        "--warningiserror",
-        "--keep-going",
-        "--quiet",
-    ]
-    result = subprocess.run(cmd)
+    result = subprocess.run(jupyter_book(source, config_path, toc_path))
     if result.returncode:
         sys.exit(f"The book build failed (warnings are errors): exit status {result.returncode}")
     accessible_names(os.path.join(OUT, "_build", "html"))
@@ -241,11 +227,9 @@ def latex_config(config, pdf):
     )
 
 
-def build_pdf(source, config_path, toc_path):
-    """Run the LaTeX builder and XeLaTeX; copy the PDF to `PDF` and beside the html pages."""
-    latex_dir = os.path.join(OUT, "_build", "latex")
-    shutil.rmtree(latex_dir, ignore_errors=True)
-    cmd = [
+def jupyter_book(source, config_path, toc_path, *options):
+    """The command that builds the staged book into `OUT`, warnings as errors."""
+    return [
         os.path.join(os.path.dirname(sys.executable), "jupyter-book"),
         "build",
         source,
@@ -255,12 +239,18 @@ def build_pdf(source, config_path, toc_path):
         toc_path,
         "--path-output",
         OUT,
-        "--builder",
-        "pdflatex",
+        *options,
         "--warningiserror",
         "--keep-going",
         "--quiet",
     ]
+
+
+def build_pdf(source, config_path, toc_path):
+    """Run the LaTeX builder and XeLaTeX; copy the PDF to `PDF` and beside the html pages."""
+    latex_dir = os.path.join(OUT, "_build", "latex")
+    shutil.rmtree(latex_dir, ignore_errors=True)
+    cmd = jupyter_book(source, config_path, toc_path, "--builder", "pdflatex")
     # latexmk stops at the first TeX error instead of asking on the terminal.
     env = dict(os.environ, LATEXMKOPTS="-interaction=nonstopmode -halt-on-error")
     result = subprocess.run(cmd, env=env)
