@@ -53,7 +53,7 @@ PARAMS ?=
 chapter_md = $(or $(firstword $(wildcard chapters/$(CHAPTER)_*.md)),$(error no chapter matches CHAPTER=$(CHAPTER); try e.g. CHAPTER=03))
 
 .PHONY: help setup sysdeps sysdeps-pdf data check imports quick test lint unit unit-all sync-check execute-check nbval book-build book-check \
-        book-dark pdf pdf-check test-extended nbval-oldest run-py313 install-py312 wheel \
+        book-dark pdf pdf-check test-extended internals-oldest nbval-oldest run-py313 install-py312 wheel \
         book chapter run format lock sync colab-cells lab bench clean distclean
 
 help: ## List the targets
@@ -198,12 +198,19 @@ $(OLDEST)/.installed: locks/oldest.lock $(WHEEL_STAMP)
 $(PY313)/.installed: locks/py313.lock $(WHEEL_STAMP)
 	$(call reader_env,$(PY313),$(PYTHON313),locks/py313.lock)
 
-test-extended: data ## What CI checks beyond make test: nbval on the oldest stack, Python 3.13, 3.12, dark mode, the PDF
+test-extended: data ## What CI checks beyond make test: the oldest stack, Python 3.13, 3.12, dark mode, the PDF
+	@$(call timed,internals-oldest)
 	@$(call timed,nbval-oldest)
 	@$(call timed,run-py313)
 	@$(call timed,install-py312)
 	@$(call timed,book-dark)
 	@$(call timed,pdf-check)
+
+# The seam's contract (helpers/internals.py): every private Keras and TensorFlow attribute it
+# names is still there in the oldest supported Keras, as tests/test_internals.py checks on the
+# locked one in make test.
+internals-oldest: $(OLDEST)/.installed ## The seam's contract test on the oldest supported stack (Keras 3.10)
+	$(call pinned_in,$(OLDEST)) -m pytest -q -p no:cacheprovider tests/test_internals.py
 
 nbval-oldest: $(OLDEST)/.installed ## nbval on the oldest supported stack, every chapter alone
 	$(call pinned_in,$(OLDEST)) -m tools.standalone_nbval --jobs $(JOBS) \
