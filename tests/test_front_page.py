@@ -2,29 +2,38 @@
 
 import json
 
+from helpers.book.claims import Check, verdict_of
+
 import pytest
 
-from tool_modules import load_tool
-
-index = load_tool("claims_index")  # first: front_page imports it
-front = load_tool("front_page")
+from tools import claims_index as index
+from tools import front_page as front
 
 
 def claim(cid, page, chapter="07_x"):
     return dict(id=cid, page=page, book="b", chapter=chapter, section="S", decided_by="d")
 
 
-def found(**verdicts):
-    return {cid: ([], verdict) for cid, verdict in verdicts.items()}
+#: A part that holds in both seeds with room, one that holds in one seed only, and one that
+#: holds in both by less than the spread between them (fragile in the index).
+HOLDS = Check("r", {42: 2.0, 43: 3.0}, ">", 1, noise="seeds")
+SPLIT = Check("r", {42: 0.5, 43: 3.0}, ">", 1, noise="seeds")
+CLOSE = Check("r", {42: 1.1, 43: 2.0}, ">", 1, noise="seeds")
+
+
+def found(**parts):
+    return {cid: ([part], verdict_of([part])) for cid, part in parts.items()}
 
 
 def test_the_verdict_table_counts_each_group_and_leaves_out_empty_verdicts():
-    claims = {"C1": claim("C1", "341"), "C2": claim("C2", "342"), "X1": claim("X1", "")}
-    table = front.verdict_table(claims, found(C1="held", C2="partly", X1="held"))
+    claims = {c: claim(c, p) for c, p in [("C1", "341"), ("C2", "342"), ("C3", "343")]}
+    claims["X1"] = claim("X1", "")
+    table = front.verdict_table(claims, found(C1=HOLDS, C2=SPLIT, C3=CLOSE, X1=HOLDS))
     assert table.splitlines() == [
-        "| verdict | the book's 2 claims | 1 claims beyond the book |",
+        "| verdict | the book's 3 claims | 1 claims beyond the book |",
         "|---|---|---|",
         "| **held** | 1 | 1 |",
+        "| **fragile** | 1 | 0 |",
         "| **partly** | 1 | 0 |",
     ]
 
