@@ -26,7 +26,9 @@ import urllib.parse
 
 import pytest
 
-from tool_modules import chromium, foreign, load_tool, require
+from tools import colab
+
+from tool_modules import chromium, foreign, require
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HTML = os.path.join(ROOT, "build", "book", "_build", "html")
@@ -214,14 +216,14 @@ def test_notebook_page_opens_in_colab_and_downloads_its_notebook(page, visits):
     import urllib.request
 
     chapter = page[: -len(".html")]
-    colab = load_tool("colab").colab_url(chapter)
+    colab_url = colab.colab_url(chapter)
     state = visits[page]
-    to_colab = [a for a in state["anchors"] if a["href"] == colab]
+    to_colab = [a for a in state["anchors"] if a["href"] == colab_url]
     badges = [a for a in to_colab if a["img"] and a["img"]["alt"] == "Open in Colab"]
     assert badges and all(a["img"]["loaded"] for a in badges), f"{page}: no Colab badge"
     assert any(a is not b for a in to_colab for b in badges), f"{page}: no Colab launch button"
     others = {a["href"] for a in state["anchors"] if "colab.research.google.com" in a["href"]}
-    assert others == {colab}, f"{page}: Colab links to another notebook: {others - {colab}}"
+    assert others == {colab_url}, f"{page}: Colab links elsewhere: {others - {colab_url}}"
     downloads = [
         a["href"] for a in state["anchors"] if a["download"] and a["href"].endswith(".ipynb")
     ]

@@ -8,9 +8,7 @@ import pandas as pd
 import pytest
 from IPython.core.formatters import DisplayFormatter
 
-from tool_modules import load_tool
-
-latex_outputs = load_tool("latex_outputs")
+from tools import latex_outputs
 
 
 def test_a_frame_becomes_a_tabular_with_its_html_cells():

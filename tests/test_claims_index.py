@@ -8,9 +8,9 @@ from helpers.book.claims import Check
 
 import pytest
 
-from tool_modules import ROOT, load_tool
+from tools import claims_index as index
 
-index = load_tool("claims_index")
+from tool_modules import ROOT
 
 
 def claim(cid, page, book, decided_by):

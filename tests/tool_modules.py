@@ -4,7 +4,6 @@ The tools themselves are a package (``from tools import execute_chapters``); pyt
 repository's root on ``sys.path`` (``pythonpath`` in pyproject.toml).
 """
 
-import importlib
 import os
 import shutil
 import urllib.parse
@@ -26,12 +25,6 @@ kernelspec:
   name: python3
 ---
 """
-
-
-def load_tool(name):
-    """``tools.<name>``, imported as a package module (for tests written before the package;
-    new tests write ``from tools import <name>``)."""
-    return importlib.import_module(f"tools.{name}")
 
 
 CHROMIUM = shutil.which("chromium")
