@@ -2,24 +2,41 @@
 # System packages the book needs, from Debian's archive: the real Fashion-MNIST files (so no
 # download is ever needed), Chromium with its driver (for the rendered-book test), and for the
 # PDF edition (make pdf, which passes `pdf`): TeX Live's XeLaTeX and latexmk, the FreeFont
-# faces Sphinx sets the text in, DejaVu Sans Mono for code, and poppler's pdftotext, pdfimages and pdftoppm for its
-# checks (about 86 MB downloaded; the 600 MB texlive-fonts-extra is not needed, see
-# tools/build_book.py, nor xindy: the book has no index of terms).
+# faces Sphinx sets the text in, DejaVu Sans Mono for code, and poppler's pdftotext, pdfimages
+# and pdftoppm for its checks (about 86 MB downloaded; the 600 MB texlive-fonts-extra is not
+# needed, see tools/build_book.py, nor xindy: the book has no index of terms).
 # Installs only on Debian/Ubuntu as root; elsewhere it says what is missing and carries on
 # (Keras then downloads the data itself, and the browser test skips outside CI).
 set -euo pipefail
+# Installed means unpacked and configured: `dpkg -s` also succeeds for a package that was
+# removed but whose configuration files remain ("deinstall ok config-files").
+installed() {
+  [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
+}
+pdf=; dry_run=
+for arg in "$@"; do
+  case $arg in
+    pdf) pdf=1 ;;
+    --dry-run) dry_run=1 ;;  # print what would be installed, install nothing
+    *) echo "usage: tools/sysdeps.sh [pdf] [--dry-run]" >&2; exit 2 ;;
+  esac
+done
 need=()
-dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || need+=(dataset-fashion-mnist)
+installed dataset-fashion-mnist || need+=(dataset-fashion-mnist)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 # `tools/sysdeps.sh pdf` (make pdf) adds the PDF edition's packages; make test needs none.
-if [ "${1:-}" = pdf ]; then
+if [ -n "$pdf" ]; then
   for pkg in texlive-xetex texlive-latex-extra texlive-latex-recommended \
     texlive-fonts-recommended latexmk \
     fonts-freefont-otf fonts-dejavu-core poppler-utils; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+    installed "$pkg" || need+=("$pkg")
   done
+fi
+if [ -n "$dry_run" ]; then
+  [ ${#need[@]} -eq 0 ] || echo "${need[*]}"
+  exit 0
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
