@@ -8,6 +8,8 @@ Every page is opened once at 1280 px and once at 390 px (a phone), in one browse
 - every figure has a text alternative that says what it shows (not its file name), unique in
   the book; no page shows the parameter checks; every link to an anchor finds it;
 - axe-core finds no serious or critical accessibility violation, colour contrast included.
+The browser sees only the fonts of a fresh Debian machine (tests/fonts.conf), whatever fonts
+this machine has gained, so that a layout that passes here passes there.
 Every notebook page links to its own notebook on Colab (the badge under its title and the
 theme's launch button) and offers the .ipynb for download.
 The same checks run with the theme in dark mode under BOOK_MODE=dark (`make book-dark`).

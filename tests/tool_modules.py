@@ -6,6 +6,7 @@ repository's root on ``sys.path`` (``pythonpath`` in pyproject.toml).
 
 import os
 import shutil
+import subprocess
 import urllib.parse
 
 import pytest
@@ -30,6 +31,31 @@ kernelspec:
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 
+#: The only fonts the test's Chromium may use (tests/fonts.conf): those of a fresh Debian
+#: machine, whatever else this one has gained, so that a layout measured here is the layout a
+#: new machine gets (TeX Live's fonts, installed by `make pdf`, once hid a page that scrolled
+#: sideways on a phone).
+FONTS_CONF = os.path.join(ROOT, "tests", "fonts.conf")
+FONT_DIR = "/usr/share/fonts/truetype/dejavu"
+FONTS = [
+    f"{FONT_DIR}/DejaVu{face}.ttf"
+    for face in ("Sans", "Sans-Bold", "SansMono", "SansMono-Bold", "Serif", "Serif-Bold")
+]
+
+
+def font_environment():
+    """The environment for a browser that sees only `FONTS`, checked with fontconfig itself."""
+    env = {**os.environ, "FONTCONFIG_FILE": FONTS_CONF}
+    listed = subprocess.run(
+        ["fc-list", ":", "file"], env=env, capture_output=True, text=True, timeout=60
+    )
+    seen = sorted(line.split(":")[0] for line in listed.stdout.splitlines() if line.strip())
+    assert seen == sorted(FONTS), (
+        f"the browser test renders with the fonts of fonts-dejavu-core only ({FONTS_CONF}); "
+        f"fontconfig lists {seen or 'none'} (`make sysdeps` installs the package)"
+    )
+    return env
+
 
 def require(condition, why):
     """Skip a test when `condition` is false, except under CI, where it fails."""
@@ -41,7 +67,8 @@ def require(condition, why):
 
 
 def chromium(user_data_dir, window="1280,1024", performance_log=False):
-    """Debian's headless Chromium through Selenium, kept off the network but for loopback.
+    """Debian's headless Chromium through Selenium, kept off the network but for loopback,
+    with the fonts of a fresh Debian machine only (`FONTS`).
 
     Args:
         user_data_dir: a fresh folder for the browser's profile.
@@ -52,7 +79,8 @@ def chromium(user_data_dir, window="1280,1024", performance_log=False):
         A Selenium WebDriver; the caller quits it.
     """
     require(
-        CHROMIUM and CHROMEDRIVER, "chromium and chromedriver are not installed (`make sysdeps`)"
+        CHROMIUM and CHROMEDRIVER and shutil.which("fc-list"),
+        "chromium, chromedriver and fc-list are not installed (`make sysdeps`)",
     )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -74,7 +102,8 @@ def chromium(user_data_dir, window="1280,1024", performance_log=False):
         options.add_argument(flag)
     if performance_log:
         options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    service = Service(CHROMEDRIVER, env=font_environment())
+    driver = webdriver.Chrome(service=service, options=options)
     driver.set_page_load_timeout(60)
     driver.set_script_timeout(60)
     return driver

@@ -2,9 +2,10 @@
 # System packages the book needs, from Debian's archive: the real Fashion-MNIST files (so no
 # download is ever needed), Chromium with its driver (for the rendered-book test), and for the
 # PDF edition (make pdf, which passes `pdf`): TeX Live's XeLaTeX and latexmk, the FreeFont
-# faces Sphinx sets the text in, DejaVu Sans Mono for code, and poppler's pdftotext, pdfimages
-# and pdftoppm for its checks (about 86 MB downloaded; the 600 MB texlive-fonts-extra is not
-# needed, see tools/build_book.py, nor xindy: the book has no index of terms).
+# faces Sphinx sets the text in, and poppler's pdftotext, pdfimages and pdftoppm for its checks
+# (about 86 MB downloaded; the 600 MB texlive-fonts-extra is not needed, see
+# tools/build_book.py, nor xindy: the book has no index of terms). The DejaVu fonts, which
+# the PDF sets its code in, come with the browser test's set (tests/fonts.conf).
 # Installs only on Debian/Ubuntu as root; elsewhere it says what is missing and carries on
 # (Keras then downloads the data itself, and the browser test skips outside CI).
 set -euo pipefail
@@ -26,11 +27,14 @@ installed dataset-fashion-mnist || need+=(dataset-fashion-mnist)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# The fonts the browser test renders the book with (tests/fonts.conf), and fc-list to check.
+installed fonts-dejavu-core || need+=(fonts-dejavu-core)
+command -v fc-list >/dev/null 2>&1 || need+=(fontconfig)
 # `tools/sysdeps.sh pdf` (make pdf) adds the PDF edition's packages; make test needs none.
 if [ -n "$pdf" ]; then
   for pkg in texlive-xetex texlive-latex-extra texlive-latex-recommended \
     texlive-fonts-recommended latexmk \
-    fonts-freefont-otf fonts-dejavu-core poppler-utils; do
+    fonts-freefont-otf poppler-utils; do
     installed "$pkg" || need+=("$pkg")
   done
 fi
