@@ -6,7 +6,8 @@ Every page is opened once at 1280 px and once at 390 px (a phone), in one browse
 - nothing extends past the text column or scrolls sideways at 1280 px, code has room for the 88
   columns the chapters are formatted to, and at 390 px a wide table scrolls inside its own box;
 - every figure has a text alternative that says what it shows (not its file name), unique in
-  the book; no page shows the parameter checks; every link to an anchor finds it;
+  the book; every formula a reader sees is in the accessibility tree as MathML; no page shows
+  the parameter checks; every link to an anchor finds it;
 - axe-core finds no serious or critical accessibility violation, colour contrast included.
 The browser sees only the fonts of a fresh Debian machine (tests/fonts.conf), whatever fonts
 this machine has gained, so that a layout that passes here passes there.
@@ -167,6 +168,21 @@ axe.run(document, {resultTypes: ['violations']}).then(
 """
 
 
+def _maths_read(browser):
+    """``(formulas, formulas a screen reader gets)`` on the open page: MathJax's MathML copies
+    outside collapsed blocks, and the MathML maths in Chromium's accessibility tree."""
+    shown = browser.execute_script(
+        "return [...document.querySelectorAll('mjx-assistive-mml math')]"
+        ".filter(m => !m.closest('details:not([open]), .toggle-hidden')).length"
+    )
+    tree = browser.execute_cdp_cmd("Accessibility.getFullAXTree", {})["nodes"]
+    read = sum(
+        n.get("role", {}).get("value") in ("MathMLMath", "math") and not n.get("ignored")
+        for n in tree
+    )
+    return shown, read
+
+
 @pytest.fixture(scope="module")
 def visits(server, browser):
     """Every page opened once at 1280 px (state, layout, axe-core) and once at 390 px (layout),
@@ -189,6 +205,7 @@ def visits(server, browser):
     for page in PAGES:
         _open(browser, f"{server}/{page}")
         seen[page]["phone"] = browser.execute_script(LAYOUT)
+        seen[page]["maths_read"] = _maths_read(browser)
     browser.set_window_size(WIDE, 1024)
     return seen
 
@@ -316,10 +333,19 @@ def test_on_a_phone_wide_tables_scroll_in_their_own_box(page, visits):
     assert not phone["tables_unboxed"], f"{page}: tables that push the page at {PHONE} px"
 
 
+@pytest.mark.parametrize("page", PAGES or ["<none>"])
+def test_every_formula_still_reaches_a_screen_reader(page, visits):
+    """The MathML copy that the stylesheet shrinks to a 1 px box (so that it cannot widen the
+    page) is still in the accessibility tree, for every formula a reader can see."""
+    shown, read = visits[page]["maths_read"]
+    assert read == shown, f"{page}: {shown} formulas, {read} of them read by a screen reader"
+
+
 def test_the_layout_checks_are_not_vacuous(visits):
     """On a phone some tables are wider than the screen (and scroll in their box); at 1280 px
-    the code of every notebook page was measured."""
+    the code of every notebook page was measured; formulas were found for the screen reader."""
     assert sum(s["phone"]["tables_scrolling"] for s in visits.values()) > 0
+    assert sum(s["maths_read"][0] for s in visits.values()) > 0
     assert all(visits[p]["wide"]["columns"] for p in NOTEBOOK_PAGES)
 
 
