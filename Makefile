@@ -53,7 +53,7 @@ PARAMS ?=
 chapter_md = $(or $(firstword $(wildcard chapters/$(CHAPTER)_*.md)),$(error no chapter matches CHAPTER=$(CHAPTER); try e.g. CHAPTER=03))
 
 .PHONY: help setup sysdeps sysdeps-pdf data check imports quick test lint unit unit-all sync-check execute-check nbval book-build book-check \
-        book-dark pdf pdf-check test-extended internals-oldest nbval-oldest run-py313 install-py312 wheel \
+        book-dark pdf pdf-check test-extended internals-oldest pins-range nbval-oldest run-py313 install-py312 wheel \
         book chapter run format lock sync colab-cells lab bench clean distclean
 
 help: ## List the targets
@@ -200,6 +200,7 @@ $(PY313)/.installed: locks/py313.lock $(WHEEL_STAMP)
 
 test-extended: data ## What CI checks beyond make test: the oldest stack, Python 3.13, 3.12, dark mode, the PDF
 	@$(call timed,internals-oldest)
+	@$(call timed,pins-range)
 	@$(call timed,nbval-oldest)
 	@$(call timed,run-py313)
 	@$(call timed,install-py312)
@@ -215,6 +216,12 @@ internals-oldest: $(OLDEST)/.installed ## The seam's contract test on the oldest
 nbval-oldest: $(OLDEST)/.installed ## nbval on the oldest supported stack, every chapter alone
 	$(call pinned_in,$(OLDEST)) -m tools.standalone_nbval --jobs $(JOBS) \
 	  $(patsubst %.md,%.ipynb,$(CHAPTER_MDS))
+
+# The numerics pins (tests/test_numerics_pins.py, in make unit on the lock) on the NumPy of each
+# end of the range: a pinned OpenBLAS kernel that crashes or miscomputes there fails here.
+pins-range: $(OLDEST)/.installed $(PY313)/.installed ## Each numerics profile's pins on the oldest and the newest NumPy
+	$(OLDEST)/bin/python -m pytest -q -p no:cacheprovider tests/test_numerics_pins.py
+	$(PY313)/bin/python -m pytest -q -p no:cacheprovider tests/test_numerics_pins.py
 
 run-py313: $(PY313)/.installed ## Every chapter alone at its defaults on Python 3.13 and the newest releases
 	$(call pinned_in,$(PY313)) -m tools.execute_chapters --standalone --into build/py313 \

@@ -20,10 +20,27 @@ def test_pinned_profile_fills_in_every_variable_on_x86():
     assert env["TF_NUM_INTRAOP_THREADS"] == "1" and env["OPENBLAS_NUM_THREADS"] == "1"
 
 
+def test_a_forced_kernel_comes_with_its_l2_size():
+    for profile, kernel, l2 in (
+        ("pinned", "Haswell", "262144"),
+        ("alternate", "Sandybridge", "1048576"),
+    ):
+        applied = numerics.plan(
+            {numerics.PROFILE_VARIABLE: profile}, machine="x86_64", cpu_flags=AVX2_CPU
+        )
+        assert applied["OPENBLAS_CORETYPE"][0] == kernel
+        assert applied["OPENBLAS_L2_SIZE"] == (l2, f"profile {profile}")
+    both = {"OPENBLAS_CORETYPE": "Zen", "OPENBLAS_L2_SIZE": "524288"}
+    applied = numerics.plan(both, machine="x86_64", cpu_flags=AVX2_CPU)
+    assert applied["OPENBLAS_L2_SIZE"] == ("524288", "environment")
+
+
 def test_values_already_in_the_environment_are_kept():
     env = {"OPENBLAS_CORETYPE": "Zen", "TF_NUM_INTRAOP_THREADS": "8"}
     applied = numerics.plan(env, machine="x86_64", cpu_flags=AVX2_CPU)
     assert applied["OPENBLAS_CORETYPE"] == ("Zen", "environment")
+    # the profile's L2 size belongs to the profile's kernel, not to the environment's
+    assert applied["OPENBLAS_L2_SIZE"][0] is None
     assert applied["TF_NUM_INTRAOP_THREADS"] == ("8", "environment")
     assert applied["ONEDNN_MAX_CPU_ISA"] == ("AVX2", "profile pinned")
 
@@ -49,12 +66,18 @@ def test_a_kernel_the_cpu_cannot_run_is_never_forced():
     applied = numerics.plan({}, machine="x86_64", cpu_flags={"sse4_1", "avx"})
     assert applied["OPENBLAS_CORETYPE"][0] is None
     assert "lacks avx2 fma" in applied["OPENBLAS_CORETYPE"][1]
+    assert applied["OPENBLAS_L2_SIZE"][0] is None
     assert applied["ONEDNN_MAX_CPU_ISA"][0] == "AVX2"  # a cap, safe on any CPU
 
 
 def test_x86_only_variables_are_left_alone_on_arm():
     applied = numerics.plan({}, machine="aarch64", cpu_flags=set())
-    for var in ("ONEDNN_MAX_CPU_ISA", "OPENBLAS_CORETYPE", "NPY_DISABLE_CPU_FEATURES"):
+    for var in (
+        "ONEDNN_MAX_CPU_ISA",
+        "OPENBLAS_CORETYPE",
+        "OPENBLAS_L2_SIZE",
+        "NPY_DISABLE_CPU_FEATURES",
+    ):
         assert applied[var][0] is None and "x86-64 only" in applied[var][1]
     assert applied["TF_NUM_INTRAOP_THREADS"][0] == "1"
 

@@ -8,8 +8,8 @@ bits of a result even with TensorFlow's op determinism on:
   ``ONEDNN_MAX_CPU_ISA``;
 * TensorFlow's intra-op and inter-op thread counts (``TF_NUM_INTRAOP_THREADS``,
   ``TF_NUM_INTEROP_THREADS``), which decide how a product is split into blocks;
-* NumPy's BLAS (OpenBLAS): its kernel (``OPENBLAS_CORETYPE``) and thread count
-  (``OPENBLAS_NUM_THREADS``);
+* NumPy's BLAS (OpenBLAS): its kernel (``OPENBLAS_CORETYPE``), the L2 cache size it blocks
+  for (``OPENBLAS_L2_SIZE``) and its thread count (``OPENBLAS_NUM_THREADS``);
 * NumPy's own SIMD dispatch for ufuncs such as ``exp`` (``NPY_DISABLE_CPU_FEATURES``).
 
 All of them are read once, when the library loads, so `pin` must run before the first
@@ -17,6 +17,13 @@ All of them are read once, when the library loads, so `pin` must run before the 
 It only fills in variables the environment has not set. Some machines set
 ``OPENBLAS_CORETYPE`` on purpose, because older OpenBLAS builds compute wrong results or crash
 on their processors; such a value is kept.
+
+A forced kernel is always pinned together with its L2 size. OpenBLAS otherwise asks the CPU
+for it, and the answer depends on the CPU model and the OpenBLAS release: NumPy 2.5's OpenBLAS,
+with the Haswell kernel forced on an AMD EPYC with AVX-512, crashes on a 784 x 784 product,
+and with the Sandybridge kernel gives other bits than NumPy 2.0-2.4. With the L2 size pinned
+too, NumPy 2.0.2, 2.4.6 and 2.5.5 give the same bits there (``tests/test_numerics_pins.py``
+runs every profile's pins on the installed NumPy).
 
 Pinning makes results identical across x86-64 machines of the same CPU model and core count,
 but not across CPU models: Eigen sizes its blocks from the CPU's cache sizes, which no variable
@@ -91,6 +98,7 @@ PROFILES = {
         "TF_NUM_INTEROP_THREADS": "2",
         "OPENBLAS_NUM_THREADS": "1",
         "OPENBLAS_CORETYPE": "Haswell",
+        "OPENBLAS_L2_SIZE": "262144",
         "NPY_DISABLE_CPU_FEATURES": _ABOVE_AVX2,
     },
     "alternate": {
@@ -99,13 +107,25 @@ PROFILES = {
         "TF_NUM_INTEROP_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "2",
         "OPENBLAS_CORETYPE": "Sandybridge",
+        "OPENBLAS_L2_SIZE": "1048576",
         "NPY_DISABLE_CPU_FEATURES": _AVX2_AND_ABOVE,
     },
     "none": {},
 }
 
 #: Variables that only mean something on x86-64.
-_X86_ONLY = {"ONEDNN_MAX_CPU_ISA", "OPENBLAS_CORETYPE", "NPY_DISABLE_CPU_FEATURES"}
+_X86_ONLY = {
+    "ONEDNN_MAX_CPU_ISA",
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
+    "NPY_DISABLE_CPU_FEATURES",
+}
+
+#: Pinned only together with the variable they belong to: the L2 size (256 KiB, Haswell's and
+#: Sandy Bridge's own; 1 MiB in the alternate profile, to vary OpenBLAS's blocking on purpose)
+#: goes with the kernel that the profile forces. Where the kernel is the environment's, or is
+#: not forced, OpenBLAS keeps sizing its blocks for the CPU it finds.
+_GOES_WITH = {"OPENBLAS_L2_SIZE": "OPENBLAS_CORETYPE"}
 
 #: CPU flags (as /proc/cpuinfo spells them) that an OpenBLAS kernel executes: forcing a kernel
 #: the CPU cannot run kills the process with "Illegal instruction".
@@ -194,6 +214,8 @@ def plan(environ=None, machine=None, cpu_flags=None, numpy_version=None):
                 None,
                 f"not set: this CPU lacks {missing} for OpenBLAS's {value} kernel",
             )
+        elif var in _GOES_WITH and result[_GOES_WITH[var]][1] != f"profile {name}":
+            result[var] = (None, f"not set: pinned only with the profile's {_GOES_WITH[var]}")
         else:
             if value in (_ABOVE_AVX2, _AVX2_AND_ABOVE):
                 value = npy_targets(value, numpy_version or _installed_numpy())
