@@ -30,8 +30,11 @@ def small_bn_model():
 def test_tflite_round_trip_predicts_like_keras():
     model = small_bn_model()
     content, msgs = tflite.to_tflite(model)
-    assert isinstance(content, bytes) and all(isinstance(m, str) for m in msgs)
-    ops, _ = tflite.tflite_ops(content)
+    assert isinstance(content, bytes) and all(isinstance(m, tflite.Caught) for m in msgs)
+    ops, load_notes = tflite.tflite_ops(content)
+    # the one warning chapter 06 and A2 discuss, found by its category and module
+    deprecation = tflite.interpreter_deprecation(msgs + load_notes)
+    assert deprecation is None or "tf.lite.Interpreter is deprecated" in deprecation
     assert "FULLY_CONNECTED" in ops and "DELEGATE" not in ops
     x = np.random.default_rng(0).normal(size=(5, 6)).astype(np.float32)
     np.testing.assert_allclose(
@@ -51,3 +54,40 @@ def test_tflite_errors_name_the_argument():
     a, b = keras.Input((2,)), keras.Input((2,))
     with pytest.raises(ValueError, match="one input"):
         tflite.to_tflite(keras.Model([a, b], L.Concatenate()([a, b])))
+
+
+def test_a_warning_is_picked_by_its_category_and_module_not_by_its_place():
+    Caught = tflite.Caught
+    notes = [
+        Caught(
+            "DeprecationWarning",
+            "tensorflow.python.autograph.pyct.parser",
+            "Attribute.__init__ got an unexpected keyword argument '___pyct_anno'",
+        ),
+        Caught("UserWarning", "tensorflow.lite.python.lite", "a converter note, deprecated"),
+        Caught(
+            "UserWarning",
+            "tensorflow.lite.python.interpreter",
+            "Warning: tf.lite.Interpreter is deprecated and is scheduled for deletion",
+        ),
+    ]
+    assert tflite.interpreter_deprecation(notes).startswith("Warning: tf.lite.Interpreter")
+    assert tflite.interpreter_deprecation(notes[:2]) is None
+    assert tflite.select(notes, UserWarning, "tensorflow.lite") == [n.text for n in notes[1:]]
+    assert tflite.select(notes, DeprecationWarning, "tensorflow.lite") == []
+    assert str(notes[2]) == notes[2].text
+
+
+def test_the_module_of_a_warning_comes_from_its_file():
+    import importlib.util
+
+    spec = importlib.util.find_spec(tflite.INTERPRETER_MODULE)
+    assert tflite._module_of(spec.origin) == tflite.INTERPRETER_MODULE
+    assert tflite._module_of("/nowhere/on/the/path/thing.py") == "thing"
+
+
+def test_select_names_what_it_takes():
+    with pytest.raises(ValueError, match="Warning class"):
+        tflite.select([], "UserWarning", "tensorflow")
+    with pytest.raises(ValueError, match="Caught records"):
+        tflite.select(["a text"], UserWarning, "tensorflow")

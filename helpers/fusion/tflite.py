@@ -3,10 +3,14 @@
 Chapter 06 compares what `helpers.fusion.graph.fuse` does with what TFLite's converter does to the
 same model (Géron, *Hands-On ML*, 2nd ed., p. 341: "TFLite's optimizer does this
 automatically"). These helpers run the converter and the interpreter quietly and return the
-warnings they raise as texts, so a chapter can show them instead of letting them through.
+warnings they raise as `Caught` records (category, module, text), so a chapter can show the
+one its text is about, picked by category and module: which other warnings a stack raises
+differs between releases (on Python 3.13 with TensorFlow 2.20, AutoGraph adds a deprecation
+warning of Python's `ast` module of its own).
 """
 
 import contextlib
+import dataclasses
 import os
 import sys
 import warnings
@@ -16,7 +20,44 @@ from helpers.book import checks
 
 import numpy as np
 
-__all__ = ["tflite_ops", "tflite_predict", "to_tflite"]
+__all__ = [
+    "Caught",
+    "interpreter_deprecation",
+    "select",
+    "tflite_ops",
+    "tflite_predict",
+    "to_tflite",
+]
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Caught:
+    """One warning caught while TFLite ran.
+
+    Attributes:
+        category: the warning's class name (``"UserWarning"``, ``"DeprecationWarning"``, ...).
+        module: the dotted module that raised it (``"tensorflow.lite.python.interpreter"``),
+            from the file it was raised in; the file's own name when it is not in a package.
+        text: its message, whitespace-normalized.
+    """
+
+    category: str
+    module: str
+    text: str
+
+    def __str__(self):
+        return self.text
+
+
+def _module_of(filename):
+    """``.../site-packages/tensorflow/lite/python/interpreter.py`` -> its dotted module."""
+    path = os.path.abspath(filename or "")
+    root, _ = os.path.splitext(path)
+    for base in sorted((p for p in sys.path if p), key=len, reverse=True):
+        base = os.path.abspath(base)
+        if root.startswith(base + os.sep):
+            return root[len(base) + 1 :].replace(os.sep, ".")
+    return os.path.basename(root)
 
 
 def _keras():
@@ -60,12 +101,57 @@ def _silenced():
 
 
 def _warning_texts(caught):
-    texts = []
+    notes = []
     for w in caught:
-        text = " ".join(str(w.message).split())
-        if text not in texts:
-            texts.append(text)
+        note = Caught(
+            w.category.__name__, _module_of(w.filename), " ".join(str(w.message).split())
+        )
+        if note not in notes:
+            notes.append(note)
+    return notes
+
+
+def select(notes, category, module):
+    """The texts of the `notes` of one `category` raised in `module` or a module below it.
+
+    Args:
+        notes: `Caught` records, as `to_tflite` and `tflite_ops` return them.
+        category: a warning class (``UserWarning``); its subclasses are not included.
+        module: a dotted module name (``"tensorflow.lite"`` includes
+            ``"tensorflow.lite.python.interpreter"``).
+
+    Returns:
+        The matching texts, each once, in the order they were caught.
+    """
+    if not (isinstance(category, type) and issubclass(category, Warning)):
+        raise ValueError(
+            f"category must be a Warning class such as UserWarning, got {category!r}."
+        )
+    texts = []
+    for note in notes:
+        if not isinstance(note, Caught):
+            raise ValueError(
+                f"notes must be the Caught records that to_tflite and tflite_ops return, "
+                f"got {note!r}."
+            )
+        inside = note.module == module or note.module.startswith(module + ".")
+        if note.category == category.__name__ and inside and note.text not in texts:
+            texts.append(note.text)
     return texts
+
+
+#: Where TensorFlow raises the deprecation of ``tf.lite.Interpreter`` (TF 2.19 to 2.21).
+INTERPRETER_MODULE = "tensorflow.lite.python.interpreter"
+
+
+def interpreter_deprecation(notes):
+    """The deprecation notice of ``tf.lite.Interpreter`` among `notes`, or None.
+
+    It is the `UserWarning` that TensorFlow's interpreter module raises when an interpreter is
+    built, and says that it is deprecated; any other warning caught alongside it is left out.
+    """
+    found = [t for t in select(notes, UserWarning, INTERPRETER_MODULE) if "deprecated" in t]
+    return found[0] if found else None
 
 
 def to_tflite(model):
@@ -78,8 +164,8 @@ def to_tflite(model):
         model: a built Keras model with one input.
 
     Returns:
-        ``(flatbuffer bytes, warning messages)``; the messages are whitespace-normalized texts
-        of every Python warning raised during conversion.
+        ``(flatbuffer bytes, warnings)``: every Python warning raised during conversion, as
+        `Caught` records.
 
     Raises:
         ValueError: `model` is not a built single-input Keras model.
@@ -124,7 +210,8 @@ def tflite_ops(tflite_model):
         tflite_model: bytes from `to_tflite`.
 
     Returns:
-        ``(operator names, warning messages)``.
+        ``(operator names, warnings)``: the warnings raised while the interpreter was built,
+        as `Caught` records.
 
     Raises:
         ValueError: `tflite_model` is not non-empty bytes.
