@@ -53,7 +53,7 @@ PARAMS ?=
 chapter_md = $(or $(firstword $(wildcard chapters/$(CHAPTER)_*.md)),$(error no chapter matches CHAPTER=$(CHAPTER); try e.g. CHAPTER=03))
 
 .PHONY: help setup sysdeps sysdeps-pdf data check imports quick test lint unit unit-all sync-check execute-check nbval book-build book-check \
-        book-dark pdf pdf-check test-extended internals-oldest pins-range nbval-oldest run-py313 install-py312 wheel \
+        book-dark pdf pdf-check test-extended internals-oldest pins-range nbval-oldest nbval-py313 install-py312 wheel \
         book chapter run format lock sync colab-cells lab bench clean distclean
 
 help: ## List the targets
@@ -202,7 +202,7 @@ test-extended: data ## What CI checks beyond make test: the oldest stack, Python
 	@$(call timed,internals-oldest)
 	@$(call timed,pins-range)
 	@$(call timed,nbval-oldest)
-	@$(call timed,run-py313)
+	@$(call timed,nbval-py313)
 	@$(call timed,install-py312)
 	@$(call timed,book-dark)
 	@$(call timed,pdf-check)
@@ -223,9 +223,9 @@ pins-range: $(OLDEST)/.installed $(PY313)/.installed ## Each numerics profile's 
 	$(OLDEST)/bin/python -m pytest -q -p no:cacheprovider tests/test_numerics_pins.py
 	$(PY313)/bin/python -m pytest -q -p no:cacheprovider tests/test_numerics_pins.py
 
-run-py313: $(PY313)/.installed ## Every chapter alone at its defaults on Python 3.13 and the newest releases
-	$(call pinned_in,$(PY313)) -m tools.execute_chapters --standalone --into build/py313 \
-	  --jobs $(JOBS) $(CHAPTER_MDS)
+nbval-py313: $(PY313)/.installed ## nbval on Python 3.13 and the newest releases, every chapter alone
+	$(call pinned_in,$(PY313)) -m tools.standalone_nbval --jobs $(JOBS) \
+	  $(patsubst %.md,%.ipynb,$(CHAPTER_MDS))
 
 # Colab's stack (Python 3.12 with `tensorflow`, not `tensorflow-cpu`): pip's dry run must keep
 # each of its versions and add no second TensorFlow.

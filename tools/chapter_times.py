@@ -9,7 +9,7 @@ first (`longest_first`) by the times stored here, which they rewrite from what t
 (`record`): wall-clock seconds from the chapter's start to its end, kernel start included.
 
 Two kinds of run, timed apart: ``defaults`` (every chapter at its default parameters: nbval,
-``make book``, ``make run-py313``) and ``reduced`` (with ``chapters/reduced_sizes.yml``:
+``make book``) and ``reduced`` (with ``chapters/reduced_sizes.yml``:
 ``make execute-check``). Runs with other parameters (``-p``, ``-y``) and chapters outside
 ``chapters/`` are not recorded. Only the order is used. So that the file does not change on
 every run, a time is stored in steps of 5 s, and the file is rewritten only for a chapter it
