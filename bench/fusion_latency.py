@@ -129,7 +129,7 @@ def main(argv=None):
 
     helpers.setup(args.seed)
     warnings.filterwarnings("ignore", message=r"\s*Warning: tf.lite.Interpreter is deprecated")
-    from helpers.book.data import load_fashion_mnist
+    from helpers.data import load_fashion_mnist
     from helpers.fusion.graph import fuse
     from helpers.fusion.tflite import tflite_ops, tflite_predict, to_tflite
     from helpers.fusion.timing import keras_inference_fn

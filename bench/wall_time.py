@@ -144,7 +144,7 @@ def main(argv=None):
 
     load_start = os.getloadavg()[0]
     helpers.setup(args.seeds[0])
-    from helpers.book.data import load_fashion_mnist
+    from helpers.data import load_fashion_mnist
     from helpers.training.runner import Runner
 
     import keras

@@ -1,18 +1,18 @@
 """Helpers for the executable companion to Géron, *Hands-On ML* (2nd ed.), pp. 339-345.
 
 Importing this package first pins the settings that decide float results (instruction set,
-thread counts, BLAS kernel; see `helpers.book.numerics`), before TensorFlow or NumPy loads, and
+thread counts, BLAS kernel; see `helpers.runtime.numerics`), before TensorFlow or NumPy loads, and
 quiets TensorFlow's start-up logging. Chapters import ``helpers`` before anything else.
 Without TensorFlow (or with one older than the supported range), the import stops with one
-sentence that says how to install it (`helpers.book.supported`).
+sentence that says how to install it (`helpers.runtime.supported`).
 """
 
-from helpers.book import numerics, supported
+from helpers.runtime import numerics, supported
 
 numerics.pin()
 supported.tensorflow_version()
 
-from helpers.book import display  # noqa: E402,F401  (in a kernel: pandas tables as LaTeX for the PDF)
-from helpers.book.repro import BOOK_VERSIONS, setup, versions_frame, versions_table  # noqa: E402
+from helpers.chapter import display  # noqa: E402,F401  (in a kernel: pandas tables as LaTeX for the PDF)
+from helpers.runtime.session import BOOK_VERSIONS, setup, versions_frame, versions_table  # noqa: E402
 
 __all__ = ["BOOK_VERSIONS", "numerics", "setup", "versions_frame", "versions_table"]

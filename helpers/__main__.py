@@ -1,13 +1,13 @@
 """``python -m helpers [-- COMMAND ...]``: show the numerics pins, or run a command under them.
 
-Importing the package has already pinned this process (see `helpers.book.numerics`); a command run
-from here inherits the pinned environment, and so do the Jupyter kernels it starts.
+Importing the package has already pinned this process (see `helpers.runtime.numerics`); a
+command run from here inherits the pinned environment, and so do the Jupyter kernels it starts.
 """
 
 import os
 import sys
 
-from helpers.book import numerics
+from helpers.runtime import numerics
 
 USAGE = "usage: python -m helpers [-- COMMAND [ARGS...]]"
 

@@ -129,7 +129,7 @@ def parameter_cells(md):
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=os.path.basename)
 def test_the_defaults_pass_and_every_wrong_value_is_named(md):
-    from helpers.book.parameters import ParameterError
+    from helpers.chapter.parameters import ParameterError
 
     parameters, checking = parameter_cells(md)
     assert re.search(r"\bcheck\(\s*globals\(\),", checking.source), (
@@ -183,7 +183,7 @@ def test_a_bad_parameter_gets_its_sentence(md):
     The value is read by the runner's own parser, set after the defaults (where papermill
     injects it) and checked by the chapter's own check cell.
     """
-    from helpers.book.parameters import ParameterError
+    from helpers.chapter.parameters import ParameterError
 
     name, value, sentence = BAD[os.path.basename(md)[:2]]
     parameters, checking = parameter_cells(md)

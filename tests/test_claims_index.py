@@ -3,8 +3,8 @@
 import json
 import os
 
-from helpers.book import claims
-from helpers.book.claims import Check
+from helpers.chapter import claims
+from helpers.chapter.claims import Check
 
 import pytest
 
@@ -123,7 +123,7 @@ def test_a_claim_reported_by_another_chapter_is_refused(tmp_path):
 
 
 def test_the_stored_chapters_report_every_claim():
-    """The real notebooks: every claim of helpers/book/claims.toml is reported and consistent."""
+    """The real notebooks: every claim of helpers/chapter/claims.toml is reported, consistently."""
     table = claims.load()
     found = index.collect(table, os.path.join(ROOT, "chapters"))
     assert set(found) == set(table)

@@ -2,7 +2,7 @@
 
 import json
 
-from helpers.book.claims import Check, verdict_of
+from helpers.chapter.claims import Check, verdict_of
 
 import pytest
 

@@ -31,7 +31,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from helpers.book import numerics
+from helpers.runtime import numerics
 
 import jupytext
 import nbformat

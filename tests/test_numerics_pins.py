@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 
-from helpers.book import numerics
+from helpers.runtime import numerics
 
 import numpy as np
 import pytest

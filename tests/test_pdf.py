@@ -10,7 +10,7 @@ import re
 import shutil
 import subprocess
 
-from helpers.book import claims
+from helpers.chapter import claims
 
 import pytest
 import yaml

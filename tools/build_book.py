@@ -10,8 +10,8 @@
 - A PDF edition built before the HTML (``build/pdf/bn-companion.pdf``) is copied next to the
   pages, and the front page links to it.
 - The claims index is written by ``tools/claims_index.py`` from the claim reports stored in the
-  executed chapters; a claim of ``helpers/book/claims.toml`` that its chapter did not report stops
-  the build with a message naming both.
+  executed chapters; a claim of ``helpers/chapter/claims.toml`` that its chapter did not report
+  stops the build with a message naming both.
 - Sphinx reads a staged copy of the notebooks (``build/book/src``) next to the generated index,
   so nothing is written into ``chapters/``.
 - MathJax comes from the npm package installed under build/npm (never from a CDN, never

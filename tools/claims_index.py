@@ -1,7 +1,7 @@
 """Write the book's claims index from the executed chapters.
 
-Every claim of ``helpers/book/claims.toml`` names the chapter and the section that check it. The
-chapter reports it with ``helpers.book.claims.report``, which stores the figures, thresholds and
+Every claim of ``helpers/chapter/claims.toml`` names the chapter and the section that check it. The
+chapter reports it with ``helpers.chapter.claims.report``, which stores the figures, thresholds and
 comparisons in the output's metadata. This script reads those records from the stored
 notebooks, recomputes each verdict from the figures, computes each part's margin (how far its
 figure is from its threshold, in units of the figure's noise) and writes one MyST page: a
@@ -19,7 +19,7 @@ import os
 import re
 import sys
 
-from helpers.book import claims as claims_mod
+from helpers.chapter import claims as claims_mod
 
 from tools.common import rerun_hint
 
@@ -57,7 +57,7 @@ def collect(claims, chapters_dir):
     """Each claim's report, from the stored notebook of the chapter that checks it.
 
     Args:
-        claims: ``{id: table}`` from `helpers.book.claims.load`.
+        claims: ``{id: table}`` from `helpers.chapter.claims.load`.
         chapters_dir: the folder of the executed ``NN_topic.ipynb`` files.
 
     Returns:
@@ -108,12 +108,13 @@ def collect(claims, chapters_dir):
         if cid not in found:
             raise ClaimsIndexError(
                 f"claim {cid} is not reported by chapter {chapter}: its notebook has no "
-                f"helpers.book.claims.report({cid!r}, ...) output; add one, then {_fix(chapter)}"
+                f"helpers.chapter.claims.report({cid!r}, ...) output; add one, then "
+                f"{_fix(chapter)}"
             )
         if claim["section"] not in titles[chapter]:
             raise ClaimsIndexError(
                 f"claim {cid}: chapter {chapter} has no heading {claim['section']!r}; "
-                "correct the section in helpers/book/claims.toml"
+                "correct the section in helpers/chapter/claims.toml"
             )
     return found
 
@@ -179,7 +180,7 @@ def render(claims, found):
     """The index page as MyST Markdown.
 
     Args:
-        claims: ``{id: table}`` from `helpers.book.claims.load`.
+        claims: ``{id: table}`` from `helpers.chapter.claims.load`.
         found: ``{id: (checks, verdict)}`` from `collect`.
 
     Returns:

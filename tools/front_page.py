@@ -14,7 +14,7 @@ import os
 import re
 import sys
 
-from helpers.book import claims as claims_mod
+from helpers.chapter import claims as claims_mod
 
 import yaml
 

@@ -1,9 +1,9 @@
 """Sphinx extension of the PDF build: LaTeX tables of notebook outputs reach LaTeX as written.
 
 MyST-NB typesets every ``text/latex`` output as a displayed equation. The tables that
-``helpers.book.display`` writes for pandas DataFrames are not mathematics: a ``tabular`` inside an
-``equation*`` would not compile. This extension hands those outputs (they start with
-``helpers.book.display.MARK``) to the LaTeX writer as raw LaTeX, once MyST-NB has chosen
+``helpers.chapter.display`` writes for pandas DataFrames are not mathematics: a ``tabular``
+inside an ``equation*`` would not compile. This extension hands those outputs (they start with
+``helpers.chapter.display.MARK``) to the LaTeX writer as raw LaTeX, once MyST-NB has chosen
 ``text/latex`` as the output to show; any other ``text/latex`` output stays an equation.
 
 It also shapes the wide tables of the pages (the claims index): Sphinx's LaTeX writer sizes
@@ -19,7 +19,7 @@ across pages.
 from docutils import nodes
 from sphinx import addnodes
 
-#: helpers.book.display.MARK (not imported: Sphinx loads this file without the repository
+#: helpers.chapter.display.MARK (not imported: Sphinx loads this file without the repository
 #: on the path).
 MARK = "% bn-companion: a pandas table"
 #: A table of more rows than this may break across pages.

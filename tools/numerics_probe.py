@@ -6,13 +6,13 @@ Run it under different settings to see which of them change results, for example
     BN_COMPANION_NUMERICS=alternate .venv/bin/python -m tools.numerics_probe
 
 Equal hashes mean bit-identical results. `helpers` is imported first, so the pins of
-`helpers.book.numerics` fill in whatever the environment leaves unset.
+`helpers.runtime.numerics` fill in whatever the environment leaves unset.
 """
 
 import hashlib
 
 import helpers
-from helpers.book import numerics
+from helpers.runtime import numerics
 
 import keras
 import numpy as np

@@ -6,7 +6,7 @@ meant (p. 344): one mean, variance, γ and β per *position* across several feat
 only accepts a single integer axis.
 """
 
-from helpers.book import checks
+from helpers import checks
 
 import keras
 from keras import ops

@@ -17,7 +17,7 @@ Conventions, matching `keras.layers.BatchNormalization`:
 * ε is added to the variance *inside* the square root.
 """
 
-from helpers.book import checks
+from helpers import checks
 
 import numpy as np
 

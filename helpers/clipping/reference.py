@@ -18,7 +18,7 @@ return NaN wherever the norm is not finite (documented per function below).
 
 import math
 
-from helpers.book import checks
+from helpers import checks
 
 # `helpers/__init__.py` has already set TensorFlow's environment defaults by the time a
 # submodule is imported, so importing TensorFlow here is safe.

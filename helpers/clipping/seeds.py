@@ -1,6 +1,6 @@
 """The same clipped training over several seeds, each seed's steps logged to TensorBoard."""
 
-from helpers.book import checks
+from helpers import checks
 from helpers.clipping.recording import GradientNormModel
 from helpers.clipping.tensorboard import TensorBoardScalars
 
@@ -34,7 +34,7 @@ def fit_seeds(build, optimizer, seeds, logdir, **fit_kwargs):
         ValueError: `seeds` is empty or holds something other than a non-negative integer, or
             `build`, `optimizer` or `logdir` is not callable.
     """
-    from helpers.book.repro import setup
+    from helpers.runtime.session import setup
 
     seeds = list(seeds)
     if not seeds or not all(checks.is_int(s) and s >= 0 for s in seeds):

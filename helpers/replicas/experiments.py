@@ -11,7 +11,7 @@ runs must agree within. Starting and stopping worker processes is
 `helpers.replicas.supervisor`'s job; the strategies come from `helpers.replicas.strategy`.
 """
 
-from helpers.book import checks
+from helpers import checks
 from helpers.replicas.strategy import mirrored_strategy
 from helpers.training.steps import gradient_step
 
@@ -106,9 +106,9 @@ def one_step_stats(x, y, n_replicas=4, synchronized=False, seed=42, strategy=Non
             f"n_replicas is {n_replicas}"
         )
     b = len(x) // n_replicas
-    from helpers.book import repro
+    from helpers.runtime import session
 
-    repro.setup(seed)  # before the scope: clearing the session inside it breaks the scope
+    session.setup(seed)  # before the scope: clearing the session inside it breaks the scope
     with strategy.scope():
         model = _one_step_model(x.shape[1], synchronized)
         optimizer = keras.optimizers.SGD(learning_rate=0.01)
@@ -198,11 +198,11 @@ class _Trainer:
         self.steps = steps
 
     def run(self, x, y, x_test, y_test, epochs, global_batch, seed):
-        from helpers.book import repro
+        from helpers.runtime import session
 
         import tensorflow as tf
 
-        repro.setup(seed)
+        session.setup(seed)
         fresh = _mlp(self.n_features, self.hidden, self.synchronized)  # seeded initial weights
         for var, value in zip(self.model.weights, fresh.weights):
             var.assign(value.numpy())
@@ -272,7 +272,7 @@ def accuracy_run(
         raise ValueError(
             f"x_train must hold at least one global batch ({global_batch} examples), got {len(x)}"
         )
-    from helpers.book import repro
+    from helpers.runtime import session
 
     import tensorflow as tf
 
@@ -283,7 +283,7 @@ def accuracy_run(
     }
     results, predicted = {}, {}
     for name, (strategy, synchronized) in configs.items():
-        repro.setup(seeds[0])
+        session.setup(seeds[0])
         trainer = _Trainer(strategy, x.shape[1], hidden, synchronized, global_batch, learning_rate)
         runs = {s: trainer.run(x, y, x_test, y_test, epochs, global_batch, s) for s in seeds}
         results[name] = {s: acc for s, (acc, _) in runs.items()}

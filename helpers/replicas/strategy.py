@@ -1,8 +1,7 @@
 """One `tf.distribute.MirroredStrategy` per number of replicas, for the life of the process."""
 
-from helpers import internals
-from helpers.book import checks
-from helpers.book.devices import RESTART
+from helpers import checks, internals
+from helpers.runtime.devices import RESTART
 
 _STRATEGIES = {}
 

@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 
-from helpers.book import checks
+from helpers import checks
 
 import numpy as np
 

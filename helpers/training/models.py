@@ -13,7 +13,7 @@ How these networks are trained is `helpers.training.runner`'s job.
 
 import dataclasses
 
-from helpers.book import checks
+from helpers import checks
 
 import numpy as np
 

@@ -25,7 +25,7 @@ import dataclasses
 import math
 import time
 
-from helpers.book import checks
+from helpers import checks
 from helpers.training.models import MLPSpec, build_mlp, initialize_weights
 from helpers.training.steps import gradient_step, make_batches
 
@@ -339,7 +339,7 @@ class Runner:
             ValueError: `spec`/`config` have the wrong type, the seed is invalid, or the
                 training set is smaller than one batch.
         """
-        from helpers.book.repro import setup
+        from helpers.runtime.session import setup
 
         if not isinstance(config, TrainConfig):
             raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")

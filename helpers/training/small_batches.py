@@ -10,11 +10,11 @@ inference-mode outputs on validation batches as large as the training batches.
 `check_groups` states GroupNormalization's condition on Dense features: the group count
 must divide the number of units.
 
-Every argument is checked at the boundary with `helpers.book.checks`, so bad input stops with one
+Every argument is checked at the boundary with `helpers.checks`, so bad input stops with one
 sentence naming it.
 """
 
-from helpers.book import checks
+from helpers import checks
 from helpers.training.steps import adam_loop, hidden_widths, images_and_labels
 
 import numpy as np
@@ -334,7 +334,7 @@ class SmallBatchRunner:
         Raises:
             ValueError: an argument is invalid.
         """
-        from helpers.book.repro import setup
+        from helpers.runtime.session import setup
         from helpers.training.steps import make_batches
 
         import tensorflow as tf

@@ -6,7 +6,7 @@ chapter 09's small-batch and transfer runs (`helpers.training.small_batches`,
 `helpers.training.transfer`) and of its replicas (`helpers.replicas.experiments`).
 """
 
-from helpers.book import checks
+from helpers import checks
 
 import numpy as np
 

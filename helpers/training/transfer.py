@@ -6,11 +6,11 @@ feature extractor, `transfer_model` puts a new head on it, called with a chosen 
 argument, `moving_stats` / `stats_drift` measure how far the moving statistics moved, and
 `transfer_run` compares fine-tuning with BN left as it is and with BN frozen.
 
-Every argument is checked at the boundary with `helpers.book.checks`, so bad input stops with
+Every argument is checked at the boundary with `helpers.checks`, so bad input stops with
 one sentence naming it.
 """
 
-from helpers.book import checks
+from helpers import checks
 from helpers.training.small_batches import mode_gap
 from helpers.training.steps import adam_loop, hidden_widths, images_and_labels, make_batches
 
@@ -258,7 +258,7 @@ def transfer_run(
     Raises:
         ValueError: an argument is invalid.
     """
-    from helpers.book.repro import setup
+    from helpers.runtime.session import setup
 
     import keras
 

@@ -4,7 +4,8 @@ import logging
 import platform
 import warnings
 
-from helpers.book import checks, devices
+from helpers import checks
+from helpers.runtime import devices
 
 import numpy as np
 

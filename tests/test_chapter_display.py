@@ -1,8 +1,8 @@
-"""helpers.book.display: DataFrames get LaTeX tables with the cells of their HTML, for the PDF."""
+"""helpers.chapter.display: DataFrames get LaTeX tables with their HTML's cells, for the PDF."""
 
 import re
 
-from helpers.book import display
+from helpers.chapter import display
 
 import pandas as pd
 import pytest

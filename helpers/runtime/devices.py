@@ -4,7 +4,7 @@
 TensorFlow's runtime; the replicas of chapter 09 (`helpers.replicas`) run on these devices.
 """
 
-from helpers.book import checks
+from helpers import checks
 
 RESTART = (
     "restart the kernel and call helpers.setup(seed, cpu_devices=N) before anything else "

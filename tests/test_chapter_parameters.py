@@ -1,7 +1,7 @@
-"""helpers.book.parameters: one sentence for each wrong chapter parameter, before anything runs."""
+"""helpers.chapter.parameters: one sentence for each wrong chapter parameter, before it runs."""
 
 import helpers  # noqa: F401
-from helpers.book.parameters import (
+from helpers.chapter.parameters import (
     AnyOf,
     Choice,
     Float,

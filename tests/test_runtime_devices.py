@@ -1,9 +1,9 @@
-"""helpers.book.devices: the logical CPU devices' argument check, before TensorFlow is touched.
+"""helpers.runtime.devices: the logical CPU devices' argument check, before TensorFlow is touched.
 
 Splitting the CPU for real needs a fresh process: tests/test_replicas_experiments.py does it.
 """
 
-from helpers.book import devices
+from helpers.runtime import devices
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""helpers.book.data: verified local copies, clear errors, and the book's split.
+"""helpers.data: verified local copies, clear errors, and the book's split.
 
 Most tests build small IDX files of their own (with matching checksums patched into
 `EXPECTED`), so every failure mode is exercised without touching the real data.
@@ -9,8 +9,8 @@ import hashlib
 import os
 import struct
 
-from helpers.book import data
-from helpers.book.data import DataError
+from helpers import data
+from helpers.data import DataError
 
 import numpy as np
 import pytest
@@ -134,7 +134,7 @@ def test_a_full_disk_while_staging_is_one_clear_error_and_the_next_run_repairs(
 
     cache = tmp_path / "cache"
     code = (
-        "import json, resource, signal, sys; from helpers.book import data; "
+        "import json, resource, signal, sys; from helpers import data; "
         "data.EXPECTED = {k: tuple(v) for k, v in json.loads(sys.argv[3]).items()}; "
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
         "resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000)); "
@@ -148,7 +148,7 @@ def test_a_full_disk_while_staging_is_one_clear_error_and_the_next_run_repairs(
     assert run.returncode != 0
     last = run.stderr.strip().splitlines()[-1]
     assert (
-        last.startswith("helpers.book.data.DataError: ")
+        last.startswith("helpers.data.DataError: ")
         and "cannot copy the local Fashion-MNIST file" in last
     )
     assert "File too large" in last

@@ -57,7 +57,7 @@ import platform
 import sys
 import warnings
 
-from helpers.book import supported
+from helpers.runtime import supported
 
 #: The environment variable that selects a profile.
 PROFILE_VARIABLE = "BN_COMPANION_NUMERICS"

@@ -1,11 +1,11 @@
-"""helpers.book.numerics: which variables are pinned, when, and what a process really runs with."""
+"""helpers.runtime.numerics: which variables are pinned, when, and what a process runs with."""
 
 import os
 import subprocess
 import sys
 
 import helpers
-from helpers.book import numerics
+from helpers.runtime import numerics
 
 import pytest
 
@@ -90,7 +90,7 @@ def test_unknown_profile_is_one_clear_error():
 
 
 def test_this_process_was_pinned_on_import():
-    assert helpers.book.numerics.STATUS
+    assert helpers.runtime.numerics.STATUS
     for var, (value, _) in numerics.STATUS.items():
         assert value is None or os.environ[var] == value
 

@@ -1,11 +1,11 @@
-"""helpers.book.supported: what `import helpers` says when TensorFlow is missing or too old."""
+"""helpers.runtime.supported: what `import helpers` says when TensorFlow is missing or too old."""
 
 import os
 import subprocess
 import sys
 from importlib import metadata
 
-from helpers.book import supported
+from helpers.runtime import supported
 
 import pytest
 
@@ -51,5 +51,5 @@ def test_import_helpers_without_tensorflow_says_so_in_one_line(tmp_path):
     assert run.returncode == 1
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith(
-        "helpers.book.supported.MissingTensorFlow: The companion needs TensorFlow"
+        "helpers.runtime.supported.MissingTensorFlow: The companion needs TensorFlow"
     )

@@ -18,7 +18,7 @@ This module must not import TensorFlow: the check runs before the chapter loads 
 
 import math
 
-from helpers.book import checks
+from helpers import checks
 
 #: Names the notebook kernel defines by itself; everything else at the check is a parameter.
 _KERNEL_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}

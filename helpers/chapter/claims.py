@@ -1,12 +1,12 @@
 """Claim reports: a chapter states what it measured, and the verdict follows from the numbers.
 
-The claims the book makes are listed once, in our words, in ``helpers/book/claims.toml``. A chapter
-reports a claim with `report`, passing one `Check` per part of the claim: the figure it
+The claims the book makes are listed once, in our words, in ``helpers/chapter/claims.toml``. A
+chapter reports a claim with `report`, passing one `Check` per part of the claim: the figure it
 measured (one value, or one value per seed), the comparison and the threshold the chapter
 states, what kind of part it is and what noise its figure carries. Each part holds in a seed
 when ``value <op> threshold`` is true, and the claim's verdict is computed from the parts that
 vote by `verdict_of`, never passed in as a word. The words are the companion's one vocabulary,
-`helpers.book.report.VERDICTS`:
+`helpers.chapter.verdicts.VERDICTS`:
 
 * **held**: every part holds in every seed;
 * **held, API not as described**: every part about the learning method holds, and at least one
@@ -41,8 +41,8 @@ import operator
 import os
 import tomllib
 
-from helpers.book import checks
-from helpers.book.report import API_DIFFERS, FRAGILE, HELD, NOT_HELD, PARTLY, VERDICTS
+from helpers import checks
+from helpers.chapter.verdicts import API_DIFFERS, FRAGILE, HELD, NOT_HELD, PARTLY, VERDICTS
 
 import numpy as np
 
@@ -337,7 +337,7 @@ def _show(v, digits=None, separate=True):
 def _checked(checks):
     checks = list(checks) if isinstance(checks, (list, tuple)) else None
     if not checks or not all(isinstance(c, Check) for c in checks):
-        raise ValueError("checks must be a non-empty list of helpers.book.claims.Check")
+        raise ValueError("checks must be a non-empty list of helpers.chapter.claims.Check")
     if not any(c.votes for c in checks):
         raise ValueError("checks must hold at least one part that votes (not kind='context')")
     return checks
@@ -428,7 +428,7 @@ def report(claim_id, *checks, claims=None):
     record with the raw figures goes into the output's metadata under `METADATA_KEY`.
 
     Args:
-        claim_id: an id of ``helpers/book/claims.toml``, such as ``"C1"``.
+        claim_id: an id of ``helpers/chapter/claims.toml``, such as ``"C1"``.
         *checks: one `Check` per part of the claim.
         claims: the claims to look the id up in (default: `load()`).
 

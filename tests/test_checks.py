@@ -1,7 +1,7 @@
-"""helpers.book.checks: the argument checks every helper shares."""
+"""helpers.checks: the argument checks every helper shares."""
 
 import helpers  # noqa: F401
-from helpers.book import checks
+from helpers import checks
 
 import numpy as np
 import pytest

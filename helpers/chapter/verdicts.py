@@ -11,12 +11,12 @@ A chapter's checked outputs must read the same on every CPU. Two kinds of number
   give the per-seed figures for cells whose output is not compared.
 
 The verdict words are the companion's one vocabulary, `VERDICTS`: `verdict` here and
-`helpers.book.claims.verdict_of` (a claim of several parts) both use them.
+`helpers.chapter.claims.verdict_of` (a claim of several parts) both use them.
 """
 
 import math
 
-from helpers.book import checks
+from helpers import checks
 
 import numpy as np
 

@@ -1,7 +1,7 @@
-"""helpers.book.report: noise shown as a limit, verdicts over seeds, per-seed tables."""
+"""helpers.chapter.verdicts: noise shown as a limit, verdicts over seeds, per-seed tables."""
 
 import helpers  # noqa: F401
-from helpers.book import report
+from helpers.chapter import verdicts
 
 import numpy as np
 import pandas as pd
@@ -10,12 +10,12 @@ import pytest
 
 @pytest.mark.parametrize("value", [0.0, 9.8e-7, 1.02e-6, 9.99e-6])
 def test_below_depends_on_the_limit_only(value):
-    assert report.below(value, 1e-5) == "< 1e-05"
+    assert verdicts.below(value, 1e-5) == "< 1e-05"
 
 
 def test_below_asserts_the_claim():
     with pytest.raises(AssertionError, match="2e-05 is not below the limit 1e-05"):
-        report.below(2e-5, 1e-5)
+        verdicts.below(2e-5, 1e-5)
 
 
 @pytest.mark.parametrize(
@@ -31,24 +31,24 @@ def test_below_asserts_the_claim():
 )
 def test_below_rejects_bad_input(value, limit, word):
     with pytest.raises(ValueError, match=word):
-        report.below(value, limit)
+        verdicts.below(value, limit)
 
 
 def test_verdicts_use_the_one_vocabulary():
-    assert report.verdict({1: True, 2: np.bool_(True)}) == report.HELD == "held"
-    assert report.verdict({1: False, 2: False, 3: False}) == report.NOT_HELD == "not held"
-    assert report.verdict({1: True, 2: False}) == report.PARTLY == "partly"
-    assert set(report.VERDICTS) >= {report.HELD, report.NOT_HELD, report.PARTLY}
+    assert verdicts.verdict({1: True, 2: np.bool_(True)}) == verdicts.HELD == "held"
+    assert verdicts.verdict({1: False, 2: False, 3: False}) == verdicts.NOT_HELD == "not held"
+    assert verdicts.verdict({1: True, 2: False}) == verdicts.PARTLY == "partly"
+    assert set(verdicts.VERDICTS) >= {verdicts.HELD, verdicts.NOT_HELD, verdicts.PARTLY}
 
 
 @pytest.mark.parametrize("held", [{}, [True], {1: 1}, {1: True, 2: None}])
 def test_verdict_rejects_what_is_not_a_finding_per_seed(held):
     with pytest.raises(ValueError, match="held"):
-        report.verdict(held)
+        verdicts.verdict(held)
 
 
 def test_seed_table_adds_the_spread_under_the_seeds():
-    table = report.seed_table(
+    table = verdicts.seed_table(
         {"ratio": {42: 1.75, 43: 1.5, 44: 2.0}, "lr": {42: 0.1, 43: 0.1, 44: 0.3}}, 3
     )
     assert (
@@ -57,17 +57,17 @@ def test_seed_table_adds_the_spread_under_the_seeds():
     )
     assert table.loc["mean", "ratio"] == 1.75 and table.loc["max", "lr"] == 0.3
     assert table.loc["std", "ratio"] == round(float(np.std([1.75, 1.5, 2.0], ddof=1)), 3)
-    assert list(report.seed_table(pd.DataFrame({"a": [1.0]}, index=[7]), 1).index) == [7, "mean"]
+    assert list(verdicts.seed_table(pd.DataFrame({"a": [1.0]}, index=[7]), 1).index) == [7, "mean"]
 
 
 def test_seed_table_errors():
     with pytest.raises(ValueError, match="at least one seed"):
-        report.seed_table({}, 2)
+        verdicts.seed_table({}, 2)
     with pytest.raises(ValueError, match="digits"):
-        report.seed_table({"a": {1: 1.0}}, -1)
+        verdicts.seed_table({"a": {1: 1.0}}, -1)
 
 
 def test_spread():
-    assert report.spread([1.75, 1.5, 2.0, float("nan")]) == "1.75 (1.50-2.00) over 3 seeds"
+    assert verdicts.spread([1.75, 1.5, 2.0, float("nan")]) == "1.75 (1.50-2.00) over 3 seeds"
     with pytest.raises(ValueError, match="finite"):
-        report.spread([float("nan")])
+        verdicts.spread([float("nan")])

@@ -1,9 +1,9 @@
-"""helpers.book.claims: verdicts follow from figures and thresholds; bad input: one sentence."""
+"""helpers.chapter.claims: verdicts follow from figures and thresholds; bad input: one sentence."""
 
 import json
 
-from helpers.book import claims
-from helpers.book.claims import Check, verdict_of
+from helpers.chapter import claims
+from helpers.chapter.claims import Check, verdict_of
 
 import numpy as np
 import pandas as pd
