@@ -35,7 +35,7 @@ DATA = blobs()
     [
         ({"learning_rate": 0}, "learning_rate"),
         ({"learning_rate": float("inf")}, "learning_rate"),
-        ({"momentum": 1.0}, "momentum"),
+        ({"sgd_momentum": 1.0}, "sgd_momentum"),
         ({"batch_size": 0}, "batch_size"),
         ({"max_steps": 1.5}, "max_steps"),
         ({"eval_every": 0}, "eval_every"),

@@ -38,7 +38,8 @@ class TrainConfig:
 
     Args:
         learning_rate: SGD step size, > 0.
-        momentum: SGD momentum in [0, 1).
+        sgd_momentum: the momentum of the SGD optimizer (Keras's ``SGD(momentum=)``), in
+            [0, 1); not BN's moving-average momentum.
         batch_size: examples per step, >= 1.
         max_steps: training budget in steps (mini-batches), >= 1.
         eval_every: evaluate the validation slice every this many steps, >= 1; this is the
@@ -56,7 +57,7 @@ class TrainConfig:
     """
 
     learning_rate: float = 0.01
-    momentum: float = 0.0
+    sgd_momentum: float = 0.0
     batch_size: int = 64
     max_steps: int = 500
     eval_every: int = 50
@@ -66,8 +67,8 @@ class TrainConfig:
 
     def __post_init__(self):
         checks.positive(self.learning_rate, "learning_rate")
-        if not checks.is_real(self.momentum) or not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        if not checks.is_real(self.sgd_momentum) or not 0.0 <= self.sgd_momentum < 1.0:
+            raise ValueError(f"sgd_momentum must be in [0, 1), got {self.sgd_momentum!r}")
         for name in ("batch_size", "max_steps", "eval_every"):
             value = getattr(self, name)
             checks.integer(value, name, minimum=1)
@@ -218,14 +219,16 @@ def _flat(X, name):
 class _Compiled:
     """A model plus its compiled training and evaluation functions; `reset` starts a new run."""
 
-    def __init__(self, spec, arrays, batch_size, momentum, seed):
+    def __init__(self, spec, arrays, batch_size, sgd_momentum, seed):
         import keras
         import tensorflow as tf
 
         X_tr, y_tr, X_va, y_va = arrays
         n_classes = int(max(y_tr.max(), y_va.max())) + 1
         self.model = model = build_mlp(spec, X_tr.shape[1], n_classes, seed=seed)
-        self.optimizer = optimizer = keras.optimizers.SGD(learning_rate=0.01, momentum=momentum)
+        self.optimizer = optimizer = keras.optimizers.SGD(
+            learning_rate=0.01, momentum=sgd_momentum
+        )
         optimizer.build(model.trainable_variables)
         X_t, y_t = tf.constant(X_tr), tf.constant(y_tr)
         n_eval = min(len(X_va), len(X_tr))
@@ -284,7 +287,7 @@ class Runner:
 
     Tracing and optimizing the graph of a deep network costs more than a short run itself, so
     the runner keeps the compiled model of its last run and reuses it when the next run has the
-    same architecture, batch size and momentum: it re-initializes the weights and the optimizer
+    same architecture, batch size and SGD momentum: it re-initializes the weights and the optimizer
     and keeps the compiled functions. Results are identical to a fresh model's (see `train`).
 
     Args:
@@ -367,12 +370,14 @@ class Runner:
                 spec.bn_epsilon,
             ),
             config.batch_size,
-            config.momentum,
+            config.sgd_momentum,
         )
         if self._key != key:
             self._key, self._compiled = None, None  # free the old model before building
             setup(seed)
-            self._compiled = _Compiled(spec, self.arrays, config.batch_size, config.momentum, seed)
+            self._compiled = _Compiled(
+                spec, self.arrays, config.batch_size, config.sgd_momentum, seed
+            )
             self._key = key
         compiled = self._compiled
         compiled.reset(spec, seed, config.learning_rate)
