@@ -17,7 +17,7 @@ from helpers.training.steps import gradient_step
 
 import numpy as np
 
-__all__ = ["accuracy_run", "one_step_stats", "sync_tolerance"]
+__all__ = ["accuracy_run", "flat_batch", "one_step_model", "one_step_stats", "sync_tolerance"]
 
 #: float32's unit roundoff, 2**-24: the largest relative error of one rounding.
 U32 = 2.0**-24
@@ -26,7 +26,21 @@ U32 = 2.0**-24
 # --- one training step ------------------------------------------------------------------------
 
 
-def _batch(x, y, n_replicas, name="x"):
+def flat_batch(x, y, n_replicas, name="x"):
+    """The batch ``(x, y)`` checked and flattened, ready to split evenly over the replicas.
+
+    Args:
+        x: a non-empty batch of examples, shape ``(B, ...)``.
+        y: its integer labels, shape ``(B,)``.
+        n_replicas: number of replicas; ``B`` must be a multiple of it.
+        name: what to call `x` in an error message.
+
+    Returns:
+        ``(x, y)``: `x` flattened to float32 of shape ``(B, d)``, `y` as int32.
+
+    Raises:
+        ValueError: bad shapes, or the batch does not split evenly over the replicas.
+    """
     x = np.asarray(x)
     y = np.asarray(y)
     if x.ndim < 2 or len(x) == 0:
@@ -51,7 +65,12 @@ def _replica_slice(xg, yg, b):
     return xg[i * b : (i + 1) * b], yg[i * b : (i + 1) * b]
 
 
-def _one_step_model(n_features, synchronized):
+def one_step_model(n_features, synchronized):
+    """The network of `one_step_stats`: BN(momentum=0) then Dense(10), on `n_features` inputs.
+
+    The BN layer gets ``synchronized=synchronized``. Build the model inside the scope of the
+    strategy that will run it (a worker fits it under MultiWorkerMirroredStrategy).
+    """
     import keras
 
     return keras.Sequential(
@@ -95,7 +114,7 @@ def one_step_stats(x, y, n_replicas=4, synchronized=False, seed=42, strategy=Non
     seed = checks.seed(seed)
     if not isinstance(synchronized, bool):
         raise TypeError(f"synchronized must be True or False, got {synchronized!r}")
-    x, y = _batch(x, y, n_replicas)
+    x, y = flat_batch(x, y, n_replicas)
     import keras
     import tensorflow as tf
 
@@ -110,7 +129,7 @@ def one_step_stats(x, y, n_replicas=4, synchronized=False, seed=42, strategy=Non
 
     session.setup(seed)  # before the scope: clearing the session inside it breaks the scope
     with strategy.scope():
-        model = _one_step_model(x.shape[1], synchronized)
+        model = one_step_model(x.shape[1], synchronized)
         optimizer = keras.optimizers.SGD(learning_rate=0.01)
         optimizer.build(model.trainable_variables)
     bn = model.layers[0]
@@ -266,8 +285,8 @@ def accuracy_run(
     if not isinstance(data, (list, tuple)) or len(data) != 4:
         raise ValueError("data must be (x_train, y_train, x_test, y_test)")
     global_batch = n_replicas * per_replica_batch
-    x, y = _batch(data[0], data[1], 1, "x_train")
-    x_test, y_test = _batch(data[2], data[3], 1, "x_test")
+    x, y = flat_batch(data[0], data[1], 1, "x_train")
+    x_test, y_test = flat_batch(data[2], data[3], 1, "x_test")
     if len(x) < global_batch:
         raise ValueError(
             f"x_train must hold at least one global batch ({global_batch} examples), got {len(x)}"

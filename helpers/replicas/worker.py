@@ -12,7 +12,7 @@ import re
 import sys
 import time
 
-from helpers.replicas.experiments import _batch, _one_step_model, one_step_stats
+from helpers.replicas.experiments import flat_batch, one_step_model, one_step_stats
 from helpers.replicas.supervisor import die_with_parent
 
 import numpy as np
@@ -61,9 +61,9 @@ def _try_fit(strategy, x, y, n_workers):
     """`model.fit` for one step under `strategy`: None if it ran, else the error's first line."""
     import keras
 
-    x, y = _batch(x, y, n_workers)
+    x, y = flat_batch(x, y, n_workers)
     with strategy.scope():
-        model = _one_step_model(x.shape[1], True)
+        model = one_step_model(x.shape[1], True)
         model.compile(
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), optimizer="sgd"
         )
