@@ -108,6 +108,8 @@ def _batchnorm(layer, shape):
 
 
 def _rules():
+    # Kept inside, as Keras is: helpers.bn.layers imports Keras, which this module loads only
+    # when a count is asked for.
     from helpers.bn.layers import MultiAxisBatchNormalization
 
     import keras

@@ -3,6 +3,7 @@
 from helpers import checks
 from helpers.clipping.recording import GradientNormModel
 from helpers.clipping.tensorboard import TensorBoardScalars
+from helpers.runtime.session import setup
 
 import keras
 
@@ -34,8 +35,6 @@ def fit_seeds(build, optimizer, seeds, logdir, **fit_kwargs):
         ValueError: `seeds` is empty or holds something other than a non-negative integer, or
             `build`, `optimizer` or `logdir` is not callable.
     """
-    from helpers.runtime.session import setup
-
     seeds = list(seeds)
     if not seeds or not all(checks.is_int(s) and s >= 0 for s in seeds):
         raise ValueError(

@@ -13,6 +13,7 @@ runs must agree within. Starting and stopping worker processes is
 
 from helpers import checks
 from helpers.replicas.strategy import mirrored_strategy
+from helpers.runtime import session
 from helpers.training.steps import gradient_step
 
 import numpy as np
@@ -125,8 +126,6 @@ def one_step_stats(x, y, n_replicas=4, synchronized=False, seed=42, strategy=Non
             f"n_replicas is {n_replicas}"
         )
     b = len(x) // n_replicas
-    from helpers.runtime import session
-
     session.setup(seed)  # before the scope: clearing the session inside it breaks the scope
     with strategy.scope():
         model = one_step_model(x.shape[1], synchronized)
@@ -217,8 +216,6 @@ class _Trainer:
         self.steps = steps
 
     def run(self, x, y, x_test, y_test, epochs, global_batch, seed):
-        from helpers.runtime import session
-
         import tensorflow as tf
 
         session.setup(seed)
@@ -291,8 +288,6 @@ def accuracy_run(
         raise ValueError(
             f"x_train must hold at least one global batch ({global_batch} examples), got {len(x)}"
         )
-    from helpers.runtime import session
-
     import tensorflow as tf
 
     configs = {

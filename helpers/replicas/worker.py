@@ -14,6 +14,7 @@ import time
 
 from helpers.replicas.experiments import flat_batch, one_step_model, one_step_stats
 from helpers.replicas.supervisor import die_with_parent
+from helpers.runtime.session import setup
 
 import numpy as np
 
@@ -37,11 +38,9 @@ def _worker(folder):
         raise ValueError(
             f"the {options['task']} task needs the arrays x and y, got {sorted(arrays)}"
         )
-    import helpers
-
     import tensorflow as tf
 
-    helpers.setup(options["seed"])
+    setup(options["seed"])
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     result = {}
     if options["task"] == "one_step":

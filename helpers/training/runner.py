@@ -26,6 +26,7 @@ import math
 import time
 
 from helpers import checks
+from helpers.runtime.session import setup
 from helpers.training.models import MLPSpec, build_mlp, initialize_weights
 from helpers.training.steps import gradient_step, make_batches
 
@@ -342,8 +343,6 @@ class Runner:
             ValueError: `spec`/`config` have the wrong type, the seed is invalid, or the
                 training set is smaller than one batch.
         """
-        from helpers.runtime.session import setup
-
         if not isinstance(config, TrainConfig):
             raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
         if not isinstance(spec, MLPSpec):

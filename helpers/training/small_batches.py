@@ -15,7 +15,8 @@ sentence naming it.
 """
 
 from helpers import checks
-from helpers.training.steps import adam_loop, hidden_widths, images_and_labels
+from helpers.runtime.session import setup
+from helpers.training.steps import adam_loop, hidden_widths, images_and_labels, make_batches
 
 import numpy as np
 
@@ -334,9 +335,6 @@ class SmallBatchRunner:
         Raises:
             ValueError: an argument is invalid.
         """
-        from helpers.runtime.session import setup
-        from helpers.training.steps import make_batches
-
         import tensorflow as tf
 
         kind = _kind(kind)

@@ -11,6 +11,7 @@ one sentence naming it.
 """
 
 from helpers import checks
+from helpers.runtime.session import setup
 from helpers.training.small_batches import mode_gap
 from helpers.training.steps import adam_loop, hidden_widths, images_and_labels, make_batches
 
@@ -258,8 +259,6 @@ def transfer_run(
     Raises:
         ValueError: an argument is invalid.
     """
-    from helpers.runtime.session import setup
-
     import keras
 
     seed = checks.seed(seed)
