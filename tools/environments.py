@@ -83,7 +83,7 @@ def runs(python):
         done = subprocess.run(
             [python, "-c", "print(1)"], capture_output=True, timeout=60, check=False
         )
-    except OSError:
+    except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
 
