@@ -1,5 +1,6 @@
 # One command for each thing a reader, an instructor or CI does. Each target sets up what it
 # needs first (virtual environment, pinned packages, data), so a fresh clone needs nothing else.
+# `make help` lists them; the environments and locks behind them are tools/environments.py.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -32,32 +33,44 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 UV_PIP = $(BIN)/uv pip install --quiet --compile-bytecode --python $(PY) \
   $${PIP_INDEX_URL:+--index-url "$$PIP_INDEX_URL"}
 
-# Numerics (helpers/book/numerics.py): every command that runs chapter code starts through
+# Numerics (helpers/runtime/numerics.py): every command that runs chapter code starts through
 # `python -m helpers --`, which puts the pins (instruction set, thread counts, BLAS kernel) into
 # its environment, so every kernel it starts inherits them. NUMERICS=alternate pins other
 # values on purpose; `make test` runs nbval under it. NUMERICS=none pins nothing.
 NUMERICS ?= pinned
+# $(call pinned_in,VENV): that venv's python, started under the pins.
+pinned_in = BN_COMPANION_NUMERICS=$(NUMERICS) $(1)/bin/python -m helpers -- $(1)/bin/python
 PINNED = BN_COMPANION_NUMERICS=$(NUMERICS) $(PY) -m helpers --
 # The seed of CI's second execution of every chapter, other than the chapters' own 42.
 ALT_SEED ?= 7
 # Chapters executed at once by execute-check and nbval. TensorFlow runs each operation on one
-# thread (see helpers/book/numerics.py), so two chapters at a time keep two cores busy.
+# thread (see helpers/runtime/numerics.py), so two chapters at a time keep two cores busy.
 JOBS ?= 2
 
 # The chapters, then the executed appendices (A1, A2, ...; the claims index is generated).
 # With JOBS > 1, execute-check and nbval hand them to the workers longest first, by the times
 # that their runs measure and store in tools/chapter_times.json (tools/chapter_times.py).
 CHAPTER_MDS := $(sort $(wildcard chapters/[0-9][0-9]_*.md)) $(sort $(wildcard chapters/A[0-9]_*.md))
+NOTEBOOKS := $(patsubst %.md,%.ipynb,$(CHAPTER_MDS))
 CHAPTER ?=
 PARAMS ?=
 chapter_md = $(or $(firstword $(wildcard chapters/$(CHAPTER)_*.md)),$(error no chapter matches CHAPTER=$(CHAPTER); try e.g. CHAPTER=03))
+EXECUTE = $(PINNED) $(PY) -m tools.execute_chapters
+NBVAL = -m tools.standalone_nbval --jobs $(JOBS) $(NOTEBOOKS)
+
+# The tests, under the pins. Markers select them (pyproject.toml): `integration` (kernels,
+# subprocesses, servers, browsers, keras.applications networks) is left out by make check;
+# `slow` by all but make unit-all; `browser` and `pdf` test a built book or PDF, so only
+# book-check, book-dark and pdf-check select them.
+PYTEST = $(PINNED) $(BIN)/pytest -q
+NOT_BUILT := not browser and not pdf
 
 .PHONY: help setup sysdeps sysdeps-pdf data check imports quick test lint unit unit-all sync-check execute-check nbval book-build book-check \
         book-dark pdf pdf-check test-extended internals-oldest pins-range nbval-oldest nbval-py313 install-py312 wheel \
         book chapter run format lock sync colab-cells lab bench clean distclean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 # --- set-up -------------------------------------------------------------------------------
 
@@ -67,10 +80,11 @@ sysdeps: ## Debian as root: install the data package and Chromium (skipped elsew
 sysdeps-pdf: ## Debian as root: also TeX Live, its fonts and poppler, for make pdf (skipped elsewhere)
 	@bash tools/sysdeps.sh pdf
 
+# The system Python writes uv's entry of the lock (standard library only: .venv has nothing yet).
 $(STAMP): $(LOCK) pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found); set PYTHON=/path/to/python3.11"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	awk '/^uv==/{p=1} p{print} p && !/\\$$/{exit}' $(LOCK) > $(VENV)/uv-requirement.txt
+	$(PYTHON) -m tools.environments uv-requirement $(LOCK) > $(VENV)/uv-requirement.txt
 	$(PY) -m pip install --quiet --require-hashes -r $(VENV)/uv-requirement.txt
 	$(UV_PIP) --require-hashes -r $(LOCK)
 	$(UV_PIP) --no-deps --no-build-isolation -e .
@@ -79,7 +93,7 @@ $(STAMP): $(LOCK) pyproject.toml
 setup: sysdeps $(STAMP) ## Create .venv and install the pinned packages
 
 data: setup ## Place a verified local copy of Fashion-MNIST in Keras's cache
-	$(PY) -c "from helpers.book.data import load_fashion_mnist as f; s = f(); print('Fashion-MNIST ready:', ', '.join(f'{x.shape[0]:,}' for x, _ in s))"
+	$(PY) -c "from helpers.data import load_fashion_mnist as f; s = f(); print('Fashion-MNIST ready:', ', '.join(f'{x.shape[0]:,}' for x, _ in s))"
 
 $(MATHJAX): tools/npm/package.json
 	@mkdir -p $(NPM_DIR)
@@ -89,48 +103,41 @@ $(MATHJAX): tools/npm/package.json
 
 # --- the edit loop: `make check` ------------------------------------------------------------
 
-# Lint, the import contract and the tests that start no kernel, subprocess, server or browser
-# and build no keras.applications network (those are marked `integration`; `make unit` runs
-# them too). About a minute on 2 cores.
-check: $(STAMP) ## Quick checks for the edit loop: lint, the import contract, tests without kernels
-	@$(call timed,lint)
-	@$(call timed,imports)
-	@$(call timed,quick)
-
-# The import contract of helpers/ ([tool.importlinter] in pyproject.toml). A failure or a
-# missing lint-imports fails; without a contract in pyproject.toml there is nothing to check.
-imports: $(STAMP) ## The import contract of helpers (import-linter), when pyproject.toml has one
-	@if grep -q '^\[tool\.importlinter\]' pyproject.toml; then $(BIN)/lint-imports; \
-	else echo "no [tool.importlinter] contract in pyproject.toml"; fi
-
-quick: $(STAMP)
-	$(PINNED) $(BIN)/pytest -q -n $(JOBS) -m "not integration and not slow" tests \
-	  --ignore=tests/test_book.py --ignore=tests/test_pdf.py
-
-# --- CI: `make test` stops at the first broken step ----------------------------------------
-
-# Each step prints how long it took when it ends.
+# Each step prints how long it took when it ends; `+` lets `make -n` show the steps' commands.
 timed = start=$$(date +%s); $(MAKE) --no-print-directory $(1); \
 	echo "== make $(1): $$(( $$(date +%s) - start )) s"
 
+check: $(STAMP) ## Quick checks for the edit loop: lint, the import contract, tests without kernels
+	@+$(call timed,lint)
+	@+$(call timed,imports)
+	@+$(call timed,quick)
+
+imports: $(STAMP) ## The import contract of helpers (import-linter, [tool.importlinter] in pyproject.toml)
+	$(BIN)/lint-imports
+
+quick: $(STAMP) ## The tests that start no kernel, subprocess, server or browser (about a minute on 2 cores)
+	$(PYTEST) -n $(JOBS) -m "not integration and not slow and $(NOT_BUILT)" tests
+
+# --- CI: `make test` stops at the first broken step ----------------------------------------
+
 test: data ## Everything CI checks, in order, stopping at the first failure
-	@$(call timed,lint)
-	@$(call timed,unit)
-	@$(call timed,sync-check)
-	@$(call timed,execute-check)
-	@$(call timed,nbval NUMERICS=alternate)
-	@$(call timed,book-build)
-	@$(call timed,book-check)
+	@+$(call timed,lint)
+	@+$(call timed,unit)
+	@+$(call timed,sync-check)
+	@+$(call timed,execute-check)
+	@+$(call timed,nbval NUMERICS=alternate)
+	@+$(call timed,book-build)
+	@+$(call timed,book-check)
 
 lint: $(STAMP) ## 0. ruff: lint and format check of Python files and chapter code (make format fixes)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-unit: $(STAMP) ## 1. Unit tests of helpers (without those marked slow: make unit-all)
-	$(PINNED) $(BIN)/pytest -q -n $(JOBS) tests --ignore=tests/test_book.py --ignore=tests/test_pdf.py
+unit: $(STAMP) ## 1. Unit tests of helpers and tools, integration included (not slow: make unit-all)
+	$(PYTEST) -n $(JOBS) -m "not slow and $(NOT_BUILT)" tests
 
 unit-all: $(STAMP) ## The unit tests, those marked slow included
-	$(PINNED) $(BIN)/pytest -q -n $(JOBS) -m "slow or not slow" tests --ignore=tests/test_book.py --ignore=tests/test_pdf.py
+	$(PYTEST) -n $(JOBS) -m "$(NOT_BUILT)" tests
 
 sync-check: $(STAMP) ## 2. Every chapter .md / .ipynb pair holds the same cells and pairing metadata
 	$(PY) -m tools.check_sync $(CHAPTER_MDS)
@@ -140,16 +147,16 @@ execute-check: $(OLDEST)/.installed ## 3. Every chapter alone, on the oldest sup
 	  --seed $(ALT_SEED) --reduced --jobs $(JOBS) $(CHAPTER_MDS)
 
 nbval: $(STAMP) ## 4. nbval: stored outputs match a fresh execution of each chapter alone (make test: NUMERICS=alternate)
-	$(PINNED) $(PY) -m tools.standalone_nbval --jobs $(JOBS) $(patsubst %.md,%.ipynb,$(CHAPTER_MDS))
+	$(PINNED) $(PY) $(NBVAL)
 
 book-build: $(STAMP) $(MATHJAX) ## 5. Build the static book from the stored outputs, warnings are errors
 	$(PY) -m tools.build_book
 
 book-check: $(STAMP) $(MATHJAX) ## 6. The built book in headless Chromium: maths, figures, layout, alt text, axe-core
-	$(BIN)/pytest -q tests/test_book.py
+	$(PYTEST) -m browser tests
 
 book-dark: $(STAMP) $(MATHJAX) ## The same browser checks with the theme in dark mode (after book-build)
-	BOOK_MODE=dark $(BIN)/pytest -q tests/test_book.py
+	BOOK_MODE=dark $(PYTEST) -m browser tests
 
 # The PDF edition: the same pages and stored outputs through Jupyter Book's LaTeX builder and
 # XeLaTeX (TeX Live from make sysdeps-pdf), copied beside the html pages when they are built.
@@ -157,24 +164,20 @@ pdf: sysdeps-pdf $(STAMP) ## Build the book as one PDF: build/pdf/bn-companion.p
 	$(PY) -m tools.build_book --pdf
 
 pdf-check: pdf ## The PDF holds every chapter title, claim id and figure, and no raw TeX
-	$(BIN)/pytest -q tests/test_pdf.py
+	$(PYTEST) -m pdf tests
 
 # --- the supported range: other environments, each with the package installed from its wheel --
 
 # The oldest supported stack (locks/oldest.lock: TensorFlow 2.19, Keras 3.10, NumPy 2.0.2,
 # pandas 2.2.2, as on Colab) and CPython 3.13 with the newest releases (locks/py313.lock). Each
-# gets the lock, then the package's wheel installed by pip as a reader installs it, after a dry
-# run whose report must list nothing but the package (tools/reader_install.py): installing it
-# may change no version already there. Chapters then run there with --standalone: each
-# notebook copied alone into an empty folder outside the repository, as Colab opens it.
-# A CPython X.Y that runs: pyenv's, then the PATH's (a pyenv shim of a version that is not
-# selected is on the PATH but does not run).
-find_python = $(firstword $(foreach c,$(wildcard $(shell pyenv root 2>/dev/null)/versions/$(1)*/bin/python$(1)) \
-  $(shell command -v python$(1) 2>/dev/null),$(if $(shell $(c) -c 'print(1)' 2>/dev/null),$(c))))
-PYTHON313 ?= $(call find_python,3.13)
-PYTHON312 ?= $(call find_python,3.12)
+# venv gets its lock, then the package's wheel installed by pip as a reader installs it
+# (tools/environments.py reader-env, then tools/reader_install.py). Chapters then run there with
+# --standalone: each notebook copied alone into an empty folder outside the repository, as
+# Colab opens it. PYTHON313/PYTHON312: a CPython X.Y that runs, pyenv's first, then the PATH's.
+PYTHON313 ?= $(shell $(PYTHON) -m tools.environments find-python 3.13 2>/dev/null)
+PYTHON312 ?= $(shell $(PYTHON) -m tools.environments find-python 3.12 2>/dev/null)
+READER_ENV = $(PY) -m tools.environments reader-env --uv $(BIN)/uv
 WHEEL_STAMP := build/dist/.built
-pinned_in = BN_COMPANION_NUMERICS=$(NUMERICS) $(1)/bin/python -m helpers -- $(1)/bin/python
 
 $(WHEEL_STAMP): $(STAMP) pyproject.toml $(wildcard helpers/*.py helpers/*/*.py helpers/*/*.toml helpers/bench/*)
 	rm -rf build/dist
@@ -183,29 +186,20 @@ $(WHEEL_STAMP): $(STAMP) pyproject.toml $(wildcard helpers/*.py helpers/*/*.py h
 
 wheel: $(WHEEL_STAMP) ## Build the package's wheel into build/dist
 
-# $(call reader_env,VENV,PYTHON,LOCK)
-define reader_env
-	@test -n "$(2)" || { echo "$(1) needs $(3)'s Python, which was not found (pyenv install it, or set PYTHON313/PYTHON312)"; exit 1; }
-	@test -x $(1)/bin/python || $(2) -m venv $(1)
-	$(BIN)/uv pip install --quiet --compile-bytecode --python $(1)/bin/python --require-hashes -r $(3)
-	$(PY) -m tools.reader_install $(1)/bin/python build/dist/*.whl
-	@touch $(1)/.installed
-endef
-
 $(OLDEST)/.installed: locks/oldest.lock $(WHEEL_STAMP)
-	$(call reader_env,$(OLDEST),$(PYTHON),locks/oldest.lock)
+	$(READER_ENV) $(OLDEST) "$(PYTHON)" locks/oldest.lock
 
 $(PY313)/.installed: locks/py313.lock $(WHEEL_STAMP)
-	$(call reader_env,$(PY313),$(PYTHON313),locks/py313.lock)
+	$(READER_ENV) $(PY313) "$(PYTHON313)" locks/py313.lock
 
 test-extended: data ## What CI checks beyond make test: the oldest stack, Python 3.13, 3.12, dark mode, the PDF
-	@$(call timed,internals-oldest)
-	@$(call timed,pins-range)
-	@$(call timed,nbval-oldest)
-	@$(call timed,nbval-py313)
-	@$(call timed,install-py312)
-	@$(call timed,book-dark)
-	@$(call timed,pdf-check)
+	@+$(call timed,internals-oldest)
+	@+$(call timed,pins-range)
+	@+$(call timed,nbval-oldest)
+	@+$(call timed,nbval-py313)
+	@+$(call timed,install-py312)
+	@+$(call timed,book-dark)
+	@+$(call timed,pdf-check)
 
 # The seam's contract (helpers/internals.py): every private Keras and TensorFlow attribute it
 # names is still there in the oldest supported Keras, as tests/test_internals.py checks on the
@@ -213,19 +207,17 @@ test-extended: data ## What CI checks beyond make test: the oldest stack, Python
 internals-oldest: $(OLDEST)/.installed ## The seam's contract test on the oldest supported stack (Keras 3.10)
 	$(call pinned_in,$(OLDEST)) -m pytest -q -p no:cacheprovider tests/test_internals.py
 
-nbval-oldest: $(OLDEST)/.installed ## nbval on the oldest supported stack, every chapter alone
-	$(call pinned_in,$(OLDEST)) -m tools.standalone_nbval --jobs $(JOBS) \
-	  $(patsubst %.md,%.ipynb,$(CHAPTER_MDS))
-
 # The numerics pins (tests/test_numerics_pins.py, in make unit on the lock) on the NumPy of each
 # end of the range: a pinned OpenBLAS kernel that crashes or miscomputes there fails here.
 pins-range: $(OLDEST)/.installed $(PY313)/.installed ## Each numerics profile's pins on the oldest and the newest NumPy
 	$(OLDEST)/bin/python -m pytest -q -p no:cacheprovider tests/test_numerics_pins.py
 	$(PY313)/bin/python -m pytest -q -p no:cacheprovider tests/test_numerics_pins.py
 
+nbval-oldest: $(OLDEST)/.installed ## nbval on the oldest supported stack, every chapter alone
+	$(call pinned_in,$(OLDEST)) $(NBVAL)
+
 nbval-py313: $(PY313)/.installed ## nbval on Python 3.13 and the newest releases, every chapter alone
-	$(call pinned_in,$(PY313)) -m tools.standalone_nbval --jobs $(JOBS) \
-	  $(patsubst %.md,%.ipynb,$(CHAPTER_MDS))
+	$(call pinned_in,$(PY313)) $(NBVAL)
 
 # Colab's stack (Python 3.12 with `tensorflow`, not `tensorflow-cpu`): pip's dry run must keep
 # each of its versions and add no second TensorFlow.
@@ -238,15 +230,15 @@ install-py312: $(WHEEL_STAMP) ## pip takes the wheel on Python 3.12, alone and b
 # --- reading and writing chapters ----------------------------------------------------------
 
 book: data $(MATHJAX) ## Execute every chapter (refreshing stored outputs) and render the book
-	$(PINNED) $(PY) -m tools.execute_chapters --in-place $(CHAPTER_MDS)
-	$(PY) -m tools.build_book
+	$(EXECUTE) --in-place $(CHAPTER_MDS)
+	@$(MAKE) --no-print-directory book-build
 	@echo "The book is in $(BOOK_HTML)/index.html"
 
 chapter: data ## Execute one chapter in place from its .md: make chapter CHAPTER=03
-	$(PINNED) $(PY) -m tools.execute_chapters --in-place $(chapter_md)
+	$(EXECUTE) --in-place $(chapter_md)
 
 run: data ## Execute one chapter with other parameters into runs/: make run CHAPTER=07 PARAMS="-p n_seeds 5"
-	$(PINNED) $(PY) -m tools.execute_chapters --into $(RUNS) $(PARAMS) $(chapter_md)
+	$(EXECUTE) --into $(RUNS) $(PARAMS) $(chapter_md)
 
 # Ruff formats a chapter's .ipynb alone; tools/format_chapters.py then formats the .md and
 # writes both sides through Jupytext, keeping their pairing metadata as stored
@@ -256,29 +248,9 @@ format: $(STAMP) ## Apply ruff's fixes and formatter to Python files and both si
 	$(BIN)/ruff format --quiet .
 	$(PY) -m tools.format_chapters --ruff $(BIN)/ruff $(CHAPTER_MDS)
 
-# The locks. requirements.lock is the one `make` installs: CPython 3.11 on Linux x86-64. The
-# same packages are resolved for macOS arm64 and Linux aarch64 (resolved, not run here), for
-# CPython 3.13 with the newest releases (test-extended runs every chapter there), and the oldest
-# supported stack for the standalone passes (locks/oldest.lock). uv keeps the versions already
-# in each lock and resolves only what pyproject.toml added; UPGRADE=1 moves every package to its
-# newest version. Each lock holds one TensorFlow distribution (the tensorflow-local group).
-LOCK_SETS := --extra notebooks --extra book --extra lab --extra test --extra lint --extra lock \
-  --group pyproject.toml:tensorflow-local
-UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --custom-compile-command "make lock" \
-  $(if $(UPGRADE),--upgrade)
-lock: $(STAMP) ## Regenerate requirements.lock and locks/*.lock (hashes included) from pyproject.toml
-	$(UV_COMPILE) pyproject.toml $(LOCK_SETS) --python-version 3.11.7 \
-	  --python-platform x86_64-manylinux_2_28 -o requirements.lock
-	@mkdir -p locks
-	for plat in macos-arm64:aarch64-apple-darwin linux-aarch64:aarch64-manylinux_2_28; do \
-	  out=locks/$${plat%%:*}.lock; test -f $$out || cp requirements.lock $$out; \
-	  $(UV_COMPILE) pyproject.toml $(LOCK_SETS) --python-version 3.11.7 \
-	    --python-platform $${plat#*:} -o $$out; done
-	$(UV_COMPILE) pyproject.toml --extra notebooks --extra test \
-	  --group pyproject.toml:tensorflow-local --python-version 3.13 \
-	  --python-platform x86_64-manylinux_2_28 -o locks/py313.lock
-	$(UV_COMPILE) --group pyproject.toml:oldest --python-version 3.11.7 \
-	  --python-platform x86_64-manylinux_2_28 -o locks/oldest.lock
+# Which locks, resolved for what, and how: tools/environments.py (`--dry-run` prints the commands).
+lock: $(STAMP) ## Regenerate requirements.lock and locks/*.lock (hashes included) from pyproject.toml; UPGRADE=1: newest
+	$(PY) -m tools.environments lock --uv $(BIN)/uv $(if $(UPGRADE),--upgrade)
 
 colab-cells: $(STAMP) ## Rewrite every chapter's Open in Colab badge and install cell from pyproject.toml
 	$(PY) -m tools.colab --write $(CHAPTER_MDS)

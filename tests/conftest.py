@@ -12,6 +12,12 @@ def pytest_configure(config):
         "integration: starts a kernel, a subprocess, a server or a browser, or builds a "
         "keras.applications network (left out of make check)",
     )
+    # `browser` and `pdf`: the tests of the built book and of the PDF edition, which need
+    # `make book-build` or `make pdf` first; only make book-check / pdf-check select them.
+    config.addinivalue_line(
+        "markers", "browser: the built book in headless Chromium (make book-check only)"
+    )
+    config.addinivalue_line("markers", "pdf: the built PDF edition (make pdf-check only)")
 
 
 @pytest.fixture

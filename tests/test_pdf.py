@@ -17,8 +17,9 @@ import yaml
 
 from tool_modules import ROOT
 
-# Reads the PDF that `make pdf` built (poppler's tools run as subprocesses).
-pytestmark = pytest.mark.integration
+# Reads the PDF that `make pdf` built (poppler's tools run as subprocesses); make pdf-check
+# selects these (`-m pdf`), and the other test runs leave them out.
+pytestmark = [pytest.mark.integration, pytest.mark.pdf]
 
 BOOK = os.path.join(ROOT, "build", "book")
 LATEX = os.path.join(BOOK, "_build", "latex")

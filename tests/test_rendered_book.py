@@ -15,6 +15,8 @@ Every notebook page links to its own notebook on Colab (the badge under its titl
 theme's launch button) and offers the .ipynb for download.
 The same checks run with the theme in dark mode under BOOK_MODE=dark (`make book-dark`).
 Needs `make book-build` first. Without Chromium the tests skip locally; under CI they fail.
+Every test here is marked `browser`: `make book-check` selects them (`-m browser`), and the
+other test runs leave them out.
 """
 
 import functools
@@ -32,6 +34,9 @@ import pytest
 from tools import colab
 
 from tool_modules import chromium, foreign, require
+
+# The built book in a browser: make book-check and make book-dark select these (`-m browser`).
+pytestmark = pytest.mark.browser
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HTML = os.path.join(ROOT, "build", "book", "_build", "html")
