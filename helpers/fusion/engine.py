@@ -42,7 +42,7 @@ __all__ = ["fuse", "layer_table"]
 def fuse(model, x=None, *, n_random=64, seed=0, rtol=RTOL):
     """A copy of `model` with every Batch Normalization layer that can be folded folded away.
 
-    Each BN layer ``z = s * x + t`` (`bn_affine_of`) is absorbed, exactly, into
+    Each BN layer ``z = s * x + t`` (`helpers.fusion.bn_affine_of`) is absorbed, exactly, into
 
     * the linear layer *before* it (the book's formula, p. 341), when that layer applies no
       activation, is called once, feeds only this BN, and the BN normalizes its channel axis;
