@@ -5,7 +5,7 @@ input; p. 343: BN before each activation, Dense layers without bias), and for ba
 and 1024, this times five variants interleaved in one process:
 
 * ``original``: the trained Keras model with its BN layers;
-* ``fused``: `helpers.fusion.graph.fuse(original)`;
+* ``fused``: `helpers.fusion.fuse(original)`;
 * ``no_bn``: the same architecture built without BN (Dense layers with bias), holding the fused
   weights, i.e. the floor that fusion can reach;
 * ``tflite_original`` / ``tflite_fused``: TensorFlow Lite's conversion of each (float32, default
@@ -17,21 +17,22 @@ input shape, followed by ``.numpy()`` on the output; TFLite variants as ``invoke
 other, and the two TFLite variants with each other (TFLite's spinning worker threads would slow
 a TensorFlow call that follows them). Each repetition times every variant of a group in turn,
 rotating the order, after a warm-up; the statistics are medians and inter-quartile ranges over the
-repetitions, and the ratios are medians of the per-repetition (paired) ratios.
+repetitions, and the ratios are medians of the per-repetition (paired) ratios
+(`helpers.fusion.timing.time_group`).
 
 Usage: ``python bench/fusion_latency.py --out helpers/bench`` (what ``make bench`` runs). The
 results ship inside the package, so that chapter 06 reads them wherever it runs
-(`helpers.fusion.timing.stored_benchmark`).
+(`helpers.bench.stored`).
 """
 
 import argparse
-import json
 import os
 import platform
 import time
 import warnings
 
 import helpers
+from helpers.bench import store
 
 BATCH_SIZES = (1, 32, 1024)
 VARIANTS = ("original", "fused", "no_bn", "tflite_original", "tflite_fused")
@@ -56,31 +57,6 @@ def build(placement, with_bn=True):
             ]
     layers.append(L.Dense(10, activation="softmax"))
     return keras.Sequential(layers, name=f"bn_{placement}" if with_bn else f"no_bn_{placement}")
-
-
-def _time_group(fns, args, entry):
-    """Time one group of variants interleaved; store medians, IQRs and paired ratios in `entry`.
-
-    The calls per repetition are set so that the slowest variant takes about `--target-ms`.
-    Ratios are computed only between variants of the same group, so they are paired
-    repetition by repetition.
-    """
-    from helpers.fusion.timing import time_interleaved
-
-    import numpy as np
-
-    probe = time_interleaved(fns, reps=3, inner=1, warmup=3)
-    slowest = max(float(np.median(v)) for v in probe.values())
-    inner = max(1, int(round(args.target_ms / 1000 / slowest)))
-    times = time_interleaved(fns, reps=args.reps, inner=inner, warmup=2)
-    for name, t in times.items():
-        q25, q50, q75 = np.percentile(t * 1e6, [25, 50, 75])
-        entry["variants"][name] = {"median_us": q50, "iqr_us": q75 - q25}
-        entry["inner_calls"][name] = inner
-    for a, b in RATIOS:
-        if a in times and b in times:
-            lo, mid, hi = np.percentile(times[a] / times[b], [25, 50, 75])
-            entry["ratios"][f"{a}/{b}"] = {"median": mid, "q25": lo, "q75": hi}
 
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
@@ -130,9 +106,9 @@ def main(argv=None):
     helpers.setup(args.seed)
     warnings.filterwarnings("ignore", message=r"\s*Warning: tf.lite.Interpreter is deprecated")
     from helpers.data import load_fashion_mnist
-    from helpers.fusion.graph import fuse
+    from helpers.fusion import fuse
     from helpers.fusion.tflite import tflite_ops, tflite_predict, to_tflite
-    from helpers.fusion.timing import keras_inference_fn
+    from helpers.fusion.timing import keras_inference_fn, time_group
 
     import keras
     import numpy as np
@@ -169,7 +145,8 @@ def main(argv=None):
         for batch in BATCH_SIZES:
             x = tf.constant(X_test[:batch])
             fns = {name: keras_inference_fn(m, x) for name, m in keras_models.items()}
-            _time_group(fns, args, results["models"][key]["batches"][str(batch)])
+            entry = results["models"][key]["batches"][str(batch)]
+            time_group(fns, entry, reps=args.reps, target_ms=args.target_ms, ratios=RATIOS)
 
     # Phase 2, TensorFlow Lite: convert both variants of each model and time them together.
     for key, (keras_models, _report) in built.items():
@@ -195,7 +172,7 @@ def main(argv=None):
                 it.set_tensor(inp["index"], X_test[:batch])
                 fns[name] = lambda it=it, o=out["index"]: (it.invoke(), it.get_tensor(o))
             entry = results["models"][key]["batches"][str(batch)]
-            _time_group(fns, args, entry)
+            time_group(fns, entry, reps=args.reps, target_ms=args.target_ms, ratios=RATIOS)
             print(
                 f"{key} batch {batch:4d}: "
                 + ", ".join(f"{n} {entry['variants'][n]['median_us']:.0f} us" for n in VARIANTS),
@@ -216,12 +193,7 @@ def main(argv=None):
         "load_average_1min": os.getloadavg()[0],
         "seconds": round(time.time() - started, 1),
     }
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "latency.json"), "w") as f:
-        json.dump(results, f, indent=2, default=float)
-        f.write("\n")
-    with open(os.path.join(args.out, "latency.md"), "w") as f:
-        f.write(markdown(results))
+    store("latency", results, markdown(results), args.out)
     if args.update_readme:
         update_readme(markdown(results))
     print(markdown(results))

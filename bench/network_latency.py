@@ -3,7 +3,8 @@
 The book's two models (`fusion_latency.py`) are small Dense stacks; the networks people deploy
 are convolutional. This times MobileNetV2, EfficientNetB0 and ResNet50 (``weights=None``, BN
 layers calibrated as after training by `helpers.fusion.applications.application`, at
-``--size`` pixels) at batch sizes 1 and 32, with the method of `fusion_latency.py`:
+``--size`` pixels) at batch sizes 1 and 32, with the method of `fusion_latency.py`
+(`helpers.fusion.timing.time_group`):
 
 * ``original`` and ``fused`` (`helpers.fusion.fuse`), Keras, interleaved with each other;
 * ``tflite_original`` and ``tflite_fused``, TensorFlow Lite's conversion of each (float32,
@@ -16,7 +17,7 @@ them into the stored results, so that the three can be measured one after the ot
 
 Usage: ``python bench/network_latency.py --out helpers/bench`` (what ``make bench`` runs);
 writes ``networks.json`` and ``networks.md``, which chapter 06 reads
-(`helpers.timing.stored_bench`).
+(`helpers.bench.stored`).
 """
 
 import argparse
@@ -27,6 +28,7 @@ import time
 import warnings
 
 import helpers
+from helpers.bench import store
 
 FAMILIES = ("MobileNetV2", "EfficientNetB0", "ResNet50")
 BATCH_SIZES = (1, 32)
@@ -34,37 +36,26 @@ VARIANTS = ("original", "fused", "tflite_original", "tflite_fused")
 RATIOS = (("original", "fused"), ("tflite_original", "tflite_fused"))
 
 
-def time_group(fns, reps, target_ms, entry):
-    """Time one group interleaved; store medians, IQRs and paired ratios in `entry`."""
-    from helpers.fusion.timing import time_interleaved
-
-    import numpy as np
-
-    probe = time_interleaved(fns, reps=2, inner=1, warmup=1)
-    slowest = max(float(np.median(v)) for v in probe.values())
-    inner = max(1, int(round(target_ms / 1000 / slowest)))
-    times = time_interleaved(fns, reps=reps, inner=inner, warmup=1)
-    for name, t in times.items():
-        q25, q50, q75 = np.percentile(t * 1e6, [25, 50, 75])
-        entry["variants"][name] = {"median_us": q50, "iqr_us": q75 - q25}
-        entry["inner_calls"][name] = inner
-    for a, b in RATIOS:
-        if a in times and b in times:
-            lo, mid, hi = np.percentile(times[a] / times[b], [25, 50, 75])
-            entry["ratios"][f"{a}/{b}"] = {"median": mid, "q25": lo, "q75": hi}
-
-
 def measure(name, args):
     """One family: build, fuse, convert, time; returns its JSON entry."""
     from helpers.fusion import applications as zoo
     from helpers.fusion import fuse
     from helpers.fusion.tflite import tflite_ops, tflite_predict, to_tflite
-    from helpers.fusion.timing import keras_inference_fn
+    from helpers.fusion.timing import keras_inference_fn, time_group
 
     import numpy as np
     import tensorflow as tf
 
     load_start, started = os.getloadavg()[0], time.time()
+    # A shorter probe and warm-up than fusion_latency.py's, to keep the run within minutes.
+    timed = dict(
+        reps=args.reps,
+        target_ms=args.target_ms,
+        ratios=RATIOS,
+        probe_reps=2,
+        probe_warmup=1,
+        warmup=1,
+    )
     helpers.setup(args.seed)
     model = zoo.application(name, size=args.size, seed=args.seed)
     fused, report = fuse(model, n_random=4, seed=args.seed)
@@ -83,7 +74,7 @@ def measure(name, args):
     for batch in BATCH_SIZES:
         x = tf.constant(x_all[:batch])
         fns = {k: keras_inference_fn(m, x) for k, m in (("original", model), ("fused", fused))}
-        time_group(fns, args.reps, args.target_ms, entry["batches"][str(batch)])
+        time_group(fns, entry["batches"][str(batch)], **timed)
     tfl = {
         "tflite_original": to_tflite(model)[0],
         "tflite_fused": to_tflite(fused)[0],
@@ -101,7 +92,7 @@ def measure(name, args):
             it.allocate_tensors()
             it.set_tensor(inp["index"], x_all[:batch])
             fns[key] = lambda it=it, o=out["index"]: (it.invoke(), it.get_tensor(o))
-        time_group(fns, args.reps, args.target_ms, entry["batches"][str(batch)])
+        time_group(fns, entry["batches"][str(batch)], **timed)
         print(
             f"{name} batch {batch:3d}: "
             + ", ".join(
@@ -199,12 +190,7 @@ def main(argv=None):
         "load_average_1min": os.getloadavg()[0],
         "seconds": round(time.time() - started, 1),
     }
-    os.makedirs(args.out, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2, default=float)
-        f.write("\n")
-    with open(os.path.join(args.out, "networks.md"), "w", encoding="utf-8") as f:
-        f.write(markdown(results))
+    store("networks", results, markdown(results), args.out)
     print(markdown(results))
 
 

@@ -3,7 +3,7 @@
 The book (p. 341) says that each epoch takes longer with BN but that so many fewer epochs are
 needed that the wall time is usually shorter. Chapter 07 counts the steps each network needs to
 reach the target; seconds depend on the machine, so they are measured here, the way the latency
-rows are, and stored with the package for the chapter to read (`helpers.timing.stored_bench`).
+rows are, and stored with the package for the chapter to read (`helpers.bench.stored`).
 
 The set-up is chapter 07's speed experiment at its default parameters: a 10-layer ELU MLP of
 64 units, without BN and with BN before each activation, plain SGD with batches of 64 on
@@ -26,12 +26,12 @@ Usage: ``python bench/wall_time.py --out helpers/bench`` (what ``make bench`` ru
 """
 
 import argparse
-import json
 import os
 import platform
 import time
 
 import helpers
+from helpers.bench import store
 
 #: Chapter 07's default parameters of the speed experiment (its parameters cell).
 SETUP = {
@@ -209,12 +209,7 @@ def main(argv=None):
         "load_average_1min": os.getloadavg()[0],
         "seconds": round(time.time() - started, 1),
     }
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "wall_time.json"), "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2, default=float)
-        f.write("\n")
-    with open(os.path.join(args.out, "wall_time.md"), "w", encoding="utf-8") as f:
-        f.write(markdown(results))
+    store("wall_time", results, markdown(results), args.out)
     print(markdown(results))
 
 

@@ -1,7 +1,8 @@
 """helpers.fusion.applications: keras.applications families with calibrated BN, fused down to
 the floor of BN layers that cannot fold (integration: each builds a real network)."""
 
-from helpers.fusion import applications, graph
+from helpers import fusion
+from helpers.fusion import applications
 
 import keras
 import pytest
@@ -41,7 +42,7 @@ SLOW_FAMILIES = {"MobileNetV3Small", "Xception", "ResNet50", "InceptionV3"}
 )
 def test_fuse_applications_floor(name):
     model = applications.application(name)
-    fused, report = graph.fuse(model, n_random=8)
+    fused, report = fusion.fuse(model, n_random=8)
     assert len(report.left) == FLOOR[name] == count_bn(fused)
     for r in report.left:
         assert "(Add)" in r.reason or "(Concatenate)" in r.reason or "Pooling2D)" in r.reason
@@ -53,6 +54,6 @@ def test_fuse_transfer_learning_application_base():
     base = applications.application("MobileNetV3Small")
     base = keras.Model(base.inputs, base.get_layer("global_average_pooling2d").output)
     model = keras.Sequential([keras.Input((32, 32, 3)), base, L.Dense(2, activation="softmax")])
-    fused, report = graph.fuse(model, n_random=8)
+    fused, report = fusion.fuse(model, n_random=8)
     assert len(report.records) == 34 and not report.left
     assert all(r.bn.startswith(f"{base.name}/") for r in report.records)

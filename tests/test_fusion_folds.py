@@ -1,11 +1,13 @@
 """helpers.fusion.folds: each fold against its definition and against the unfused
 Keras layer pair, and the errors of the array functions."""
 
-from helpers.fusion import folds, graph
+from helpers import fusion
+from helpers.fusion import folds
 
 import keras
 import numpy as np
 import pytest
+from bn_stats import stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,15 +37,6 @@ def conv_valid(x, k, b):
                 "nhwc,co->nhwo", x[:, i : i + H - kh + 1, j : j + W - kw + 1], k[i, j]
             )
     return out + b
-
-
-def stats(rng, n, scale=True, center=True):
-    return (
-        rng.uniform(0.2, 3.0, n) * rng.choice([-1, 1], n) if scale else None,
-        rng.normal(size=n) if center else None,
-        rng.normal(size=n) * 2,
-        rng.uniform(0.0, 4.0, n),
-    )
 
 
 # --- array maths ---------------------------------------------------------------------------
@@ -156,7 +149,7 @@ def test_fold_matches_keras_layers():
     bn(dense(x))
     bn.set_weights(list(stats(rng, 3)))
     want = np.asarray(bn(dense(x), training=False))
-    k, b = folds.fold_into_previous(*dense.get_weights(), *graph.bn_affine_of(bn))
+    k, b = folds.fold_into_previous(*dense.get_weights(), *fusion.bn_affine_of(bn))
     np.testing.assert_allclose(x @ k + b, want, rtol=1e-5, atol=1e-5)
 
 
@@ -174,7 +167,7 @@ def keras_pair(make, x, direction, seed, **bn_kwargs):
     bn = L.BatchNormalization(epsilon=float(rng.uniform(1e-5, 0.1)), **bn_kwargs)
     bn.build((None,) * (x.ndim - 1) + (c,))
     bn.set_weights([w for w in stats(rng, c, bn.scale, bn.center) if w is not None])
-    s, t = graph.bn_affine_of(bn)
+    s, t = fusion.bn_affine_of(bn)
     if direction == "previous":
         want = bn(layer(x), training=False)
     else:
@@ -322,7 +315,7 @@ def affine(n):
         (lambda: folds.bn_affine(None, None, [np.nan, 0, 0], np.ones(3), 1e-3), "NaN"),
         (lambda: folds.bn_affine(None, None, np.zeros(3), None, 1e-3), "must be arrays"),
         (lambda: folds.bn_affine(None, None, np.zeros(3), np.ones(3), "1e-3"), "epsilon"),
-        (lambda: graph.bn_affine_of(L.Dense(3)), "BatchNormalization"),
+        (lambda: fusion.bn_affine_of(L.Dense(3)), "BatchNormalization"),
     ],
 )
 def test_array_errors(call, match):

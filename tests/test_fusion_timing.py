@@ -1,4 +1,5 @@
-"""helpers.fusion.timing: interleaved timing, and the traced inference function."""
+"""helpers.fusion.timing: interleaved timing, the benchmarks' timed groups, and the traced
+inference function."""
 
 from helpers.fusion import timing
 
@@ -42,20 +43,45 @@ def test_keras_inference_fn_runs_the_model_in_inference_mode():
     assert not np.allclose(call(), model(x, training=True).numpy())
 
 
-def test_stored_bench_names_what_it_knows():
-    with pytest.raises(ValueError, match="latency, networks, wall_time"):
-        timing.stored_bench("speed")
-    results, table = timing.stored_bench("latency")
-    assert "models" in results and table.strip()
+class FakeClock:
+    """`time.perf_counter` for callables that each take a fixed time: exact timings."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def takes(self, seconds):
+        def call():
+            self.now += seconds
+
+        return call
 
 
-def test_stored_wall_time_has_a_ratio_per_seed():
-    try:
-        results, table = timing.stored_bench("wall_time")
-    except FileNotFoundError as err:  # a clear sentence, not a traceback from importlib
-        assert "make bench" in str(err)
-        return
-    for entry in results["seeds"].values():
-        assert entry["time_ratio"]["q25"] <= entry["time_ratio"]["median"]
-        assert entry["no_bn"]["steps"] > 0 and entry["bn"]["steps"] > 0
-    assert "| seed |" in table
+def test_time_group_sets_the_calls_and_stores_medians_iqrs_and_paired_ratios(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr("time.perf_counter", clock)
+    fns = {"a": clock.takes(1e-3), "b": clock.takes(2e-3), "c": clock.takes(4e-3)}
+    entry = {"inner_calls": {}, "reps": 5, "variants": {}, "ratios": {}}
+    ratios = (("a", "b"), ("b", "c"), ("a", "missing"))
+    timing.time_group(fns, entry, reps=5, target_ms=20.0, ratios=ratios)
+    assert entry["inner_calls"] == {"a": 5, "b": 5, "c": 5}  # the slowest takes 20 ms
+    assert {k: round(v["median_us"]) for k, v in entry["variants"].items()} == {
+        "a": 1000,
+        "b": 2000,
+        "c": 4000,
+    }
+    assert all(abs(v["iqr_us"]) < 1e-6 for v in entry["variants"].values())
+    assert list(entry["ratios"]) == ["a/b", "b/c"]
+    assert all(abs(r[q] - 0.5) < 1e-9 for r in entry["ratios"].values() for q in r)
+
+
+def test_time_group_counts_probe_and_warm_up_calls():
+    calls = []
+    fns = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    entry = {"inner_calls": {}, "variants": {}, "ratios": {}}
+    timing.time_group(fns, entry, reps=4, target_ms=1e-9, probe_reps=2, probe_warmup=1, warmup=3)
+    # probe: 1 warm-up + 2 reps of one call; then 3 warm-ups + 4 reps of one call (inner >= 1)
+    assert calls.count("a") == calls.count("b") == 1 + 2 + 3 + 4
+    assert entry["inner_calls"] == {"a": 1, "b": 1} and entry["ratios"] == {}

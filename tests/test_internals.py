@@ -10,8 +10,8 @@ import ast
 import pathlib
 import re
 
-from helpers import internals
-from helpers.fusion import graph
+from helpers import fusion, internals
+from helpers.fusion import plan
 
 import keras
 import numpy as np
@@ -161,7 +161,7 @@ def test_fuse_raises_instead_of_calling_a_model_subclassed(attribute, monkeypatc
     model = _functional() if attribute == "_nodes_by_depth" else _sequential()
     _delete(monkeypatch, model, attribute)
     with pytest.raises(internals.InternalsError, match=attribute):
-        graph.fuse(model, n_random=4)
+        fusion.fuse(model, n_random=4)
 
 
 def test_fuse_raises_instead_of_leaving_a_nested_model_in_place(monkeypatch):
@@ -170,7 +170,7 @@ def test_fuse_raises_instead_of_leaving_a_nested_model_in_place(monkeypatch):
     outer = keras.Model(inp, keras.layers.Dense(2)(inner(inp)))
     _delete(monkeypatch, inner, "_nodes_by_depth")
     with pytest.raises(internals.InternalsError, match="_nodes_by_depth"):
-        graph.fuse(outer, n_random=4)
+        fusion.fuse(outer, n_random=4)
 
 
 def test_fuse_raises_when_a_producer_cannot_be_found(monkeypatch):
@@ -180,15 +180,15 @@ def test_fuse_raises_when_a_producer_cannot_be_found(monkeypatch):
     model.layers[-1].set_weights([w + 0.5 for w in model.layers[-1].get_weights()])
     _delete(monkeypatch, model.layers[-1], "_inbound_nodes")
     with pytest.raises(internals.InternalsError, match="_inbound_nodes"):
-        graph.fuse(model, n_random=4)
+        fusion.fuse(model, n_random=4)
 
 
-@pytest.mark.parametrize("cls", list(graph._kinds()), ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", list(plan._kinds()), ids=lambda c: c.__name__)
 def test_each_public_layer_class_builds_layers_of_exactly_that_type(cls):
     """fuse folds into exact types only; a reshuffled hierarchy would fold nothing, quietly."""
     args = (1,) if cls.__name__.startswith(("Dense", "Depthwise")) else (1, 1)
     layer = cls(*args)
-    assert type(layer) is cls and graph._kind(layer)
+    assert type(layer) is cls and plan.linear_kind(layer)
 
 
 def test_a_subclass_of_a_linear_layer_is_named_as_one():
@@ -197,7 +197,7 @@ def test_a_subclass_of_a_linear_layer_is_named_as_one():
 
     inp = keras.Input((3,))
     out = keras.layers.BatchNormalization()(MyDense(4, name="mine")(inp))
-    _, report = graph.fuse(keras.Model(inp, out), x=np.ones((2, 3), np.float32), n_random=0)
+    _, report = fusion.fuse(keras.Model(inp, out), x=np.ones((2, 3), np.float32), n_random=0)
     assert report.records[0].action == "left in place"
     assert "'mine' (MyDense) before is a subclass of Dense" in report.records[0].reason
 

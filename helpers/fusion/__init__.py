@@ -1,20 +1,16 @@
 """Fusing BN into neighbouring layers (chapter 06): the folds in NumPy, the model surgery, the
 `keras.applications` networks it is tried on, TFLite conversion and timing.
 
-`fuse`, `layer_table` and the report classes are those of `helpers.fusion.graph`, so that a
-chapter writes ``from helpers import fusion`` and ``fusion.fuse(model)``.
+`fuse` and `layer_table` (`helpers.fusion.engine`), the report classes
+(`helpers.fusion.report`), the check's constants (`helpers.fusion.verify`) and `bn_affine_of`
+(`helpers.fusion.plan`) are re-exported here, so that a chapter writes
+``from helpers import fusion`` and ``fusion.fuse(model)``.
 """
 
-from helpers.fusion.graph import (
-    NOISE_FACTOR,
-    RTOL,
-    FoldRecord,
-    FusionError,
-    FusionReport,
-    bn_affine_of,
-    fuse,
-    layer_table,
-)
+from helpers.fusion.engine import fuse, layer_table
+from helpers.fusion.plan import bn_affine_of
+from helpers.fusion.report import FoldRecord, FusionError, FusionReport
+from helpers.fusion.verify import NOISE_FACTOR, RTOL
 
 __all__ = [
     "NOISE_FACTOR",

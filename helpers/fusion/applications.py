@@ -12,7 +12,7 @@ not, can be checked against it. After training, each BN's moving statistics are 
 input, and that is what `calibrate_bn` sets.
 """
 
-from helpers.book import checks
+from helpers import checks
 
 import numpy as np
 

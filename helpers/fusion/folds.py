@@ -6,7 +6,7 @@ layer disappears without changing the predictions (Géron, *Hands-On ML*, 2nd ed
 
 Every fold here takes the kernel and bias of the linear layer and the map ``(s, t)``, in that
 order, and returns the new ``(kernel, bias)`` in float64. Only `bn_affine` sees γ, β, μ, v and
-ε, so their checks live in one place. This module is pure NumPy; `helpers.fusion.graph` decides
+ε, so their checks live in one place. This module is pure NumPy; `helpers.fusion.plan` decides
 which fold applies where in a Keras model, as PyTorch keeps ``fuse_linear_bn_weights`` apart
 from its graph fuser.
 
@@ -21,7 +21,7 @@ Kernel layouts (Keras, channels-last):
 * Conv2DTranspose ``(kh, kw, out, in)``: `fold_into_previous` with ``axis=-2``.
 """
 
-from helpers.book import checks
+from helpers import checks
 
 import numpy as np
 

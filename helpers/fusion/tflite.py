@@ -1,6 +1,6 @@
 """TensorFlow Lite's conversion of a Keras model: convert, list the operators, predict.
 
-Chapter 06 compares what `helpers.fusion.graph.fuse` does with what TFLite's converter does to the
+Chapter 06 compares what `helpers.fusion.fuse` does with what TFLite's converter does to the
 same model (Géron, *Hands-On ML*, 2nd ed., p. 341: "TFLite's optimizer does this
 automatically"). These helpers run the converter and the interpreter quietly and return the
 warnings they raise as `Caught` records (category, module, text), so a chapter can show the
@@ -15,8 +15,7 @@ import os
 import sys
 import warnings
 
-from helpers import internals
-from helpers.book import checks
+from helpers import checks, internals
 
 import numpy as np
 

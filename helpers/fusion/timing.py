@@ -1,13 +1,14 @@
 """Timing inference fairly: Keras models traced once, and callables timed interleaved.
 
-Used by chapter 06 and ``make bench`` to time a model before and after fusion.
+Used by chapter 06 and ``make bench`` to time a model before and after fusion: the benchmarks
+time each group of variants with `time_group` and store the results with `helpers.bench.store`.
 """
 
-from helpers.book import checks
+from helpers import checks
 
 import numpy as np
 
-__all__ = ["keras_inference_fn", "stored_bench", "stored_benchmark", "time_interleaved"]
+__all__ = ["keras_inference_fn", "time_group", "time_interleaved"]
 
 
 def keras_inference_fn(model, x):
@@ -77,54 +78,40 @@ def time_interleaved(fns, reps=30, inner=1, warmup=3):
     return out
 
 
-#: The stored results of ``make bench``: file stem -> what it measured.
-BENCHES = {
-    "latency": "inference latency of the book's two models, before and after fusion (C3)",
-    "networks": "inference latency of MobileNetV2, EfficientNetB0 and ResNet50 (C3)",
-    "wall_time": "wall time to a target accuracy with and without BN (C6)",
-}
+def time_group(fns, entry, *, reps, target_ms, ratios=(), probe_reps=3, probe_warmup=3, warmup=2):
+    """Time one group of callables interleaved and store medians, IQRs and paired ratios.
 
-
-def stored_bench(name):
-    """The stored results of one part of ``make bench``, which ship inside the package.
+    A probe (`time_interleaved` with `probe_reps` repetitions of one call each, after
+    `probe_warmup` warm-up calls) sets the calls per repetition so that the slowest callable
+    takes about `target_ms` per measurement; then `reps` repetitions are timed, after `warmup`
+    calls. Ratios are computed only between callables of the group, so they are paired
+    repetition by repetition.
 
     Args:
-        name: a key of `BENCHES`: ``"latency"``, ``"networks"`` or ``"wall_time"``.
-
-    Returns:
-        ``(results, table)``: the parsed ``<name>.json`` and the Markdown of ``<name>.md``.
+        fns: dict ``name -> callable`` taking no arguments, as for `time_interleaved`.
+        entry: dict with ``"variants"``, ``"inner_calls"`` and ``"ratios"`` dicts, updated in
+            place: ``variants[name] = {"median_us", "iqr_us"}`` (microseconds per call),
+            ``inner_calls[name]``, and for each pair ``(a, b)`` of `ratios` whose both names
+            are in `fns`, ``ratios["a/b"] = {"median", "q25", "q75"}`` of the per-repetition
+            ratios of their times.
+        reps: timed repetitions (>= 1).
+        target_ms: milliseconds the slowest callable should take per measurement.
+        ratios: pairs of names ``(a, b)``.
+        probe_reps, probe_warmup, warmup: repetitions and warm-up calls of the probe, and
+            warm-up calls of the timed run.
 
     Raises:
-        ValueError: `name` is not a key of `BENCHES`.
-        FileNotFoundError: the results were never stored (run ``make bench``).
+        ValueError: as `time_interleaved`.
     """
-    import json
-    from importlib import resources
-
-    if name not in BENCHES:
-        raise ValueError(f"name must be one of {', '.join(BENCHES)}, got {name!r}")
-    folder = resources.files("helpers") / "bench"
-    if not (folder / f"{name}.json").is_file():
-        raise FileNotFoundError(
-            f"helpers/bench/{name}.json is missing: run make bench to measure {BENCHES[name]}"
-        )
-    results = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
-    return results, (folder / f"{name}.md").read_text(encoding="utf-8")
-
-
-def stored_benchmark():
-    """The results of the last ``make bench``, which ship inside the package.
-
-    Chapter 06 shows them wherever it runs (Colab included): timings are measured by the
-    benchmark, interleaved and repeated, not by the chapter.
-
-    Returns:
-        ``(results, table)``: the parsed ``latency.json`` and the Markdown table of
-        ``latency.md``.
-    """
-    import json
-    from importlib import resources
-
-    folder = resources.files("helpers") / "bench"
-    results = json.loads((folder / "latency.json").read_text(encoding="utf-8"))
-    return results, (folder / "latency.md").read_text(encoding="utf-8")
+    probe = time_interleaved(fns, reps=probe_reps, inner=1, warmup=probe_warmup)
+    slowest = max(float(np.median(v)) for v in probe.values())
+    inner = max(1, int(round(target_ms / 1000 / slowest)))
+    times = time_interleaved(fns, reps=reps, inner=inner, warmup=warmup)
+    for name, t in times.items():
+        q25, q50, q75 = np.percentile(t * 1e6, [25, 50, 75])
+        entry["variants"][name] = {"median_us": q50, "iqr_us": q75 - q25}
+        entry["inner_calls"][name] = inner
+    for a, b in ratios:
+        if a in times and b in times:
+            lo, mid, hi = np.percentile(times[a] / times[b], [25, 50, 75])
+            entry["ratios"][f"{a}/{b}"] = {"median": mid, "q25": lo, "q75": hi}

@@ -1,11 +1,14 @@
-"""helpers.fusion.graph on models that compute in float16 or bfloat16 (mixed precision)."""
+"""helpers.fusion.engine on models that compute in float16 or bfloat16 (mixed precision)."""
 
 import helpers
-from helpers.fusion import folds, graph
+from helpers import fusion
+from helpers.fusion import engine, plan
+from helpers.fusion.__main__ import main
 
 import keras
 import numpy as np
 import pytest
+from bn_stats import stats
 
 L = keras.layers
 
@@ -33,13 +36,7 @@ def randomize_bn(model, seed=0):
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         if isinstance(layer, L.BatchNormalization):
-            n = layer.moving_mean.shape[0]
-            values = [
-                rng.uniform(0.2, 3.0, n) * rng.choice([-1, 1], n),
-                rng.normal(size=n),
-                rng.normal(size=n) * 2,
-                rng.uniform(0.0, 4.0, n),
-            ]
+            values = stats(rng, layer.moving_mean.shape[0])
             layer.set_weights([v.astype(w.dtype) for v, w in zip(values, layer.get_weights())])
     return model
 
@@ -82,9 +79,9 @@ def policies(model):
 
 
 def break_previous_folds(monkeypatch, by):
-    real = folds.fold_into_previous
+    real = plan.fold_into_previous
     monkeypatch.setattr(
-        folds, "fold_into_previous", lambda *a, **k: (lambda w, b: (w, b + by))(*real(*a, **k))
+        plan, "fold_into_previous", lambda *a, **k: (lambda w, b: (w, b + by))(*real(*a, **k))
     )
 
 
@@ -95,7 +92,7 @@ def break_previous_folds(monkeypatch, by):
 def test_fuse_folds_low_precision_models(policy, build):
     model = build(policy)
     before = [layer.dtype_policy.name for layer in model.layers]
-    fused, report = graph.fuse(model)
+    fused, report = fusion.fuse(model)
     assert not report.left and not any(isinstance(la, L.BatchNormalization) for la in fused.layers)
     assert [layer.dtype_policy.name for layer in model.layers] == before  # restored
     assert policies(fused) == policies(model)  # kept by the copy
@@ -118,14 +115,14 @@ def test_fuse_never_changes_the_model_it_checks(policy, monkeypatch):
     model = conv_model()
     weights, own = model.get_weights(), [layer.dtype_policy for layer in model.layers]
     seen = []
-    real = graph._compare
+    real = engine.compare
 
     def spying(*args):
         seen.append([layer.dtype_policy for layer in model.layers])
         return real(*args)
 
-    monkeypatch.setattr(graph, "_compare", spying)
-    graph.fuse(model)
+    monkeypatch.setattr(engine, "compare", spying)
+    fusion.fuse(model)
     assert len(seen) == 2 and all(all(a is b for a, b in zip(s, own)) for s in seen)
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights))
 
@@ -150,7 +147,7 @@ def nested_model():
 @pytest.mark.parametrize("policy", MIXED, indirect=True)
 def test_fuse_checks_nested_mixed_models_in_float32_throughout(policy):
     model = nested_model()
-    fused, report = graph.fuse(model)
+    fused, report = fusion.fuse(model)
     assert [r.action for r in report.records] == ["left in place", "folded into previous"]
     # float32 weights, every layer of the copies computing in float32: a float32 noise
     assert report.noise < 1e-4 < report.compute_noise
@@ -173,7 +170,7 @@ def test_fuse_refuses_a_low_precision_model_it_cannot_copy_in_float32(policy):
         keras.Sequential([keras.Input((4,)), L.Dense(3), L.BatchNormalization(), Sub()])
     )
     with pytest.raises(ValueError, match="cannot build: 'sub' \\(Sub\\) is a model") as err:
-        graph.fuse(model)
+        fusion.fuse(model)
     assert len(str(err.value).splitlines()) == 1 and str(err.value).count(". ") == 0
 
 
@@ -181,20 +178,20 @@ def test_fuse_refuses_a_low_precision_model_it_cannot_copy_in_float32(policy):
 def test_fuse_catches_a_wrong_fold_in_low_precision(policy, monkeypatch):
     model = issue_model(policy)
     break_previous_folds(monkeypatch, 1.0)
-    with pytest.raises(graph.FusionError, match="differs from .* computing in float32"):
-        graph.fuse(model)
+    with pytest.raises(fusion.FusionError, match="differs from .* computing in float32"):
+        fusion.fuse(model)
     assert policies(model)[0] == policy
 
 
 @pytest.mark.parametrize("policy", MIXED, indirect=True)
 def test_fuse_checks_mixed_models_as_sharply_as_float32(policy, monkeypatch):
     model = issue_model(policy)
-    _, report = graph.fuse(model)
+    _, report = fusion.fuse(model)
     # An error in the bias far below what float16/bfloat16 rounding moves the outputs by.
     assert report.compute_diff > 1e-3
     break_previous_folds(monkeypatch, 1e-3)
-    with pytest.raises(graph.FusionError, match="this is a bug in fuse"):
-        graph.fuse(model)
+    with pytest.raises(fusion.FusionError, match="this is a bug in fuse"):
+        fusion.fuse(model)
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "float16"], indirect=True)
@@ -208,14 +205,14 @@ def test_fuse_leaves_a_fold_that_would_overflow_float16(policy):
     )  # s = 3000 / sqrt(1 + 1e-3), W' > 65504
     model.layers[0].set_weights([np.full((4, 3), 30.0), np.zeros(3)])
     x = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32) * 1e-3
-    fused, report = graph.fuse(model, x, n_random=0)
+    fused, report = fusion.fuse(model, x, n_random=0)
     rec = report.records[0]
     assert rec.action == "left in place"
     assert "would reach" in rec.reason and "float16's largest value 65504" in rec.reason
     assert fused.layers[0].use_bias and report.max_abs_diff == 0.0
     # On standard-normal inputs the original's own float16 outputs overflow.
     with pytest.raises(ValueError, match="itself outputs infinite or NaN"):
-        graph.fuse(model)
+        fusion.fuse(model)
 
 
 def cancelling_model():
@@ -235,13 +232,13 @@ def cancelling_model():
 def test_fuse_refuses_when_rounding_hides_a_wrong_fold(policy):
     model = cancelling_model()
     if policy != "bfloat16":
-        graph.fuse(model)  # float32 weights: the check resolves a wrong fold
+        fusion.fuse(model)  # float32 weights: the check resolves a wrong fold
         return
     with pytest.raises(ValueError, match=r"in bfloat16 \(dtype policy 'bfloat16'\)") as err:
-        graph.fuse(model)
+        fusion.fuse(model)
     message = str(err.value)
     assert "too much for fuse's check" in message and len(message.splitlines()) == 1
-    assert message.count(". ") == 0 and not isinstance(err.value, graph.FusionError)
+    assert message.count(". ") == 0 and not isinstance(err.value, fusion.FusionError)
 
 
 @pytest.mark.parametrize("policy", MIXED + PURE, indirect=True)
@@ -249,9 +246,9 @@ def test_cli_fuses_a_saved_low_precision_model(policy, tmp_path, capsys):
     model = issue_model(policy)
     src, out = tmp_path / "model.keras", tmp_path / "fused.keras"
     model.save(src)
-    _, report = graph.fuse(model)
+    _, report = fusion.fuse(model)
     keras.mixed_precision.set_dtype_policy("float32")  # as in a fresh process
-    assert graph.main([str(src), "-o", str(out)]) == 0
+    assert main([str(src), "-o", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "1 folded, 0 left" in printed and f"computing in {compute_dtype(policy)}" in printed
     fused = keras.models.load_model(out)
@@ -266,12 +263,12 @@ def test_fuse_fails_when_only_the_low_precision_run_differs(policy, monkeypatch)
     """A fused model that overflows float16 where the original does not (not seen on CPU,
     whose float16 products accumulate in float32: simulated) is refused, not returned."""
     model = issue_model(policy)
-    real = graph._compare
+    real = engine.compare
 
     def overflowing(views, fused, xs, ulp_dtypes, seed):
         diff, noise, scale, finite = real(views, fused, xs, ulp_dtypes, seed)
         return (np.inf if "float16" in ulp_dtypes else diff), noise, scale, finite
 
-    monkeypatch.setattr(graph, "_compare", overflowing)
-    with pytest.raises(graph.FusionError, match="computing in float16, .* overflows float16"):
-        graph.fuse(model)
+    monkeypatch.setattr(engine, "compare", overflowing)
+    with pytest.raises(fusion.FusionError, match="computing in float16, .* overflows float16"):
+        fusion.fuse(model)

@@ -1,24 +1,18 @@
-"""helpers.fusion.graph: `fuse` on Sequential, functional and nested models, its errors and
+"""helpers.fusion.engine: `fuse` on Sequential, functional and nested models, its errors and
 report, `layer_table`, and the command ``python -m helpers.fusion``."""
 
-from helpers.fusion import folds, graph
+from helpers import fusion
+from helpers.fusion import plan
+from helpers.fusion.__main__ import main
 
 import keras
 import numpy as np
 import pytest
+from bn_stats import stats
 
 L = keras.layers
 
 pytestmark = pytest.mark.usefixtures("seeded")
-
-
-def stats(rng, n, scale=True, center=True):
-    return (
-        rng.uniform(0.2, 3.0, n) * rng.choice([-1, 1], n) if scale else None,
-        rng.normal(size=n) if center else None,
-        rng.normal(size=n) * 2,
-        rng.uniform(0.0, 4.0, n),
-    )
 
 
 # --- fuse ----------------------------------------------------------------------------------
@@ -72,7 +66,7 @@ def count_bn(model):
 def test_fuse_book_model_1_folds_forward_and_leaves_original():
     model = randomize_bn(book_model_1())
     before = [w.copy() for w in model.get_weights()]
-    fused, report = graph.fuse(model)
+    fused, report = fusion.fuse(model)
     assert isinstance(fused, keras.Sequential) and count_bn(fused) == 0
     assert [r.action for r in report.records] == ["folded into next"] * 3
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
@@ -85,7 +79,7 @@ def test_fuse_book_model_1_folds_forward_and_leaves_original():
 
 def test_fuse_book_model_2_needs_bias_and_folds_both_ways():
     model = randomize_bn(book_model_2())
-    fused, report = graph.fuse(model)
+    fused, report = fusion.fuse(model)
     assert [r.action for r in report.records] == [
         "folded into next",
         "folded into previous",
@@ -93,7 +87,7 @@ def test_fuse_book_model_2_needs_bias_and_folds_both_ways():
     ]
     dense = [layer for layer in fused.layers if isinstance(layer, L.Dense)]
     assert all(layer.use_bias for layer in dense)
-    assert [r[1] for r in graph.layer_table(fused)] == [
+    assert [r[1] for r in fusion.layer_table(fused)] == [
         "Flatten",
         "Dense",
         "Activation",
@@ -107,7 +101,7 @@ def test_fuse_bn_before_flatten_maps_per_column_stats():
     model = randomize_bn(
         keras.Sequential([keras.Input((5, 4)), L.BatchNormalization(), L.Flatten(), L.Dense(3)])
     )
-    fused, report = graph.fuse(model)
+    fused, report = fusion.fuse(model)
     assert report.records[0].action == "folded into next" and report.records[0].via == "flatten"
     x = np.random.default_rng(2).normal(size=(20, 5, 4)).astype(np.float32)
     np.testing.assert_allclose(fused(x), model(x), atol=1e-5)
@@ -130,7 +124,7 @@ def test_fuse_conv2d_cases():
             ]
         )
     )
-    fused, report = graph.fuse(model)
+    fused, report = fusion.fuse(model)
     assert [r.action for r in report.records] == [
         "folded into next",
         "folded into previous",
@@ -152,7 +146,7 @@ def test_fuse_conv1d_both_ways():
             ]
         )
     )
-    _, report = graph.fuse(model)
+    _, report = fusion.fuse(model)
     assert [r.action for r in report.records] == ["folded into next", "folded into previous"]
 
 
@@ -162,7 +156,7 @@ def test_fuse_leaves_bn_with_wrong_axis():
             [keras.Input((6, 5)), L.Dense(5), L.BatchNormalization(axis=1), L.Dense(3)]
         )
     )
-    fused, report = graph.fuse(model)
+    fused, report = fusion.fuse(model)
     assert report.records[0].action == "left in place"
     assert (
         "not the channel axis" in report.records[0].reason
@@ -177,7 +171,7 @@ def test_fuse_activation_before_bn_folds_forward_only():
             [keras.Input((6,)), L.Dense(5, activation="elu"), L.BatchNormalization(), L.ReLU()]
         )
     )
-    _, report = graph.fuse(model)
+    _, report = fusion.fuse(model)
     rec = report.records[0]
     assert (
         rec.action == "left in place"
@@ -193,20 +187,20 @@ def test_fuse_functional_shared_input_and_output():
     side = L.Dense(3)(d)  # the BN's input feeds a second layer
     out = L.Concatenate()([L.ReLU()(bn), side])
     model = randomize_bn(keras.Model(inp, out))
-    fused, report = graph.fuse(model)
+    fused, report = fusion.fuse(model)
     assert report.records[0].action == "left in place" and "feeds 2" in report.records[0].reason
     assert not isinstance(fused, keras.Sequential)
     # the BN's output feeds two layers, its input has only the BN: backward fold is fine
     inp = keras.Input((8,))
     bn = L.BatchNormalization()(L.Dense(6)(inp))
     model = randomize_bn(keras.Model(inp, L.Add()([L.Dense(6)(bn), bn])))
-    _, report = graph.fuse(model)
+    _, report = fusion.fuse(model)
     assert report.records[0].action == "folded into previous"
     # output feeding two layers and no linear layer before it: left
     inp = keras.Input((8,))
     bn = L.BatchNormalization()(inp)
     model = randomize_bn(keras.Model(inp, [L.Dense(2)(bn), L.Dense(3)(bn)]))
-    fused, report = graph.fuse(model, x=np.ones((4, 8)))
+    fused, report = fusion.fuse(model, x=np.ones((4, 8)))
     assert (
         report.records[0].action == "left in place"
         and "BN output feeds 2 layers" in report.records[0].reason
@@ -218,7 +212,7 @@ def test_fuse_shared_linear_layer_is_not_modified():
     dense = L.Dense(4)
     a, b = keras.Input((4,)), keras.Input((4,))
     model = randomize_bn(keras.Model([a, b], [L.BatchNormalization()(dense(a)), dense(b)]))
-    _, report = graph.fuse(model)
+    _, report = fusion.fuse(model)
     assert report.records[0].action == "left in place" and "shared" in report.records[0].reason
 
 
@@ -234,43 +228,43 @@ def test_fuse_two_bns_in_a_row_and_dropout_chain():
             ]
         )
     )
-    fused, report = graph.fuse(model)
+    fused, report = fusion.fuse(model)
     assert all(r.action == "folded into next" for r in report.records) and count_bn(fused) == 0
     assert report.records[1].via == "dropout"
 
 
 def test_fuse_errors():
     with pytest.raises(ValueError, match="keras.Model"):
-        graph.fuse(np.ones(3))
+        fusion.fuse(np.ones(3))
     with pytest.raises(ValueError, match="built Sequential"):
-        graph.fuse(keras.Sequential([L.Dense(3)]))
+        fusion.fuse(keras.Sequential([L.Dense(3)]))
     model = keras.Sequential([keras.Input((4,)), L.BatchNormalization(), L.Dense(2)])
     with pytest.raises(ValueError, match="nothing to check"):
-        graph.fuse(model, n_random=0)
+        fusion.fuse(model, n_random=0)
     with pytest.raises(ValueError, match="n_random"):
-        graph.fuse(model, n_random=-1)
+        fusion.fuse(model, n_random=-1)
     with pytest.raises(ValueError, match="rtol"):
-        graph.fuse(model, rtol=0)
+        fusion.fuse(model, rtol=0)
 
 
 def test_fuse_raises_when_check_fails(monkeypatch):
     model = randomize_bn(keras.Sequential([keras.Input((4,)), L.Dense(3), L.BatchNormalization()]))
-    real = folds.fold_into_previous
+    real = plan.fold_into_previous
     monkeypatch.setattr(
-        folds, "fold_into_previous", lambda *a, **k: (lambda w, b: (w, b + 1.0))(*real(*a, **k))
+        plan, "fold_into_previous", lambda *a, **k: (lambda w, b: (w, b + 1.0))(*real(*a, **k))
     )
-    with pytest.raises(graph.FusionError, match="differs"):
-        graph.fuse(model)
+    with pytest.raises(fusion.FusionError, match="differs"):
+        fusion.fuse(model)
 
 
 def test_fuse_raises_when_the_fused_model_outputs_nan(monkeypatch):
     model = randomize_bn(keras.Sequential([keras.Input((4,)), L.Dense(3), L.BatchNormalization()]))
-    real = folds.fold_into_previous
+    real = plan.fold_into_previous
     monkeypatch.setattr(
-        folds, "fold_into_previous", lambda *a, **k: (lambda w, b: (w, b * np.nan))(*real(*a, **k))
+        plan, "fold_into_previous", lambda *a, **k: (lambda w, b: (w, b * np.nan))(*real(*a, **k))
     )
-    with pytest.raises(graph.FusionError, match="differs .* by up to inf"):
-        graph.fuse(model)
+    with pytest.raises(fusion.FusionError, match="differs .* by up to inf"):
+        fusion.fuse(model)
 
 
 def test_fuse_checks_logits_not_saturated_probabilities(monkeypatch):
@@ -288,12 +282,12 @@ def test_fuse_checks_logits_not_saturated_probabilities(monkeypatch):
     dense.set_weights([dense.kernel.numpy() * 0.05, np.array([0, 0, 0, 0, 40], "float32")])
     x = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
     assert model(x).numpy()[:, 4].min() > 1 - 1e-6  # saturated: probabilities hide errors
-    real = folds.fold_into_previous
+    real = plan.fold_into_previous
     monkeypatch.setattr(
-        folds, "fold_into_previous", lambda *a, **k: (lambda w, b: (w, b + 1.0))(*real(*a, **k))
+        plan, "fold_into_previous", lambda *a, **k: (lambda w, b: (w, b + 1.0))(*real(*a, **k))
     )
-    with pytest.raises(graph.FusionError, match="differs"):
-        graph.fuse(model)
+    with pytest.raises(fusion.FusionError, match="differs"):
+        fusion.fuse(model)
 
 
 def test_fuse_depthwise_separable_transpose_grouped():
@@ -323,7 +317,7 @@ def test_fuse_depthwise_separable_transpose_grouped():
             ]
         )
     )
-    fused, report = graph.fuse(model)
+    fused, report = fusion.fuse(model)
     actions = [r.action.split()[-1] for r in report.records]
     assert actions == ["next", "previous", "next", "previous", "next", "previous", "previous"] + [
         "place",
@@ -345,7 +339,7 @@ def test_fuse_graph_with_operations_that_are_not_layers():
     x = L.BatchNormalization()(L.DepthwiseConv2D(3, padding="same")(x))
     out = L.GlobalAveragePooling2D()(hard_sigmoid_block(x) + x)
     model = randomize_bn(keras.Model(inp, out))
-    fused, report = graph.fuse(model)
+    fused, report = fusion.fuse(model)
     assert not report.left and count_bn(fused) == 0
 
 
@@ -363,7 +357,7 @@ def test_fuse_nested_model_shared_layers_several_inputs_and_outputs():
     model = keras.Model({"a": a, "b": b}, {"one": out1, "two": out2})
     for layer in (model, head, base):
         randomize_bn(layer)
-    fused, report = graph.fuse(model)
+    fused, report = fusion.fuse(model)
     rec = {r.bn: r for r in report.records}
     assert rec["sequential/base/inner_bn"].action == "folded into previous"
     assert rec["after_shared"].action == "left in place" and "shared" in rec["after_shared"].reason
@@ -406,8 +400,8 @@ def test_fuse_names_the_layer_it_cannot_rebuild():
             [keras.Input((4,)), L.Dense(3), L.BatchNormalization(), Apply(lambda x: 2 * x)]
         )
     )
-    with pytest.raises(graph.FusionError, match="'apply' \\(Apply\\)"):
-        graph.fuse(model)
+    with pytest.raises(fusion.FusionError, match="'apply' \\(Apply\\)"):
+        fusion.fuse(model)
 
 
 def test_fuse_shares_stateless_layers_and_reports_subclassed_ones():
@@ -415,7 +409,7 @@ def test_fuse_shares_stateless_layers_and_reports_subclassed_ones():
     model = randomize_bn(
         keras.Sequential([keras.Input((4,)), L.Dense(3), L.BatchNormalization(), lam, Sub()])
     )
-    fused, report = graph.fuse(model)
+    fused, report = fusion.fuse(model)
     assert fused.layers[1] is lam
     assert [r.action for r in report.records] == ["folded into previous", "left in place"]
     assert report.records[1].bn == "sub/batch_normalization_1"
@@ -425,7 +419,7 @@ def test_fuse_shares_stateless_layers_and_reports_subclassed_ones():
 def test_fuse_leaves_bn_called_in_training_mode():
     inp = keras.Input((4,))
     model = randomize_bn(keras.Model(inp, L.BatchNormalization()(L.Dense(3)(inp), training=True)))
-    _, report = graph.fuse(model)
+    _, report = fusion.fuse(model)
     assert "training=True" in report.records[0].reason
 
 
@@ -436,7 +430,7 @@ def test_cli_fuses_a_saved_model(tmp_path, capsys):
     model = randomize_bn(book_model_2())
     src, out = tmp_path / "model.keras", tmp_path / "fused.keras"
     model.save(src)
-    assert graph.main([str(src), "-o", str(out)]) == 0
+    assert main([str(src), "-o", str(out)]) == 0
     assert "3 folded, 0 left" in capsys.readouterr().out
     fused = keras.models.load_model(out)
     x = np.random.default_rng(0).normal(size=(6, 28, 28)).astype(np.float32)
@@ -450,7 +444,7 @@ def test_cli_fails_cleanly(tmp_path, capsys, monkeypatch):
     text.write_text("not a model")
     src = tmp_path / "model.keras"
     randomize_bn(book_model_2()).save(src)
-    real = folds.fold_into_previous
+    real = plan.fold_into_previous
     broken = lambda *a, **k: (lambda w, b: (w, b + 1.0))(*real(*a, **k))  # noqa: E731
     cases = [
         ([str(tmp_path / "missing.keras"), "-o", str(out)], "no such file"),
@@ -460,8 +454,8 @@ def test_cli_fails_cleanly(tmp_path, capsys, monkeypatch):
     ]
     for i, (argv, message) in enumerate(cases):
         if i == 3:
-            monkeypatch.setattr(folds, "fold_into_previous", broken)
-        assert graph.main(argv) == 1
+            monkeypatch.setattr(plan, "fold_into_previous", broken)
+        assert main(argv) == 1
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1
         assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == [
@@ -475,7 +469,7 @@ def test_cli_fails_cleanly(tmp_path, capsys, monkeypatch):
 
 def test_layer_table_lists_name_type_shape_and_parameters():
     model = keras.Sequential([keras.Input((4,)), L.Dense(3), L.BatchNormalization()])
-    assert graph.layer_table(model) == [
+    assert fusion.layer_table(model) == [
         ("dense", "Dense", (3,), 15),
         ("batch_normalization", "BatchNormalization", (3,), 12),
     ]
@@ -483,7 +477,7 @@ def test_layer_table_lists_name_type_shape_and_parameters():
 
 def test_layer_table_refuses_what_is_not_a_built_model():
     with pytest.raises(ValueError, match="built keras.Model"):
-        graph.layer_table("model")
+        fusion.layer_table("model")
 
 
 def small_bn_model():

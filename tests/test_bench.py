@@ -1,0 +1,50 @@
+"""helpers.bench: the stored results of make bench, read with `stored` and written with `store`."""
+
+import json
+import os
+
+from helpers import bench
+
+import numpy as np
+import pytest
+
+
+def test_stored_names_what_it_knows():
+    with pytest.raises(ValueError, match="latency, networks, wall_time"):
+        bench.stored("speed")
+    results, table = bench.stored("latency")
+    assert "models" in results and table.strip()
+
+
+def test_stored_networks_have_a_ratio_per_batch():
+    results, table = bench.stored("networks")
+    for entry in results["networks"].values():
+        for b in entry["batches"].values():
+            assert b["ratios"]["original/fused"]["q25"] <= b["ratios"]["original/fused"]["median"]
+    assert "| network |" in table
+
+
+def test_stored_wall_time_has_a_ratio_per_seed():
+    try:
+        results, table = bench.stored("wall_time")
+    except FileNotFoundError as err:  # a clear sentence, not a traceback from importlib
+        assert "make bench" in str(err)
+        return
+    for entry in results["seeds"].values():
+        assert entry["time_ratio"]["q25"] <= entry["time_ratio"]["median"]
+        assert entry["no_bn"]["steps"] > 0 and entry["bn"]["steps"] > 0
+    assert "| seed |" in table
+
+
+def test_store_writes_the_json_and_the_table(tmp_path):
+    results = {"models": {"m": {"median_us": np.float32(1.5)}}, "meta": {"µs": 1}}
+    paths = bench.store("latency", results, "| a |\n", tmp_path / "out")
+    assert [os.path.basename(p) for p in paths] == ["latency.json", "latency.md"]
+    text = (tmp_path / "out" / "latency.json").read_text(encoding="utf-8")
+    assert text.endswith("}\n") and json.loads(text) == {
+        "models": {"m": {"median_us": 1.5}},
+        "meta": {"µs": 1},
+    }
+    assert (tmp_path / "out" / "latency.md").read_text(encoding="utf-8") == "| a |\n"
+    with pytest.raises(ValueError, match="name must be one of"):
+        bench.store("speed", results, "", tmp_path)
