@@ -27,12 +27,11 @@ results ship inside the package, so that chapter 06 reads them wherever it runs
 
 import argparse
 import os
-import platform
 import time
 import warnings
 
 import helpers
-from helpers.bench import store
+from helpers.bench import CALL_PATH, STATISTICS, batch_entries, meta, store
 
 BATCH_SIZES = (1, 32, 1024)
 VARIANTS = ("original", "fused", "no_bn", "tflite_original", "tflite_fused")
@@ -110,7 +109,6 @@ def main(argv=None):
     from helpers.fusion.tflite import tflite_ops, tflite_predict, to_tflite
     from helpers.fusion.timing import keras_inference_fn, time_group
 
-    import keras
     import numpy as np
     import tensorflow as tf
 
@@ -137,10 +135,7 @@ def main(argv=None):
         results["models"][key] = {
             "bn_layers_folded": len(report.folded),
             "bn_layers_left": len(report.left),
-            "batches": {
-                str(b): {"inner_calls": {}, "reps": args.reps, "variants": {}, "ratios": {}}
-                for b in BATCH_SIZES
-            },
+            "batches": batch_entries(BATCH_SIZES, args.reps),
         }
         for batch in BATCH_SIZES:
             x = tf.constant(X_test[:batch])
@@ -178,21 +173,7 @@ def main(argv=None):
                 + ", ".join(f"{n} {entry['variants'][n]['median_us']:.0f} us" for n in VARIANTS),
                 flush=True,
             )
-    results["meta"] = {
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "machine": platform.machine(),
-        "call_path": "Keras: concrete tf.function of model(x, training=False) + .numpy(); "
-        "TFLite: invoke() + get_tensor(), XNNPACK delegate, num_threads=2; "
-        "Keras variants interleaved with each other, TFLite variants with each other",
-        "statistics": (
-            "median and IQR over reps; ratios are medians (and quartiles) of per-repetition ratios"
-        ),
-        "load_average_1min": os.getloadavg()[0],
-        "seconds": round(time.time() - started, 1),
-    }
+    results["meta"] = meta(started, call_path=CALL_PATH, statistics=STATISTICS)
     store("latency", results, markdown(results), args.out)
     if args.update_readme:
         update_readme(markdown(results))

@@ -23,12 +23,11 @@ writes ``networks.json`` and ``networks.md``, which chapter 06 reads
 import argparse
 import json
 import os
-import platform
 import time
 import warnings
 
 import helpers
-from helpers.bench import store
+from helpers.bench import CALL_PATH, STATISTICS, batch_entries, meta, store
 
 FAMILIES = ("MobileNetV2", "EfficientNetB0", "ResNet50")
 BATCH_SIZES = (1, 32)
@@ -66,10 +65,7 @@ def measure(name, args):
         "bn_layers": len(report.records),
         "bn_layers_folded": len(report.folded),
         "bn_layers_left": len(report.left),
-        "batches": {
-            str(b): {"inner_calls": {}, "reps": args.reps, "variants": {}, "ratios": {}}
-            for b in BATCH_SIZES
-        },
+        "batches": batch_entries(BATCH_SIZES, args.reps),
     }
     for batch in BATCH_SIZES:
         x = tf.constant(x_all[:batch])
@@ -159,8 +155,6 @@ def main(argv=None):
     load_start = os.getloadavg()[0]
     helpers.setup(args.seed)
     warnings.filterwarnings("ignore", message=r"\s*Warning: tf.lite.Interpreter is deprecated")
-    import keras
-    import tensorflow as tf
 
     path = os.path.join(args.out, "networks.json")
     results = {"networks": {}}
@@ -173,23 +167,14 @@ def main(argv=None):
     for name in args.families:
         results["networks"][name] = measure(name, args)
     results["networks"] = {k: results["networks"][k] for k in FAMILIES if k in results["networks"]}
-    results["meta"] = {
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "machine": platform.machine(),
-        "size": args.size,
-        "families_measured_last": args.families,
-        "call_path": "Keras: concrete tf.function of model(x, training=False) + .numpy(); "
-        "TFLite: invoke() + get_tensor(), XNNPACK delegate, num_threads=2; "
-        "Keras variants interleaved with each other, TFLite variants with each other",
-        "statistics": "median and IQR over reps; ratios are medians (and quartiles) of "
-        "per-repetition ratios",
-        "load_average_1min_start": load_start,
-        "load_average_1min": os.getloadavg()[0],
-        "seconds": round(time.time() - started, 1),
-    }
+    results["meta"] = meta(
+        started,
+        load_start,
+        size=args.size,
+        families_measured_last=args.families,
+        call_path=CALL_PATH,
+        statistics=STATISTICS,
+    )
     store("networks", results, markdown(results), args.out)
     print(markdown(results))
 

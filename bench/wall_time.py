@@ -27,11 +27,10 @@ Usage: ``python bench/wall_time.py --out helpers/bench`` (what ``make bench`` ru
 
 import argparse
 import os
-import platform
 import time
 
 import helpers
-from helpers.bench import store
+from helpers.bench import meta, store
 
 #: Chapter 07's default parameters of the speed experiment (its parameters cell).
 SETUP = {
@@ -147,9 +146,7 @@ def main(argv=None):
     from helpers.data import load_fashion_mnist
     from helpers.training.runner import Runner
 
-    import keras
     import numpy as np
-    import tensorflow as tf
 
     (X_train, y_train), (X_valid, y_valid), _ = load_fashion_mnist()
     n, m = SETUP["n_train"], SETUP["n_valid"]
@@ -197,18 +194,12 @@ def main(argv=None):
             f"{entry['bn']['seconds_median']:.3f} s, ratio {entry['time_ratio']['median']:.2f}",
             flush=True,
         )
-    results["meta"] = {
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "machine": platform.machine(),
-        "reps": args.reps,
-        "order": "alternating: no BN, BN in even repetitions, BN, no BN in odd ones",
-        "load_average_1min_start": load_start,
-        "load_average_1min": os.getloadavg()[0],
-        "seconds": round(time.time() - started, 1),
-    }
+    results["meta"] = meta(
+        started,
+        load_start,
+        reps=args.reps,
+        order="alternating: no BN, BN in even repetitions, BN, no BN in odd ones",
+    )
     store("wall_time", results, markdown(results), args.out)
     print(markdown(results))
 

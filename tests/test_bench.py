@@ -48,3 +48,20 @@ def test_store_writes_the_json_and_the_table(tmp_path):
     assert (tmp_path / "out" / "latency.md").read_text(encoding="utf-8") == "| a |\n"
     with pytest.raises(ValueError, match="name must be one of"):
         bench.store("speed", results, "", tmp_path)
+
+
+def test_meta_says_what_ran_and_how_long(monkeypatch):
+    monkeypatch.setattr(bench.time, "time", lambda: 110.04)
+    record = bench.meta(100.0, 0.5, reps=3)
+    assert record["reps"] == 3 and record["seconds"] == 10.0
+    assert record["load_average_1min_start"] == 0.5 and "load_average_1min" in record
+    for key in ("tensorflow", "keras", "python", "cpu_count", "machine"):
+        assert record[key], key
+    assert "load_average_1min_start" not in bench.meta(100.0)
+
+
+def test_batch_entries_are_one_empty_record_per_batch_size():
+    entries = bench.batch_entries([1, 256], reps=5)
+    assert list(entries) == ["1", "256"]
+    assert entries["1"] == {"inner_calls": {}, "reps": 5, "variants": {}, "ratios": {}}
+    assert entries["1"] is not entries["256"]

@@ -8,9 +8,22 @@ the chapters.
 
 import json
 import os
+import platform
+import time
 from importlib import resources
 
-__all__ = ["BENCHES", "store", "stored"]
+__all__ = ["BENCHES", "CALL_PATH", "STATISTICS", "batch_entries", "meta", "store", "stored"]
+
+#: How the latency benchmarks call each variant, stored with their results.
+CALL_PATH = (
+    "Keras: concrete tf.function of model(x, training=False) + .numpy(); "
+    "TFLite: invoke() + get_tensor(), XNNPACK delegate, num_threads=2; "
+    "Keras variants interleaved with each other, TFLite variants with each other"
+)
+#: What the latency benchmarks report of their repetitions.
+STATISTICS = (
+    "median and IQR over reps; ratios are medians (and quartiles) of per-repetition ratios"
+)
 
 #: The stored results of ``make bench``: file stem -> what it measured.
 BENCHES = {
@@ -18,6 +31,44 @@ BENCHES = {
     "networks": "inference latency of MobileNetV2, EfficientNetB0 and ResNet50 (C3)",
     "wall_time": "wall time to a target accuracy with and without BN (C6)",
 }
+
+
+def batch_entries(batch_sizes, reps):
+    """The empty per-batch records a latency benchmark fills in, one per batch size."""
+    return {
+        str(b): {"inner_calls": {}, "reps": reps, "variants": {}, "ratios": {}}
+        for b in batch_sizes
+    }
+
+
+def meta(started, load_start=None, **extra):
+    """What every stored result says about the run that measured it.
+
+    Args:
+        started: ``time.time()`` when the measurements began.
+        load_start: the 1-minute load average then, if the script read it.
+        **extra: the script's own fields (its repetitions, its call path, ...).
+
+    Returns:
+        A dict: TensorFlow's, Keras's and Python's versions, the CPU count and machine, `extra`,
+        the load average at the start (when given) and now, and the seconds the run took.
+    """
+    import keras
+    import tensorflow as tf
+
+    record = {
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        **extra,
+    }
+    if load_start is not None:
+        record["load_average_1min_start"] = load_start
+    record["load_average_1min"] = os.getloadavg()[0]
+    record["seconds"] = round(time.time() - started, 1)
+    return record
 
 
 def _known(name):
