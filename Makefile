@@ -153,10 +153,10 @@ book-build: $(STAMP) $(MATHJAX) ## 5. Build the static book from the stored outp
 	$(PY) -m tools.build_book
 
 book-check: $(STAMP) $(MATHJAX) ## 6. The built book in headless Chromium: maths, figures, layout, alt text, axe-core
-	$(PYTEST) -m browser tests
+	$(PYTEST) -m browser tests/test_rendered_book.py
 
 book-dark: $(STAMP) $(MATHJAX) ## The same browser checks with the theme in dark mode (after book-build)
-	BOOK_MODE=dark $(PYTEST) -m browser tests
+	BOOK_MODE=dark $(PYTEST) -m browser tests/test_rendered_book.py
 
 # The PDF edition: the same pages and stored outputs through Jupyter Book's LaTeX builder and
 # XeLaTeX (TeX Live from make sysdeps-pdf), copied beside the html pages when they are built.
@@ -164,7 +164,7 @@ pdf: sysdeps-pdf $(STAMP) ## Build the book as one PDF: build/pdf/bn-companion.p
 	$(PY) -m tools.build_book --pdf
 
 pdf-check: pdf ## The PDF holds every chapter title, claim id and figure, and no raw TeX
-	$(PYTEST) -m pdf tests
+	$(PYTEST) -m pdf tests/test_pdf.py
 
 # --- the supported range: other environments, each with the package installed from its wheel --
 
