@@ -49,14 +49,12 @@ class Caught:
 
 
 def _module_of(filename):
-    """``.../site-packages/tensorflow/lite/python/interpreter.py`` -> its dotted module."""
+    """The dotted name of the loaded module whose file raised a warning, else the file's stem."""
     path = os.path.abspath(filename or "")
-    root, _ = os.path.splitext(path)
-    for base in sorted((p for p in sys.path if p), key=len, reverse=True):
-        base = os.path.abspath(base)
-        if root.startswith(base + os.sep):
-            return root[len(base) + 1 :].replace(os.sep, ".")
-    return os.path.basename(root)
+    for name, module in list(sys.modules.items()):
+        if os.path.abspath(getattr(module, "__file__", None) or "") == path:
+            return name
+    return os.path.splitext(os.path.basename(path))[0]
 
 
 def _keras():
