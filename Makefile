@@ -74,7 +74,7 @@ help: ## List the targets
 
 # --- set-up -------------------------------------------------------------------------------
 
-sysdeps: ## Debian as root: install the data package and Chromium (skipped elsewhere)
+sysdeps: ## Debian as root: install the data package, Chromium and the browser test's fonts (skipped elsewhere)
 	@bash tools/sysdeps.sh
 
 sysdeps-pdf: ## Debian as root: also TeX Live, its fonts and poppler, for make pdf (skipped elsewhere)

@@ -101,11 +101,3 @@ def test_each_profile_pins_a_kernel_that_runs_and_computes_right(profile, unpinn
         assert abs(mine[0] - theirs[0]) <= rtol * scale * shape[0] * shape[2], (shape, dtype)
         assert mine[1] == pytest.approx(theirs[1], rel=rtol), (shape, dtype)
         np.testing.assert_allclose(mine[2], theirs[2], rtol=0, atol=rtol * scale)
-
-
-def test_a_forced_kernel_is_never_pinned_without_its_l2_size():
-    for profile in ("pinned", "alternate"):
-        planned = numerics.plan({numerics.PROFILE_VARIABLE: profile})
-        forced = planned["OPENBLAS_CORETYPE"]
-        if forced[1].startswith("profile"):
-            assert planned["OPENBLAS_L2_SIZE"][0] is not None, profile
