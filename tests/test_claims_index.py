@@ -38,7 +38,7 @@ def notebook(*records, heading="## Speed (C1)"):
 def record(cid, *checks, verdict=None):
     return {
         "id": cid,
-        "verdict": verdict or claims.verdict_of(list(checks)),
+        "verdict": verdict or claims.verdict(list(checks)),
         "checks": [c.record() for c in checks],
     }
 
@@ -81,8 +81,8 @@ def test_a_part_within_its_noise_makes_the_claim_fragile_in_the_index(tmp_path):
     assert "Parts that hold by no more than their noise, in any claim: 1 part (C1)." in page
     assert "margin 0.1 = 0.157 × the spread over 2 seeds (0.64): fragile]" in page
     assert "Keras's default (== 1e-05): 0.001 [not held; context, does not vote]" in page
-    # The stored verdict, the one the chapter printed, is "held": the index accepts it.
-    assert index.collect(CLAIMS, tmp_path)["C1"][1] == "held"
+    # The stored verdict is the one the chapter printed, by the same function.
+    assert index.collect(CLAIMS, tmp_path)["C1"][1] == "fragile"
 
 
 @pytest.mark.parametrize(
@@ -134,3 +134,52 @@ def test_the_stored_chapters_report_every_claim():
         if check.op in claims.ORDERED and check.noise is None
     ]
     assert not undeclared, f"comparisons of order without a declared noise: {undeclared}"
+
+
+def test_each_chapter_prints_the_verdict_and_the_parts_the_index_shows():
+    """The stored outputs, as a reader sees them: every report's text is the index's heading
+    and part lines, and each chapter's compared cell lists the same verdicts."""
+    table = claims.load()
+    for chapter in sorted({c["chapter"] for c in table.values()}):
+        with open(os.path.join(ROOT, "chapters", chapter + ".ipynb"), encoding="utf-8") as f:
+            nb = json.load(f)
+        headings = []
+        for cell in nb["cells"]:
+            for output in cell.get("outputs", []):
+                record = output.get("metadata", {}).get(claims.METADATA_KEY)
+                if record is None:
+                    continue
+                checks = [claims.Check.from_record(c) for c in record["checks"]]
+                cid = record["id"]
+                heading = claims.heading(cid, table[cid]["page"], claims.verdict(checks))
+                shown = "".join(output["data"]["text/plain"]).splitlines()
+                assert shown == [heading] + [f"  - {claims.part_text(c)}" for c in checks], cid
+                headings.append(heading)
+        printed = [
+            "".join(o.get("text", ""))
+            for cell in nb["cells"]
+            if "".join(cell.get("source", "")).strip() == "verdicts()"
+            for o in cell.get("outputs", [])
+        ]
+        assert printed == ["\n".join(headings) + "\n"], chapter
+
+
+def test_a_report_that_no_longer_follows_its_declaration_is_refused(tmp_path):
+    toml = tmp_path / "claims.toml"
+    part = '[[claim.part]]\nname = "r"\nfigure = "ratio"\nop = ">"\nthreshold = {t}\n'
+    part += 'noise = "seeds"\n'
+    head = '[[claim]]\nid = "C1"\npage = "341"\nbook = "b"\nchapter = "07_x"\n'
+    head += 'section = "Speed (C1)"\n'
+    toml.write_text(head + part.format(t=1))
+    declared = claims.load(toml)
+    checks = claims.bind("C1", {"r": {42: 2.0, 43: 3.0}}, claims=declared)
+    write(tmp_path, notebook(record("C1", *checks)))
+    assert index.collect(declared, tmp_path)["C1"][1] == "held"
+    toml.write_text(head + part.format(t=2))  # the threshold moved, the chapter did not re-run
+    with pytest.raises(index.ClaimsIndexError, match=r"checks r as > 1 .*re-execute it"):
+        index.collect(claims.load(toml), tmp_path)
+    toml.write_text(head + part.format(t=1).replace('"r"', '"s"'))
+    with pytest.raises(
+        index.ClaimsIndexError, match=r"binds the parts \['r'\], while claims.toml declares"
+    ):
+        index.collect(claims.load(toml), tmp_path)

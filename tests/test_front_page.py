@@ -2,7 +2,7 @@
 
 import json
 
-from helpers.chapter.claims import Check, verdict_of
+from helpers.chapter.claims import Check, verdict
 
 import pytest
 
@@ -22,7 +22,7 @@ CLOSE = Check("r", {42: 1.1, 43: 2.0}, ">", 1, noise="seeds")
 
 
 def found(**parts):
-    return {cid: ([part], verdict_of([part])) for cid, part in parts.items()}
+    return {cid: ([part], verdict([part])) for cid, part in parts.items()}
 
 
 def test_the_verdict_table_counts_each_group_and_leaves_out_empty_verdicts():

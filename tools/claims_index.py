@@ -61,8 +61,8 @@ def collect(claims, chapters_dir):
         chapters_dir: the folder of the executed ``NN_topic.ipynb`` files.
 
     Returns:
-        ``{id: (checks, verdict)}`` with the verdict recomputed from the checks (without
-        margins: the one the chapter printed).
+        ``{id: (checks, verdict)}`` with the verdict recomputed from the checks by
+        `helpers.chapter.claims.verdict`, the one the chapter printed.
 
     Raises:
         ClaimsIndexError: a claim is missing, reported twice or by another chapter, its stored
@@ -102,6 +102,11 @@ def collect(claims, chapters_dir):
                     f"{record.get('verdict')!r} is not the {verdict!r} its figures give; "
                     + _fix(chapter)
                 )
+            stale = _stale(claims[cid], checks)
+            if stale:
+                raise ClaimsIndexError(
+                    f"claim {cid} in chapter {chapter}: the stored report {stale}; {_fix(chapter)}"
+                )
             found[cid] = (checks, verdict)
     for cid, claim in claims.items():
         chapter = claim["chapter"]
@@ -119,24 +124,36 @@ def collect(claims, chapters_dir):
     return found
 
 
+def _stale(claim, checks):
+    """How a stored report departs from the claim's declaration, or "" when it follows it."""
+    parts = claim.get("parts")
+    if parts is None:  # a claim table without declared parts (tests of the page alone)
+        return ""
+    names = list(dict.fromkeys(c.name for c in checks))
+    declared = [p.name for p in parts]
+    if names != declared:
+        return f"binds the parts {names}, while claims.toml declares {declared}"
+    by_name = {p.name: p for p in parts}
+    for check in checks:
+        part = by_name[check.name]
+        noise = part.noise if part.noise != "given" else check.noise
+        stated = (check.op, check.threshold, check.kind, check.noise)
+        if stated != (part.op, part.threshold, part.kind, noise):
+            return (
+                f"checks {check.name} as {check.op} {check.threshold!r} ({check.kind}, noise "
+                f"{check.noise!r}), while claims.toml declares {part.op} {part.threshold!r} "
+                f"({part.kind}, noise {part.noise!r})"
+            )
+    return ""
+
+
 def _cell(text):
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _figures(checks):
-    parts = []
-    for check in checks:
-        held = check.held()
-        count = f"{sum(held.values())}/{len(held)} seeds" if "" not in held else check.status()
-        margin = claims_mod.margin(check)
-        if margin is not None:
-            count += f"; {margin['text']}"
-        if check.kind == "context":
-            count += "; context, does not vote"
-        parts.append(
-            f"{check.figure} ({check.condition()}): {claims_mod.figure_text(check)} [{count}]"
-        )
-    return parts
+    """Each part as the chapter's report shows it (`helpers.chapter.claims.part_text`)."""
+    return [claims_mod.part_text(check) for check in checks]
 
 
 def _rows(claims, found, with_page):
@@ -146,7 +163,7 @@ def _rows(claims, found, with_page):
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for cid, claim in claims.items():
         row = [f"[{cid}](#{_slug(cid)})"] + ([claim["page"]] if with_page else [])
-        row += [claim["book"], f"**{claims_mod.verdict_with_margins(found[cid][0])}**"]
+        row += [claim["book"], f"**{claims_mod.verdict(found[cid][0])}**"]
         lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
     return lines
 
@@ -156,7 +173,7 @@ def _details(claims, found):
     lines = []
     for cid, claim in claims.items():
         checks, _ = found[cid]
-        verdict = claims_mod.verdict_with_margins(checks)
+        verdict = claims_mod.verdict(checks)
         link = f"[{claim['chapter'][:2]}: {claim['section']}]({claim['chapter']}.ipynb#"
         link += f"{_slug(claim['section'])})"
         lines += [
@@ -189,7 +206,7 @@ def render(claims, found):
     book = {k: v for k, v in claims.items() if v["page"]}
     beyond = {k: v for k, v in claims.items() if not v["page"]}
 
-    shown = {cid: claims_mod.verdict_with_margins(found[cid][0]) for cid in claims}
+    shown = {cid: claims_mod.verdict(found[cid][0]) for cid in claims}
 
     def tally(group):
         counts = {v: sum(shown[c] == v for c in group) for v in claims_mod.VERDICTS}
@@ -200,7 +217,7 @@ def render(claims, found):
         cid
         for cid in claims
         for check in found[cid][0]
-        if check.votes and (claims_mod.margin(check) or {}).get("fragile")
+        if check in claims_mod.fragile_parts(found[cid][0])
     ]
     parts = f"{len(within)} part" + ("s" if len(within) != 1 else "")
     where = f" ({', '.join(dict.fromkeys(within))})" if within else ""
@@ -211,19 +228,24 @@ def render(claims, found):
         "Every statement of pages 339-345 that the chapters check, and the claims that the "
         "chapters add beyond those pages, in our words, with the "
         "verdict that the chapter's own figures give. Each part of a claim is a figure the "
-        "chapter measured, compared with a threshold the chapter states, in every seed that "
-        "it ran; the verdict follows from those comparisons:",
+        "chapter measured, compared with the threshold declared with the claim (in "
+        "`helpers/chapter/claims.toml`, chosen from what the claim means), in every seed that "
+        "it ran. One function, `helpers.chapter.claims.verdict`, turns those comparisons into "
+        "the verdict that the chapter, this index, the front page and the PDF all show; the "
+        "first of these rules that applies decides it:",
         "",
-        "- **held**: every part holds in every seed, each by more than its noise where that "
-        "is known;",
-        "- **held, API not as described**: every part about the method holds, and a part "
-        "about what TensorFlow or Keras does, as the book (TensorFlow 2.0) or the Keras guide "
-        "describes it, was not observed in the Keras that ran the chapter;",
-        "- **fragile**: every part holds, but at least one by no more than its noise, so "
-        "another computer or another seed could turn it; it does not count as held;",
-        "- **not held**: no part holds in any seed;",
-        "- **partly**: the seeds disagree, or one part of a compound claim holds and another "
-        "does not.",
+        "1. **not held**: no part holds in any seed;",
+        "2. **partly**: a part about the method fails in some seed (the seeds disagree, or one "
+        "part of a compound claim holds and another does not);",
+        "3. **fragile**: every part about the method holds in every seed, but at least one "
+        "part holds by no more than its noise, so another computer or another seed could turn "
+        "it; it does not count as held, and it outranks an API difference, which the claim's "
+        "parts still show;",
+        "4. **held, API not as described**: every part about the method holds with margin, "
+        "and a part about what TensorFlow or Keras does, as the book (TensorFlow 2.0) or the "
+        "Keras guide describes it, was not observed in the Keras that ran the chapter;",
+        "5. **held**: every part holds in every seed, each by more than its noise where that "
+        "is known.",
         "",
         "A part marked *context* is a figure shown beside the claim (a library default the "
         "book never stated, a case the book set aside); it does not vote.",

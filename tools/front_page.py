@@ -72,7 +72,7 @@ def verdict_table(claims, found):
         "|---|---|---|",
     ]
     # The verdicts the index shows: a claim held only within its noise counts as fragile.
-    shown = {c: claims_mod.verdict_with_margins(found[c][0]) for c in claims}
+    shown = {c: claims_mod.verdict(found[c][0]) for c in claims}
     for verdict in claims_mod.VERDICTS:
         counts = [sum(shown[c] == verdict for c in group) for group in (book, beyond)]
         if any(counts):

@@ -1,40 +1,48 @@
-"""Claim reports: a chapter states what it measured, and the verdict follows from the numbers.
+"""Claims, declared once: what the book says, how each part of it is checked, and the verdict.
 
-The claims the book makes are listed once, in our words, in ``helpers/chapter/claims.toml``. A
-chapter reports a claim with `report`, passing one `Check` per part of the claim: the figure it
-measured (one value, or one value per seed), the comparison and the threshold the chapter
-states, what kind of part it is and what noise its figure carries. Each part holds in a seed
-when ``value <op> threshold`` is true, and the claim's verdict is computed from the parts that
-vote by `verdict_of`, never passed in as a word. The words are the companion's one vocabulary,
-`helpers.chapter.verdicts.VERDICTS`:
+Every claim is declared in ``helpers/chapter/claims.toml``: what the book says in our words,
+its page, the chapter section that checks it, and one ``[[claim.part]]`` table per part of
+the check. A part names the figure it reads (``name``, the keyword a chapter binds), says what
+that figure is (``figure``, ``unit``), how it must compare (``op``, ``threshold``), what kind
+of part it is (``kind``) and what noise its figure carries (``noise``, ``noise_unit``), and how
+many decimals to show (``digits``). The thresholds are chosen from what the claim means, and
+they live there, not in a chapter.
 
-* **held**: every part holds in every seed;
-* **held, API not as described**: every part about the learning method holds, and at least one
-  part about what TensorFlow/Keras does (``kind="api"``: as the book's TF 2.0 or the Keras
-  guide describes it) was not observed today;
-* **not held**: no part holds in any seed;
-* **partly**: anything else (seeds disagree, or one part of a compound claim holds and another
-  does not).
+A chapter binds its figures by name, ``report("C26", best_momentum=..., mode_gap=...)``; the
+report refuses, in one sentence, a declared figure left unbound or a bound figure that is not
+declared. Each part becomes a `Check`, which holds in a seed when ``value <op> threshold``.
 
-A part of ``kind="context"`` (a figure shown beside the claim, such as a library default the
-book never stated) is shown but does not vote.
+**One verdict.** `verdict` decides every claim, in the chapter, the claims index, the front page
+and the PDF alike, from the parts that vote (``kind`` "evidence" or "api"; "context" parts are
+shown beside the claim and never vote). Its words, from the first rule that applies:
 
-Every comparison ``<``, ``<=``, ``>``, ``>=`` declares the noise of its figure (``noise``):
-``"seeds"`` for results of training (the spread over the seeds), ``"exact"`` for counts, flags
-and settings, or a number, the float noise in the figure's units (an ulp, a derived rounding
-bound), named by ``noise_unit``. `margin` measures how far the worst seed is from the threshold
-in that unit; a part that holds by no more than one unit of its noise is *fragile*, and
-`verdict_with_margins` (what the claims index shows) does not count it as held. Margins are
-computed from the raw figures when the index is built, never printed by the chapter.
+1. **not held**: no voting part holds in any seed;
+2. **partly**: some evidence part fails in some seed (seeds disagree, or one part of a compound
+   claim holds and another does not);
+3. **fragile**: every evidence part holds in every seed, but at least one voting part holds by
+   no more than its noise (see `margin`), so another computer or seed could turn it. Fragile
+   outranks an API difference: whether the evidence holds at all is the first thing to know,
+   and the parts list still shows the API part that failed;
+4. **held, API not as described**: every evidence part holds with margin, and a part about what
+   TensorFlow/Keras does (``kind="api"``, as the book's TF 2.0 or the Keras guide describes it)
+   was not observed today;
+5. **held**: every voting part holds in every seed, each by more than its noise.
 
-The report's text states the verdict and each part's count of seeds, which read the same on
-every CPU when the chapter's thresholds have margin; a single exact figure (a count, a flag, a
-setting, not a result of training) is shown too. The full record, raw per-seed figures
-included, goes into the output's metadata under `METADATA_KEY`, where the book's claims index
-reads it from the executed notebook and recomputes the verdict.
+Noise kinds: ``"seeds"`` (results of training: the spread over the seeds), ``"exact"`` (counts,
+flags and settings), a number in the toml (a fixed bound, in the figure's unit), or ``"given"``
+(a float rounding bound the chapter measures, such as one float32 ulp of its largest output,
+bound with ``report(..., noise={"name": value})``).
+
+What a report shows: the claim's verdict and, for each part, its figure, condition, value,
+seeds held and margin (`part_text`), exactly the lines of the claims index. Figures from
+training and rounding-level margins differ in their last digits between computers, so a
+chapter shows them in a cell that nbval does not compare, and prints the verdict words alone
+(`verdicts`) in one that it does. The full record, raw per-seed figures included, goes into the
+output's metadata under `METADATA_KEY`, from which the claims index recomputes the verdict.
 """
 
 import dataclasses
+import keyword
 import math
 import numbers
 import operator
@@ -46,7 +54,19 @@ from helpers.chapter.verdicts import API_DIFFERS, FRAGILE, HELD, NOT_HELD, PARTL
 
 import numpy as np
 
-__all__ = ["VERDICTS", "Check", "load", "margin", "report", "verdict_of", "verdict_with_margins"]
+__all__ = [
+    "VERDICTS",
+    "Check",
+    "Part",
+    "decided_by",
+    "load",
+    "margin",
+    "part_text",
+    "report",
+    "threshold",
+    "verdict",
+    "verdicts",
+]
 
 #: Where a report keeps its machine-readable record in the notebook output's metadata.
 METADATA_KEY = "bn_companion_claim"
@@ -55,7 +75,7 @@ METADATA_KEY = "bn_companion_claim"
 KINDS = ("evidence", "api", "context")
 #: The comparisons whose margin depends on the figure's noise, which they must declare.
 ORDERED = ("<", "<=", ">", ">=")
-#: The comparisons a check may state, with the words the report prints.
+#: The comparisons a part may state.
 OPS = {
     "<": operator.lt,
     "<=": operator.le,
@@ -65,38 +85,15 @@ OPS = {
     "!=": operator.ne,
     "in": lambda value, allowed: value in allowed,
 }
+#: The noise kinds a declaration may name (or a number > 0, a fixed bound).
+NOISE_KINDS = ("seeds", "exact", "given")
 CLAIMS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "claims.toml")
-
-
-def load(path=CLAIMS_FILE):
-    """The claims of the book and beyond it, in the order of the file.
-
-    Args:
-        path: a TOML file with one ``[[claim]]`` table per claim (``id``, ``page`` or ``""``
-            for a claim beyond the book, ``book``, ``chapter``, ``section``, ``decided_by``).
-
-    Returns:
-        A dict ``{id: table}``.
-
-    Raises:
-        ValueError: a claim lacks a field, or an id appears twice.
-    """
-    with open(path, "rb") as f:
-        tables = tomllib.load(f).get("claim", [])
-    fields = ("id", "page", "book", "chapter", "section", "decided_by")
-    claims = {}
-    for i, table in enumerate(tables):
-        missing = [k for k in fields if not isinstance(table.get(k), str)]
-        if missing:
-            raise ValueError(f"claim {i + 1} of {path} lacks the text field(s) {missing}")
-        if table["id"] in claims:
-            raise ValueError(f"claim id {table['id']} appears twice in {path}")
-        claims[table["id"]] = table
-    return claims
+#: The text fields of a claim.
+CLAIM_FIELDS = ("id", "page", "book", "chapter", "section")
 
 
 def _plain(value, what):
-    """A JSON-friendly scalar: bool, int, float (NaN becomes None), str, or a tuple of them."""
+    """A JSON-friendly scalar: bool, int, float (NaN becomes None), str, or a list of them."""
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, numbers.Integral):
@@ -111,24 +108,215 @@ def _plain(value, what):
     raise ValueError(f"{what} must be a number, a bool, a string or a list of them, got {value!r}")
 
 
+def _noise(noise, noise_unit, what):
+    """A valid noise: None, "seeds", "exact", "given" (declarations only) or a number > 0."""
+    if noise is None or noise in NOISE_KINDS:
+        return noise
+    if isinstance(noise, str) or not checks.is_real(noise) or not math.isfinite(noise):
+        raise ValueError(
+            f"{what}: noise must be one of {', '.join(NOISE_KINDS)} or a number > 0, got {noise!r}"
+        )
+    if noise <= 0:
+        raise ValueError(
+            f"{what}: noise must be one of {', '.join(NOISE_KINDS)} or a number > 0, got {noise!r}"
+        )
+    if not noise_unit.strip():
+        raise ValueError(
+            f"{what}: a numeric noise ({noise:g}) needs a noise_unit saying what it is"
+        )
+    return float(noise)
+
+
 @dataclasses.dataclass(frozen=True)
-class Check:
-    """One part of a claim: a measured figure against the threshold the chapter states.
+class Part:
+    """One declared part of a claim (a ``[[claim.part]]`` table of claims.toml).
 
     Args:
-        figure: what was measured, in words (``"steps ratio r, no BN / BN"``).
-        values: the figure: one value, or a dict (or pandas Series) ``{seed: value}``.
+        name: the keyword a chapter binds the figure to (a Python identifier).
+        figure: what the figure is, in words.
         op: the comparison that makes the part hold: one of `OPS`.
         threshold: the value to compare with (a list of allowed values for ``"in"``).
-        kind: ``"evidence"`` (votes), ``"api"`` (what TensorFlow/Keras does, as the book or the
-            Keras guide describes it; a failing API part gives "held, API not as described",
-            not "not held") or ``"context"`` (shown, never votes).
-        noise: the noise of the figure, required by ``<``, ``<=``, ``>``, ``>=`` (the claims
-            index refuses a record without it): ``"seeds"`` (the spread over seeds; `values`
-            must be per seed), ``"exact"`` (a count, flag or setting) or a number > 0 (the
-            float noise in the figure's units, named by `noise_unit`).
-        noise_unit: what a numeric `noise` is, in words (``"1 float32 ulp of 0.009"``).
-        digits: decimals for showing a float figure in the claims index; None shows it as is.
+        kind: ``"evidence"``, ``"api"`` or ``"context"`` (see the module docstring).
+        noise: one of `NOISE_KINDS` or a number > 0; required by ``<``, ``<=``, ``>``, ``>=``.
+        noise_unit: what a numeric or given noise is, in words.
+        unit: the figure's unit, shown after its value (``"°"``, ``"steps"``), or ``""``.
+        digits: decimals for a float figure; None shows two significant digits.
+        over: ``""``, or what the figure is bound per (``"model"``): the chapter binds
+            ``{label: value}`` and the part is checked once per label.
+        reads: ``""``, or the name of another part whose bound figure this part reads too
+            (the same figure against a second threshold, such as a context line).
+    """
+
+    name: str
+    figure: str
+    op: str
+    threshold: object
+    kind: str = "evidence"
+    noise: object = None
+    noise_unit: str = ""
+    unit: str = ""
+    digits: int | None = None
+    over: str = ""
+    reads: str = ""
+
+    def __post_init__(self):
+        what = f"part {self.name!r}"
+        if (
+            not isinstance(self.name, str)
+            or not self.name.isidentifier()
+            or keyword.iskeyword(self.name)
+            or self.name == "noise"
+        ):
+            raise ValueError(
+                f"a part's name must be a Python identifier other than 'noise', got {self.name!r}"
+            )
+        for field in ("figure",):
+            if not isinstance(getattr(self, field), str) or not getattr(self, field).strip():
+                raise ValueError(f"{what}: {field} must be a non-empty description")
+        for field in ("noise_unit", "unit", "over", "reads"):
+            if not isinstance(getattr(self, field), str):
+                raise ValueError(f"{what}: {field} must be text, got {getattr(self, field)!r}")
+        if self.op not in OPS:
+            raise ValueError(f"{what}: op must be one of {', '.join(OPS)}, got {self.op!r}")
+        if self.kind not in KINDS:
+            raise ValueError(f"{what}: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.digits is not None and (not checks.is_int(self.digits) or self.digits < 0):
+            raise ValueError(f"{what}: digits must be an integer >= 0, got {self.digits!r}")
+        threshold = _plain(self.threshold, f"{what}: threshold")
+        if self.op == "in" and not isinstance(threshold, list):
+            raise ValueError(f"{what}: the threshold of op 'in' must be a list")
+        noise = _noise(self.noise, self.noise_unit, what)
+        if self.op in ORDERED and noise is None:
+            raise ValueError(
+                f"{what}: the comparison {self.op} needs a noise "
+                f"({', '.join(NOISE_KINDS)} or a number > 0)"
+            )
+        if noise == "given" and not self.noise_unit.strip():
+            raise ValueError(f"{what}: noise 'given' needs a noise_unit saying what it is")
+        object.__setattr__(self, "threshold", threshold)
+        object.__setattr__(self, "noise", noise)
+
+    @property
+    def binds(self):
+        """The keyword of `report` this part reads its figure from."""
+        return self.reads or self.name
+
+    def describe(self):
+        """The part as words: the figure, its condition, and how it counts."""
+        text = f"{self.figure} {self.op} {_show(self.threshold)}"
+        text += f" {self.unit}" if self.unit and self.op != "in" else ""
+        if self.over:
+            text += f", for each {self.over}"
+        if self.noise == "seeds":
+            text += ", in every seed"
+        return text + {
+            "api": " [TensorFlow/Keras behaviour]",
+            "context": " [context: does not vote]",
+        }.get(self.kind, "")
+
+
+def load(path=CLAIMS_FILE):
+    """The claims of the book and beyond it, in the order of the file.
+
+    Args:
+        path: a TOML file with one ``[[claim]]`` table per claim (``id``, ``page`` or ``""``
+            for a claim beyond the book, ``book``, ``chapter``, ``section``) holding one
+            ``[[claim.part]]`` table per part (the fields of `Part`).
+
+    Returns:
+        A dict ``{id: table}``; each table's ``"parts"`` is a list of `Part`, and its
+        ``"decided_by"`` the words `decided_by` generates from them.
+
+    Raises:
+        ValueError: a claim lacks a field or a part, a part is invalid, or an id or a part's
+            name appears twice.
+    """
+    with open(path, "rb") as f:
+        tables = tomllib.load(f).get("claim", [])
+    claims = {}
+    for i, table in enumerate(tables):
+        missing = [k for k in CLAIM_FIELDS if not isinstance(table.get(k), str)]
+        if missing:
+            raise ValueError(f"claim {i + 1} of {path} lacks the text field(s) {missing}")
+        cid = table["id"]
+        if cid in claims:
+            raise ValueError(f"claim id {cid} appears twice in {path}")
+        raw = table.get("part")
+        if not isinstance(raw, list) or not raw:
+            raise ValueError(f"claim {cid} of {path} declares no [[claim.part]]")
+        parts = []
+        for j, fields in enumerate(raw):
+            unknown = set(fields) - {f.name for f in dataclasses.fields(Part)}
+            if unknown:
+                raise ValueError(f"claim {cid}, part {j + 1}: unknown field(s) {sorted(unknown)}")
+            try:
+                parts.append(Part(**fields))
+            except TypeError:
+                raise ValueError(
+                    f"claim {cid}, part {j + 1}: name, figure, op and threshold are required"
+                ) from None
+            except ValueError as err:
+                raise ValueError(f"claim {cid}, {err}") from None
+        names = [p.name for p in parts]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"claim {cid} of {path} names the part(s) {twice} twice")
+        bound = {p.name for p in parts if not p.reads}
+        dangling = [p.name for p in parts if p.reads and p.reads not in bound]
+        if dangling:
+            raise ValueError(
+                f"claim {cid} of {path}: part(s) {dangling} read a figure that no "
+                "part of the claim binds"
+            )
+        if not any(p.kind != "context" for p in parts):
+            raise ValueError(f"claim {cid} of {path} has no part that votes (all are context)")
+        claim = {k: table[k] for k in CLAIM_FIELDS}
+        claim["parts"] = parts
+        claim["decided_by"] = decided_by(parts)
+        claims[cid] = claim
+    return claims
+
+
+def decided_by(parts):
+    """What decides a claim, in words, generated from its declared parts."""
+    return "; ".join(p.describe() for p in parts)
+
+
+def _claim(claim_id, claims):
+    claims = load() if claims is None else claims
+    if claim_id not in claims:
+        raise ValueError(f"claim_id must be one of the ids of claims.toml, got {claim_id!r}")
+    return claims[claim_id]
+
+
+def threshold(claim_id, name, claims=None):
+    """The declared threshold of one part, for a chapter whose analysis uses it too.
+
+    Raises:
+        ValueError: an unknown claim or part.
+    """
+    parts = {p.name: p for p in _claim(claim_id, claims)["parts"]}
+    if name not in parts:
+        raise ValueError(
+            f"claim {claim_id} declares no part {name!r}; its parts: {', '.join(parts)}"
+        )
+    return parts[name].threshold
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """One part of a claim with its figure bound: a measured value against its threshold.
+
+    A chapter does not build these: `report` does, from the declaration and the bound figures.
+    `Check` is what a record stores and what `verdict` and `margin` read.
+
+    Args:
+        figure: what was measured, in words.
+        values: the figure: one value, or a dict (or pandas Series) ``{seed: value}``.
+        op, threshold, kind, noise_unit, unit, digits: as in `Part`.
+        noise: ``"seeds"``, ``"exact"``, a number > 0 (in the figure's units) or None (for
+            ``==``, ``!=``, ``in``).
+        name: the declared part's name (empty for a check built by hand).
         api: the older spelling of ``kind="api"``.
 
     Raises:
@@ -144,6 +332,8 @@ class Check:
     noise: object = None
     noise_unit: str = ""
     digits: int | None = None
+    unit: str = ""
+    name: str = ""
     api: dataclasses.InitVar[bool] = False
 
     def __post_init__(self, api):
@@ -156,6 +346,9 @@ class Check:
         kind = "api" if api else self.kind
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        for field in ("noise_unit", "unit", "name"):
+            if not isinstance(getattr(self, field), str):
+                raise ValueError(f"{field} must be text, got {getattr(self, field)!r}")
         values = self.values
         if hasattr(values, "to_dict"):  # a pandas Series
             values = values.to_dict()
@@ -168,26 +361,16 @@ class Check:
         threshold = _plain(self.threshold, "threshold")
         if self.op == "in" and not isinstance(threshold, list):
             raise ValueError(f"threshold of op 'in' must be a list, got {self.threshold!r}")
-        noise = self.noise
-        if not isinstance(self.noise_unit, str):
-            raise ValueError(f"noise_unit must be text, got {self.noise_unit!r}")
+        if self.noise == "given":
+            raise ValueError(f"noise of {self.figure!r} must be the given number, not 'given'")
+        try:
+            noise = _noise(self.noise, self.noise_unit, f"{self.figure!r}")
+        except ValueError as err:
+            raise ValueError(str(err).split(": ", 1)[1]) from None
         if noise == "seeds" and not isinstance(values, dict):
             raise ValueError(
                 f"noise 'seeds' of {self.figure!r} needs values per seed ({{seed: value}})"
             )
-        if isinstance(noise, str) or noise is None:
-            if noise not in (None, "seeds", "exact"):
-                raise ValueError(
-                    f"noise must be 'seeds', 'exact' or a number > 0, got {self.noise!r}"
-                )
-        elif checks.is_real(noise) and math.isfinite(noise) and noise > 0:
-            noise = float(noise)
-            if not self.noise_unit.strip():
-                raise ValueError(
-                    f"a numeric noise ({noise:g}) needs a noise_unit saying what it is"
-                )
-        else:
-            raise ValueError(f"noise must be 'seeds', 'exact' or a number > 0, got {noise!r}")
         object.__setattr__(self, "values", values)
         object.__setattr__(self, "threshold", threshold)
         object.__setattr__(self, "kind", kind)
@@ -221,7 +404,7 @@ class Check:
         return f"{self.op} {_show(self.threshold)}"
 
     def exact(self):
-        """True when every value is exact (bool, int, string): safe to print anywhere."""
+        """True when every value is exact (bool, int, string)."""
         return all(
             isinstance(v, (bool, int, str)) or (isinstance(v, list) and all(map(_is_exact, v)))
             for v in self.per_seed.values()
@@ -230,6 +413,7 @@ class Check:
     def record(self):
         """The check as a JSON-friendly dict."""
         return {
+            "name": self.name,
             "figure": self.figure,
             "values": self.values,
             "op": self.op,
@@ -237,13 +421,14 @@ class Check:
             "kind": self.kind,
             "noise": self.noise,
             "noise_unit": self.noise_unit,
+            "unit": self.unit,
             "digits": self.digits,
         }
 
     @classmethod
     def from_record(cls, record):
-        """The check a `record` describes (a record stored before ``kind`` and ``noise``
-        existed has ``api`` instead, and no noise).
+        """The check a `record` describes (an older record may lack ``kind``, ``noise``,
+        ``unit`` and ``name``, and have ``api`` instead of ``kind``).
 
         Raises:
             ValueError: a field is missing or invalid.
@@ -251,11 +436,101 @@ class Check:
         try:
             fields = {k: record[k] for k in ("figure", "values", "op", "threshold")}
             fields["kind"] = record.get("kind", "api" if record.get("api") else "evidence")
-            fields.update({k: record.get(k, d) for k, d in (("noise", None), ("noise_unit", ""))})
-            fields["digits"] = record.get("digits")
+            for key, default in (
+                ("noise", None),
+                ("noise_unit", ""),
+                ("unit", ""),
+                ("name", ""),
+                ("digits", None),
+            ):
+                fields[key] = record.get(key, default)
             return cls(**fields)
         except (KeyError, TypeError, AttributeError) as err:
             raise ValueError(f"a claim check record lacks a field: {err}") from None
+
+
+def _is_mapping(value):
+    return isinstance(value, dict) or hasattr(value, "to_dict")
+
+
+def bind(claim_id, figures, noise=None, claims=None):
+    """The checks of one claim: its declared parts with the chapter's figures bound.
+
+    Args:
+        claim_id: an id of claims.toml.
+        figures: ``{part name: value}``; a value is one number (bool, string, list) or
+            ``{seed: value}`` (a dict or pandas Series); for a part declared ``over`` a label,
+            ``{label: value}``.
+        noise: ``{part name: number}`` (or ``{label: number}`` for an ``over`` part) for the
+            parts whose noise is ``"given"``.
+        claims: the claims to look the id up in (default: `load()`).
+
+    Returns:
+        A list of `Check`, in the order of the declaration (an ``over`` part in the order of
+        its labels).
+
+    Raises:
+        ValueError: an unknown claim, a declared figure left unbound, a figure or noise bound
+            that is not declared, or a bad value.
+    """
+    claim = _claim(claim_id, claims)
+    parts = {p.name: p for p in claim["parts"]}
+    keywords = list(dict.fromkeys(p.binds for p in parts.values()))
+    noise = {} if noise is None else noise
+    if not isinstance(noise, dict):
+        raise ValueError(f"noise must be a dict {{part name: number}}, got {noise!r}")
+    missing = [n for n in keywords if n not in figures]
+    extra = [n for n in figures if n not in keywords]
+    given = list(dict.fromkeys(p.binds for p in parts.values() if p.noise == "given"))
+    if missing or extra:
+        problem = []
+        if missing:
+            problem.append(f"lacks the declared figure(s) {', '.join(missing)}")
+        if extra:
+            problem.append(f"binds {', '.join(extra)}, which claims.toml does not declare")
+        raise ValueError(
+            f"report({claim_id!r}) {' and '.join(problem)}; its parts are {', '.join(parts)}"
+        )
+    if sorted(noise) != sorted(given):
+        raise ValueError(
+            f"report({claim_id!r}) must give noise={{...}} for exactly the parts "
+            f"declared noise = 'given' ({', '.join(given) or 'none'}), got "
+            f"{', '.join(noise) or 'none'}"
+        )
+    found = []
+    for name, part in parts.items():
+        value = figures[part.binds]
+        if part.over:
+            if not _is_mapping(value) or not len(value):
+                raise ValueError(
+                    f"report({claim_id!r}): {name} is declared per {part.over}, so "
+                    f"bind it as {{{part.over}: value}}, got {type(value).__name__}"
+                )
+            labelled = dict(value.to_dict() if hasattr(value, "to_dict") else value)
+        else:
+            labelled = {None: value}
+        for label, v in labelled.items():
+            n = noise[part.binds] if part.noise == "given" else part.noise
+            if part.over and _is_mapping(n):
+                n = n.get(label)
+            try:
+                found.append(
+                    Check(
+                        figure=part.figure if label is None else f"{part.figure}, {label}",
+                        values=v,
+                        op=part.op,
+                        threshold=part.threshold,
+                        kind=part.kind,
+                        noise=n,
+                        noise_unit=part.noise_unit,
+                        digits=part.digits,
+                        unit=part.unit,
+                        name=name,
+                    )
+                )
+            except ValueError as err:
+                raise ValueError(f"report({claim_id!r}), {name}: {err}") from None
+    return found
 
 
 def margin(check):
@@ -278,14 +553,14 @@ def margin(check):
         return None
     values = [v for v in check.per_seed.values() if v is not None]  # None: a missing value
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-    threshold = check.threshold
-    if not numeric or not isinstance(threshold, (int, float)) or isinstance(threshold, bool):
+    limit = check.threshold
+    if not numeric or not isinstance(limit, (int, float)) or isinstance(limit, bool):
         return None
     if len(values) < len(check.per_seed):
         text = "margin n/a: a value is missing (NaN)"
         return {"distance": None, "noise": None, "units": None, "fragile": False, "text": text}
     sign = 1.0 if check.op in (">", ">=") else -1.0
-    distance = min(sign * (float(v) - float(threshold)) for v in values)
+    distance = min(sign * (float(v) - float(limit)) for v in values)
     if check.noise is None:
         noise, unit = None, "noise not declared"
     elif check.noise == "exact":
@@ -334,77 +609,53 @@ def _show(v, digits=None, separate=True):
     return "n/a" if v is None else str(v)
 
 
-def _checked(checks):
-    checks = list(checks) if isinstance(checks, (list, tuple)) else None
-    if not checks or not all(isinstance(c, Check) for c in checks):
+def _checked(parts):
+    parts = list(parts) if isinstance(parts, (list, tuple)) else None
+    if not parts or not all(isinstance(c, Check) for c in parts):
         raise ValueError("checks must be a non-empty list of helpers.chapter.claims.Check")
-    if not any(c.votes for c in checks):
+    if not any(c.votes for c in parts):
         raise ValueError("checks must hold at least one part that votes (not kind='context')")
-    return checks
+    return parts
 
 
-def verdict_of(checks):
-    """The verdict on a claim from the parts that vote (see the module docstring).
+def fragile_parts(parts):
+    """The voting parts that hold by no more than their noise."""
+    return [c for c in _checked(parts) if c.votes and (margin(c) or {}).get("fragile")]
+
+
+def verdict(parts):
+    """The verdict on a claim: the one function every page uses (rules: module docstring).
 
     Args:
-        checks: a non-empty sequence of `Check`, at least one of them not context.
+        parts: a non-empty sequence of `Check`, at least one of them not context.
 
     Returns:
-        One of `VERDICTS` other than "fragile".
+        One of `VERDICTS`.
 
     Raises:
-        ValueError: `checks` is empty, holds something other than a `Check`, or only context.
+        ValueError: `parts` is empty, holds something other than a `Check`, or only context.
     """
-    voting = [c for c in _checked(checks) if c.votes]
-    status = [c.status() for c in voting]
-    if all(s == HELD for s in status):
-        return HELD
-    if all(s == HELD for c, s in zip(voting, status) if c.kind != "api"):
-        return API_DIFFERS
-    if all(s == NOT_HELD for s in status):
+    voting = [c for c in _checked(parts) if c.votes]
+    status = {id(c): c.status() for c in voting}
+    if all(s == NOT_HELD for s in status.values()):
         return NOT_HELD
-    return PARTLY
-
-
-def verdict_with_margins(checks):
-    """`verdict_of`, except that a claim held only thanks to a fragile part is "fragile".
-
-    This is what the claims index shows: it depends on the last digits of the figures, so a
-    chapter's compared text never prints it.
-    """
-    verdict = verdict_of(checks)
-    fragile = any((margin(c) or {}).get("fragile") for c in checks if c.votes)
-    return FRAGILE if fragile and verdict in (HELD, API_DIFFERS) else verdict
-
-
-def summary(check):
-    """One check as text: the condition, then the value of a single measurement when it is
-    exact (or has `digits`), else whether it held; per-seed figures are results of training,
-    whose digits vary between computers, so only the count of seeds where the part held is
-    shown."""
-    held = check.held()
-    line = f"{check.figure} {check.condition()}: "
-    single = len(held) == 1 and "" in held
-    if single and (check.exact() or check.digits is not None):
-        shown = ", ".join(_show(v, check.digits) for v in check.per_seed.values())
-        line += f"{shown} ({check.status()})"
-    elif single:
-        line += check.status()
-    else:
-        line += f"held in {sum(held.values())} of {len(held)} seeds"
-    tag = {"api": " [TensorFlow/Keras behaviour]", "context": " [context: does not vote]"}
-    return line + tag.get(check.kind, "")
+    if any(status[id(c)] != HELD for c in voting if c.kind == "evidence"):
+        return PARTLY
+    if fragile_parts(voting):
+        return FRAGILE
+    if any(s != HELD for s in status.values()):
+        return API_DIFFERS
+    return HELD
 
 
 def figure_text(check):
-    """The figure's value for the claims index.
-
-    Exact values are shown as they are; floats with the check's `digits` (two significant
-    digits without); per-seed numbers as ``mean (lowest to highest, n seeds)``.
-    """
+    """The figure's value: exact values as they are; floats with the check's `digits` (two
+    significant digits without); per-seed numbers as ``mean (lowest to highest, n seeds)``;
+    then the unit."""
     values = list(check.per_seed.values())
+    unit = f" {check.unit}" if check.unit else ""
     if check.exact() or len(values) == 1:
-        return ", ".join(_number(v, check.digits) for v in values)
+        return ", ".join(_number(v, check.digits) for v in values) + unit
     finite = np.array([v for v in values if isinstance(v, (int, float))], dtype=float)
     finite = finite[np.isfinite(finite)]
     if not finite.size:
@@ -412,7 +663,7 @@ def figure_text(check):
     low, mean, high = (
         _number(float(v), check.digits) for v in (finite.min(), finite.mean(), finite.max())
     )
-    return f"{mean} ({low} to {high}, {len(values)} seeds)"
+    return f"{mean}{unit} ({low} to {high}, {len(values)} seeds)"
 
 
 def _number(v, digits):
@@ -421,35 +672,64 @@ def _number(v, digits):
     return _show(v, digits)
 
 
-def report(claim_id, *checks, claims=None):
-    """Report the verdict on one claim, computed from its checks, and display it.
+def part_text(check):
+    """One part as the chapter and the claims index both show it: figure (condition): value
+    [seeds held or status; margin; context]."""
+    held = check.held()
+    count = f"{sum(held.values())}/{len(held)} seeds" if "" not in held else check.status()
+    found = margin(check)
+    if found is not None:
+        count += f"; {found['text']}"
+    if check.kind == "api":
+        count += "; TensorFlow/Keras behaviour"
+    if check.kind == "context":
+        count += "; context, does not vote"
+    return f"{check.figure} ({check.condition()}): {figure_text(check)} [{count}]"
 
-    The displayed text (verdict and per-check findings) is what every CPU reproduces; the
-    record with the raw figures goes into the output's metadata under `METADATA_KEY`.
+
+def heading(claim_id, page, word):
+    """The first line of a claim's report: its id, page and verdict."""
+    cite = f"{'pp.' if '-' in page else 'p.'} {page}" if page else "beyond the book"
+    return f"{claim_id} ({cite}): {word}"
+
+
+#: The verdicts reported in this kernel, in order: what `verdicts` prints.
+_REPORTED = {}
+
+
+def report(claim_id, *, noise=None, claims=None, **figures):
+    """Report one claim: bind the chapter's figures to its declared parts, and display the
+    verdict and every part, as the claims index shows them.
 
     Args:
         claim_id: an id of ``helpers/chapter/claims.toml``, such as ``"C1"``.
-        *checks: one `Check` per part of the claim.
+        noise: ``{part name: number}`` for the parts declared ``noise = "given"``.
         claims: the claims to look the id up in (default: `load()`).
+        **figures: one keyword per declared part (see `bind`).
 
     Returns:
-        None (the verdict is displayed; `verdict_of` computes it without displaying).
+        None (the report is displayed; its record goes into the output's metadata).
 
     Raises:
-        ValueError: an unknown claim id, or no checks.
+        ValueError: see `bind`.
     """
-    claims = load() if claims is None else claims
-    if claim_id not in claims:
-        raise ValueError(f"claim_id must be one of the ids of claims.toml, got {claim_id!r}")
-    result = verdict_of(list(checks))
-    page = claims[claim_id]["page"]
-    cite = f" ({'pp.' if '-' in page else 'p.'} {page})" if page else ""
-    lines = [f"{claim_id}{cite}: {result}"]
-    lines += [f"  - {summary(c)}" for c in checks]
-    record = {"id": claim_id, "verdict": result, "checks": [c.record() for c in checks]}
+    claim = _claim(claim_id, claims)
+    parts = bind(claim_id, figures, noise, claims={claim_id: claim})
+    word = verdict(parts)
+    _REPORTED[claim_id] = heading(claim_id, claim["page"], word)
+    lines = [_REPORTED[claim_id]] + [f"  - {part_text(c)}" for c in parts]
+    record = {"id": claim_id, "verdict": word, "checks": [c.record() for c in parts]}
     from IPython.display import display
 
     display({"text/plain": "\n".join(lines)}, raw=True, metadata={METADATA_KEY: record})
+
+
+def verdicts():
+    """Print the verdict of every claim reported in this kernel, one line each: the words a
+    chapter's compared output states (the figures and margins move with the computer)."""
+    if not _REPORTED:
+        raise ValueError("no claim has been reported in this kernel yet; call report() first")
+    print("\n".join(_REPORTED.values()))
 
 
 def records(notebook):
@@ -460,7 +740,7 @@ def records(notebook):
 
     Returns:
         A list of ``(record, checks, verdict)``: the stored record, its `Check` objects, and
-        the verdict recomputed from them.
+        the verdict recomputed from them by `verdict`.
 
     Raises:
         ValueError: a record is malformed.
@@ -473,6 +753,6 @@ def records(notebook):
                 continue
             if not isinstance(record, dict) or not isinstance(record.get("checks"), list):
                 raise ValueError(f"a claim record is malformed: {record!r}")
-            checks = [Check.from_record(c) for c in record["checks"]]
-            found.append((record, checks, verdict_of(checks)))
+            parts = [Check.from_record(c) for c in record["checks"]]
+            found.append((record, parts, verdict(parts)))
     return found

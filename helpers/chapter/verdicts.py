@@ -11,7 +11,7 @@ A chapter's checked outputs must read the same on every CPU. Two kinds of number
   give the per-seed figures for cells whose output is not compared.
 
 The verdict words are the companion's one vocabulary, `VERDICTS`: `verdict` here and
-`helpers.chapter.claims.verdict_of` (a claim of several parts) both use them.
+`helpers.chapter.claims.verdict` (a claim of several parts) both use them.
 """
 
 import math
@@ -25,8 +25,8 @@ HELD = "held"
 #: Every part about the learning method holds; a part about what TensorFlow/Keras does (as the
 #: book or the Keras guide describes it) was not observed today.
 API_DIFFERS = "held, API not as described"
-#: Every part holds, but at least one only by a margin within its noise (the claims index
-#: computes this from the stored figures; a chapter's compared text never shows it).
+#: Every part about the method holds, but at least one part only by a margin within its noise
+#: (`helpers.chapter.claims.verdict` gives the precedence of the words).
 FRAGILE = "fragile"
 #: Some seeds or some parts hold and others do not.
 PARTLY = "partly"
