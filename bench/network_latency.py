@@ -37,8 +37,7 @@ RATIOS = (("original", "fused"), ("tflite_original", "tflite_fused"))
 
 def measure(name, args):
     """One family: build, fuse, convert, time; returns its JSON entry."""
-    from helpers.fusion import applications as zoo
-    from helpers.fusion import fuse
+    from helpers.fusion import applications, fuse
     from helpers.fusion.tflite import tflite_ops, tflite_predict, to_tflite
     from helpers.fusion.timing import keras_inference_fn, time_group
 
@@ -56,7 +55,7 @@ def measure(name, args):
         warmup=1,
     )
     helpers.setup(args.seed)
-    model = zoo.application(name, size=args.size, seed=args.seed)
+    model = applications.application(name, size=args.size, seed=args.seed)
     fused, report = fuse(model, n_random=4, seed=args.seed)
     rng = np.random.default_rng(args.seed)
     x_all = rng.standard_normal((max(BATCH_SIZES), args.size, args.size, 3)).astype(np.float32)

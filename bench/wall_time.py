@@ -17,6 +17,13 @@ The set-up is chapter 07's speed experiment at its default parameters: a 10-laye
    evaluations that only serve to find the step. The training is deterministic, so every
    repetition reaches the same accuracy, which is checked.
 
+The benchmark runs under the chapter's numerics (``make bench`` starts it with the pins of
+``helpers.runtime.numerics``, one thread per operation): with TensorFlow's default thread
+counts the last digits of every step differ, and a network can reach the target at another
+checkpoint, so the benchmark would time other runs than the ones the chapter found. Chapter 07
+shows whether the stored steps and learning rates are its own, and a test checks that they are
+those of the stored chapter.
+
 Reported per seed: the steps and learning rates, the median seconds to target of each network
 (and their IQR), the median of the per-repetition ratios (no BN / BN: above 1 means BN reached
 the target sooner on the clock), and the median time per step of each network.

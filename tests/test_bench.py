@@ -4,9 +4,12 @@ import json
 import os
 
 from helpers import bench
+from helpers.chapter import claims
 
 import numpy as np
 import pytest
+
+from tool_modules import ROOT
 
 
 def test_stored_names_what_it_knows():
@@ -65,3 +68,12 @@ def test_batch_entries_are_one_empty_record_per_batch_size():
     assert list(entries) == ["1", "256"]
     assert entries["1"] == {"inner_calls": {}, "reps": 5, "variants": {}, "ratios": {}}
     assert entries["1"] is not entries["256"]
+
+
+def test_the_stored_wall_time_timed_the_stored_chapters_runs():
+    """C6 reads the benchmark's time ratios: they must be about chapter 07's own runs (its
+    seeds, learning rates and steps to target), which the chapter compares and records."""
+    with open(os.path.join(ROOT, "chapters", "07_evidence.ipynb"), encoding="utf-8") as f:
+        reports = {record["id"]: checks for record, checks, _ in claims.records(json.load(f))}
+    (match,) = [c for c in reports["C6"] if c.name == "bench_steps_match"]
+    assert match.values is True, "make bench, then make chapter CHAPTER=07"
