@@ -257,7 +257,7 @@ def test_records_stored_before_kinds_and_noise_still_read():
         Check.from_record({"figure": "x"})
 
 
-def test_the_report_shows_the_index_lines_and_verdicts_prints_the_words(
+def test_the_report_shows_the_index_lines_and_outcomes_prints_the_seeds_held(
     table, monkeypatch, capsys
 ):
     shown = []
@@ -266,7 +266,7 @@ def test_the_report_shows_the_index_lines_and_verdicts_prints_the_words(
     )
     monkeypatch.setattr(claims, "_REPORTED", {})
     with pytest.raises(ValueError, match="^no claim has been reported in this kernel yet"):
-        claims.verdicts()
+        claims.outcomes()
     figures = {"ratio": {42: 2.0, 43: 3.0}, "error": 4e-6, "ops": {"a": 0}, "updates": False}
     claims.report("C1", noise={"error": 1e-9}, claims=table, **figures)
     ((bundle, metadata),) = shown
@@ -293,5 +293,5 @@ def test_the_report_shows_the_index_lines_and_verdicts_prints_the_words(
     ((stored, checks, word),) = claims.records(notebook)
     assert stored == record and word == record["verdict"]
     assert [f"  - {claims.part_text(c)}" for c in checks] == lines[1:]
-    claims.verdicts()
-    assert capsys.readouterr().out == "C1 (p. 341): held, API not as described\n"
+    claims.outcomes()
+    assert capsys.readouterr().out == "C1: ratio 2/2, error held, ops[a] held, updates not held\n"

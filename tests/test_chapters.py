@@ -28,10 +28,10 @@ NOT_COMPARED_MARKERS = re.compile(r"^\s*#\s*NBVAL_(IGNORE_OUTPUT|SKIP)\b", re.MU
 #: The budget of not-compared cells in the whole book (CONTRIBUTING.md, "Only claims in
 #: compared outputs"): 11 cells of per-seed figures and timings, plus the Versions table of
 #: each chapter (11), whose values are the reader's versions, not claims, plus the claims
-#: report of each chapter that has claims (9), whose verdicts a compared cell prints.
+#: report of each chapter that has claims (9), whose outcomes a compared cell prints.
 MAX_NOT_COMPARED = 11 + 11 + 9
-#: The compared cell that follows a chapter's claims reports and prints their verdicts.
-VERDICTS_CELL = "verdicts()"
+#: The compared cell that follows a chapter's claims reports and prints their outcomes.
+OUTCOMES_CELL = "outcomes()"
 #: The Versions cell: the one not-compared cell that asserts nothing, exactly one per chapter.
 VERSIONS_CELL = "helpers.versions_frame()"
 
@@ -52,12 +52,12 @@ def test_there_are_chapters():
 
 def is_claims_report(cells, i):
     """A not-compared cell of claim reports, directly followed by the compared cell that
-    prints their verdicts: the verdicts are checked there, as answers rather than asserts."""
+    prints their outcomes: those are checked there, as answers rather than asserts."""
     following = cells[i + 1] if i + 1 < len(cells) else None
     return (
         "report(" in cells[i].source
         and following is not None
-        and following.source.strip() == VERDICTS_CELL
+        and following.source.strip() == OUTCOMES_CELL
         and not not_compared(following)
     )
 

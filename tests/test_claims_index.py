@@ -138,12 +138,12 @@ def test_the_stored_chapters_report_every_claim():
 
 def test_each_chapter_prints_the_verdict_and_the_parts_the_index_shows():
     """The stored outputs, as a reader sees them: every report's text is the index's heading
-    and part lines, and each chapter's compared cell lists the same verdicts."""
+    and part lines, and each chapter's compared outcomes() cell lists its claims' outcomes."""
     table = claims.load()
     for chapter in sorted({c["chapter"] for c in table.values()}):
         with open(os.path.join(ROOT, "chapters", chapter + ".ipynb"), encoding="utf-8") as f:
             nb = json.load(f)
-        headings = []
+        outcomes = []
         for cell in nb["cells"]:
             for output in cell.get("outputs", []):
                 record = output.get("metadata", {}).get(claims.METADATA_KEY)
@@ -154,14 +154,14 @@ def test_each_chapter_prints_the_verdict_and_the_parts_the_index_shows():
                 heading = claims.heading(cid, table[cid]["page"], claims.verdict(checks))
                 shown = "".join(output["data"]["text/plain"]).splitlines()
                 assert shown == [heading] + [f"  - {claims.part_text(c)}" for c in checks], cid
-                headings.append(heading)
+                outcomes.append(claims.outcome_line(cid, checks))
         printed = [
             "".join(o.get("text", ""))
             for cell in nb["cells"]
-            if "".join(cell.get("source", "")).strip() == "verdicts()"
+            if "".join(cell.get("source", "")).strip() == "outcomes()"
             for o in cell.get("outputs", [])
         ]
-        assert printed == ["\n".join(headings) + "\n"], chapter
+        assert printed == ["\n".join(outcomes) + "\n"], chapter
 
 
 def test_a_report_that_no_longer_follows_its_declaration_is_refused(tmp_path):

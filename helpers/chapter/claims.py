@@ -35,10 +35,12 @@ bound with ``report(..., noise={"name": value})``).
 
 What a report shows: the claim's verdict and, for each part, its figure, condition, value,
 seeds held and margin (`part_text`), exactly the lines of the claims index. Figures from
-training and rounding-level margins differ in their last digits between computers, so a
-chapter shows them in a cell that nbval does not compare, and prints the verdict words alone
-(`verdicts`) in one that it does. The full record, raw per-seed figures included, goes into the
-output's metadata under `METADATA_KEY`, from which the claims index recomputes the verdict.
+training and rounding-level margins differ in their last digits between computers, and a
+verdict within its noise ("fragile") with them, so a chapter shows its reports in a cell that
+nbval does not compare, and prints with `outcomes` what every computer reproduces (which side
+of its threshold each part is on, in how many seeds) in one that it does. The full record, raw
+per-seed figures included, goes into the output's metadata under `METADATA_KEY`, from which
+the claims index recomputes the verdict.
 """
 
 import dataclasses
@@ -64,8 +66,8 @@ __all__ = [
     "part_text",
     "report",
     "threshold",
+    "outcomes",
     "verdict",
-    "verdicts",
 ]
 
 #: Where a report keeps its machine-readable record in the notebook output's metadata.
@@ -317,6 +319,7 @@ class Check:
         noise: ``"seeds"``, ``"exact"``, a number > 0 (in the figure's units) or None (for
             ``==``, ``!=``, ``in``).
         name: the declared part's name (empty for a check built by hand).
+        label: for a part declared ``over`` a label, this check's label.
         api: the older spelling of ``kind="api"``.
 
     Raises:
@@ -334,6 +337,7 @@ class Check:
     digits: int | None = None
     unit: str = ""
     name: str = ""
+    label: str = ""
     api: dataclasses.InitVar[bool] = False
 
     def __post_init__(self, api):
@@ -346,7 +350,7 @@ class Check:
         kind = "api" if api else self.kind
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
-        for field in ("noise_unit", "unit", "name"):
+        for field in ("noise_unit", "unit", "name", "label"):
             if not isinstance(getattr(self, field), str):
                 raise ValueError(f"{field} must be text, got {getattr(self, field)!r}")
         values = self.values
@@ -414,6 +418,7 @@ class Check:
         """The check as a JSON-friendly dict."""
         return {
             "name": self.name,
+            "label": self.label,
             "figure": self.figure,
             "values": self.values,
             "op": self.op,
@@ -441,6 +446,7 @@ class Check:
                 ("noise_unit", ""),
                 ("unit", ""),
                 ("name", ""),
+                ("label", ""),
                 ("digits", None),
             ):
                 fields[key] = record.get(key, default)
@@ -526,6 +532,7 @@ def bind(claim_id, figures, noise=None, claims=None):
                         digits=part.digits,
                         unit=part.unit,
                         name=name,
+                        label="" if label is None else str(label),
                     )
                 )
             except ValueError as err:
@@ -693,8 +700,25 @@ def heading(claim_id, page, word):
     return f"{claim_id} ({cite}): {word}"
 
 
-#: The verdicts reported in this kernel, in order: what `verdicts` prints.
+#: The claims reported in this kernel, in order: what `outcomes` prints.
 _REPORTED = {}
+
+
+def outcome_line(claim_id, parts):
+    """One claim's outcome at its thresholds: each voting part's seeds held, by name.
+
+    This is what reads the same on every computer whose figures stay on the same side of each
+    threshold: no figure and no margin, so no fragility either (that is in the report).
+    """
+    shown = []
+    for check in parts:
+        if not check.votes:
+            continue
+        held = check.held()
+        label = (check.name or check.figure) + (f"[{check.label}]" if check.label else "")
+        count = f"{sum(held.values())}/{len(held)}" if "" not in held else check.status()
+        shown.append(f"{label} {count}")
+    return f"{claim_id}: " + ", ".join(shown)
 
 
 def report(claim_id, *, noise=None, claims=None, **figures):
@@ -716,17 +740,27 @@ def report(claim_id, *, noise=None, claims=None, **figures):
     claim = _claim(claim_id, claims)
     parts = bind(claim_id, figures, noise, claims={claim_id: claim})
     word = verdict(parts)
-    _REPORTED[claim_id] = heading(claim_id, claim["page"], word)
-    lines = [_REPORTED[claim_id]] + [f"  - {part_text(c)}" for c in parts]
+    _REPORTED[claim_id] = outcome_line(claim_id, parts)
+    lines = [heading(claim_id, claim["page"], word)] + [f"  - {part_text(c)}" for c in parts]
     record = {"id": claim_id, "verdict": word, "checks": [c.record() for c in parts]}
     from IPython.display import display
 
     display({"text/plain": "\n".join(lines)}, raw=True, metadata={METADATA_KEY: record})
 
 
-def verdicts():
-    """Print the verdict of every claim reported in this kernel, one line each: the words a
-    chapter's compared output states (the figures and margins move with the computer)."""
+def outcomes():
+    """Print, for every claim reported in this kernel, whether each voting part held, and in
+    how many seeds: the lines a chapter's compared output states.
+
+    The verdict word and the margins are in the reports, which nbval does not compare: a
+    margin within the noise moves from one computer to another, and "fragile" with it (chapter
+    07's C1 is "held" at 1.4 times its seeds' spread here and "fragile" at 0.5 under other
+    numerics). Which side of its threshold each figure is on is what every computer
+    reproduces when the thresholds have margin, and that is what this prints.
+
+    Raises:
+        ValueError: no claim has been reported in this kernel.
+    """
     if not _REPORTED:
         raise ValueError("no claim has been reported in this kernel yet; call report() first")
     print("\n".join(_REPORTED.values()))
