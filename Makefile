@@ -49,7 +49,8 @@ JOBS ?= 2
 
 # The chapters, then the executed appendices (A1, A2, ...; the claims index is generated).
 # With JOBS > 1, execute-check and nbval hand them to the workers longest first, by the times
-# that their runs measure and store in tools/chapter_times.json (tools/chapter_times.py).
+# that their runs measure into build/chapter_times.json, else by the tracked
+# tools/chapter_times.json, which only make chapter-times rewrites (tools/chapter_times.py).
 CHAPTER_MDS := $(sort $(wildcard chapters/[0-9][0-9]_*.md)) $(sort $(wildcard chapters/A[0-9]_*.md))
 NOTEBOOKS := $(patsubst %.md,%.ipynb,$(CHAPTER_MDS))
 CHAPTER ?=
@@ -67,7 +68,7 @@ NOT_BUILT := not browser and not pdf
 
 .PHONY: help setup sysdeps sysdeps-pdf data check imports quick test lint unit unit-all sync-check execute-check nbval book-build book-check \
         book-dark pdf pdf-check test-extended internals-oldest pins-range nbval-oldest nbval-py313 install-py312 wheel \
-        book chapter run format lock sync colab-cells lab bench clean distclean
+        book chapter chapter-times run format lock sync colab-cells lab bench clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -236,6 +237,9 @@ book: data $(MATHJAX) ## Execute every chapter (refreshing stored outputs) and r
 
 chapter: data ## Execute one chapter in place from its .md: make chapter CHAPTER=03
 	$(EXECUTE) --in-place $(chapter_md)
+
+chapter-times: $(STAMP) ## Store this machine's measured chapter times (build/) into the tracked tools/chapter_times.json
+	$(PY) -m tools.chapter_times --store
 
 run: data ## Execute one chapter with other parameters into runs/: make run CHAPTER=07 PARAMS="-p n_seeds 5"
 	$(EXECUTE) --into $(RUNS) $(PARAMS) $(chapter_md)
