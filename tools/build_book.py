@@ -13,10 +13,12 @@
   executed chapters; a claim of ``helpers/chapter/claims.toml`` that its chapter did not report
   stops the build with a message naming both.
 - Sphinx reads a staged copy of the notebooks (``build/book/src``) next to the generated index,
-  so nothing is written into ``chapters/``.
+  so nothing is written into ``chapters/``. The notebooks are the stored ``chapters/*.ipynb``
+  (``make book-build``), or those of the folder given with ``--from`` (``make book`` executes
+  every chapter into ``build/executed`` and renders that).
 - MathJax comes from the npm package installed under build/npm (never from a CDN, never
   committed); it is staged under the book's ``_static/mathjax`` and named by ``mathjax_path``.
-- The rendered pages are the stored outputs of the .ipynb files; nothing is executed.
+- The rendered pages are the outputs of those .ipynb files; nothing is executed here.
 - Each notebook page gets the theme's Colab launch button and a download button for its
   ``.ipynb``. The repository and the tag they point to come from ``pyproject.toml``
   (``tools/colab.py``, which also writes the badge at the top of each chapter): Jupyter Book
@@ -83,15 +85,26 @@ def accessible_names(html_dir):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pdf", action="store_true", help="build the PDF instead of html")
-    pdf = parser.parse_args(argv).pdf
+    parser.add_argument(
+        "--from",
+        dest="chapters",
+        metavar="DIR",
+        default=CHAPTERS,
+        help="the executed notebooks to render (default: the stored chapters/*.ipynb)",
+    )
+    args = parser.parse_args(argv)
+    pdf, chapters = args.pdf, args.chapters
     if not pdf and not os.path.exists(os.path.join(MATHJAX, MATHJAX_ENTRY)):
         sys.exit(
             f"MathJax is missing ({MATHJAX}); run `make book-build`, which installs it with npm."
         )
-    notebooks = sorted(glob.glob(os.path.join(CHAPTERS, "[0-9][0-9]_*.ipynb")))
+    notebooks = sorted(glob.glob(os.path.join(chapters, "[0-9][0-9]_*.ipynb")))
     if not notebooks:
-        sys.exit("No executed chapters (chapters/NN_*.ipynb) to build from; run `make book`.")
-    appendices = sorted(glob.glob(os.path.join(CHAPTERS, "A[0-9]_*.ipynb")))
+        sys.exit(
+            f"No executed chapters ({os.path.relpath(chapters, ROOT)}/NN_*.ipynb) to build from; "
+            "run `make book`."
+        )
+    appendices = sorted(glob.glob(os.path.join(chapters, "A[0-9]_*.ipynb")))
     names = [os.path.splitext(os.path.basename(p))[0] for p in notebooks]
     extra = [claims_index.PAGE] + [os.path.splitext(os.path.basename(p))[0] for p in appendices]
     has_pdf = os.path.exists(PDF)
@@ -103,14 +116,14 @@ def main(argv=None):
     for path in notebooks + appendices:
         shutil.copy2(path, source)
     try:
-        claims_index.write(CHAPTERS, os.path.join(source, claims_index.PAGE + ".md"))
+        claims_index.write(chapters, os.path.join(source, claims_index.PAGE + ".md"))
     except claims_index.ClaimsIndexError as err:
         sys.exit(f"The claims index cannot be built: {err}")
     # The HTML side: front page, references, stylesheet, and the PDF edition when built.
     shutil.copy2(os.path.join(BOOK, "references.md"), source)
     shutil.copy2(os.path.join(BOOK, "references.bib"), source)
     try:
-        front_page.write(CHAPTERS, names + extra, os.path.join(source, "index.md"), has_pdf)
+        front_page.write(chapters, names + extra, os.path.join(source, "index.md"), has_pdf)
     except (front_page.FrontPageError, claims_index.ClaimsIndexError) as err:
         sys.exit(f"The front page cannot be built: {err}")
     static = os.path.join(OUT, "static")
