@@ -292,7 +292,7 @@ bench: data ## Benchmarks (latency, real networks, wall time to target): writes 
 	BN_COMPANION_NUMERICS=none $(PY) bench/wall_time.py --out helpers/bench
 
 clean: ## Remove build outputs and scratch runs
-	rm -rf build/book build/scratch $(RUNS) .pytest_cache
+	rm -rf build/book build/scratch $(EXECUTED) $(RUNS) .pytest_cache
 
 distclean: clean ## Also remove the virtual environment and npm packages
 	rm -rf $(VENV) $(OLDEST) $(PY313) build
