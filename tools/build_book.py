@@ -6,7 +6,8 @@
   ``chapters/A<digit>_*.ipynb``, and the references (book/references.md lists the papers of
   book/references.bib that the chapters cite with ``{cite:p}``).
 - book/_static holds the book's own stylesheet: the few layout rules the theme has no option
-  for (code 88 columns wide at 1280 px, long outputs wrapped).
+  for (code 88 columns wide at 1280 px, long outputs wrapped but printed tables kept whole:
+  `mark_tabular`).
 - A PDF edition built before the HTML (``build/pdf/bn-companion.pdf``) is copied next to the
   pages, and the front page links to it.
 - The claims index is written by ``tools/claims_index.py`` from the claim reports stored in the
@@ -31,6 +32,7 @@
 
 import argparse
 import glob
+import html
 import os
 import re
 import shutil
@@ -66,13 +68,54 @@ ACCESSIBLE_NAMES = [
 ]
 
 
+#: Box-drawing characters (U+2500 to U+257F): the tables that `model.summary()` draws.
+BOX_DRAWING = re.compile("[\u2500-\u257f]")
+#: A line of a text table: three cells at least, apart by two spaces or more.
+COLUMNS = re.compile(r"\S {2,}\S.*? {2,}\S")
+#: A printed output as MyST-NB renders it: stdout (``stream``) or a ``text/plain`` result.
+#: Warnings (``stderr``) are never tables, and keep wrapping.
+TEXT_OUTPUT = re.compile(
+    r'<div class="output (stream|text_plain) ([^"]*)"><div class="highlight"><pre>(.*?)</pre>',
+    re.S,
+)
+
+
+def is_tabular(text):
+    """Whether printed text is a table, whose lines must not wrap: it holds box-drawing
+    characters (``model.summary()``), or three lines in a row with columns (a printed
+    DataFrame). Prose, warnings and the claims' reports are neither."""
+    if BOX_DRAWING.search(text):
+        return True
+    run = 0
+    for line in text.splitlines():
+        run = run + 1 if COLUMNS.search(line.strip()) else 0
+        if run >= 3:
+            return True
+    return False
+
+
+def mark_tabular(page):
+    """`page` (html) with each printed table's output div given the class ``tabular``
+    (book/_static/companion.css keeps its lines whole, in a box that scrolls sideways)."""
+
+    def mark(match):
+        text = html.unescape(re.sub(r"<[^>]+>", "", match.group(3)))
+        if "tabular" in match.group(2).split() or not is_tabular(text):
+            return match.group(0)
+        kind, rest = match.group(1), match.group(2)
+        return match.group(0).replace(f'"output {kind} {rest}"', f'"output {kind} tabular {rest}"')
+
+    return TEXT_OUTPUT.sub(mark, page)
+
+
 def accessible_names(html_dir):
-    """Apply ACCESSIBLE_NAMES to every page of the built book; returns the pages changed."""
+    """Apply ACCESSIBLE_NAMES and `mark_tabular` to every page of the built book; returns the
+    pages changed."""
     changed = 0
     for path in glob.glob(os.path.join(html_dir, "*.html")):
         with open(path, encoding="utf-8") as f:
             text = f.read()
-        fixed = text
+        fixed = mark_tabular(text)
         for pattern, replacement in ACCESSIBLE_NAMES:
             fixed = pattern.sub(replacement, fixed)
         if fixed != text:
