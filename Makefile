@@ -49,7 +49,8 @@ JOBS ?= 2
 
 # The chapters, then the executed appendices (A1, A2, ...; the claims index is generated).
 # With JOBS > 1, execute-check and nbval hand them to the workers longest first, by the times
-# that their runs measure and store in tools/chapter_times.json (tools/chapter_times.py).
+# that their runs measure into build/chapter_times.json, else by the tracked
+# tools/chapter_times.json, which only make chapter-times rewrites (tools/chapter_times.py).
 CHAPTER_MDS := $(sort $(wildcard chapters/[0-9][0-9]_*.md)) $(sort $(wildcard chapters/A[0-9]_*.md))
 NOTEBOOKS := $(patsubst %.md,%.ipynb,$(CHAPTER_MDS))
 CHAPTER ?=
@@ -67,7 +68,7 @@ NOT_BUILT := not browser and not pdf
 
 .PHONY: help setup sysdeps sysdeps-pdf data check imports quick test lint unit unit-all sync-check execute-check nbval book-build book-check \
         book-dark pdf pdf-check test-extended internals-oldest pins-range nbval-oldest nbval-py313 install-py312 wheel \
-        book chapter run format lock sync colab-cells lab bench clean distclean
+        book store chapter chapter-times run format lock sync colab-cells lab bench clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -229,13 +230,28 @@ install-py312: $(WHEEL_STAMP) ## pip takes the wheel on Python 3.12, alone and b
 
 # --- reading and writing chapters ----------------------------------------------------------
 
-book: data $(MATHJAX) ## Execute every chapter (refreshing stored outputs) and render the book
-	$(EXECUTE) --in-place $(CHAPTER_MDS)
-	@$(MAKE) --no-print-directory book-build
-	@echo "The book is in $(BOOK_HTML)/index.html"
+# make book is a reader's run: every chapter executed into build/executed (JOBS at a time), the
+# book rendered from there, and a report of what reproduced (tools/reproduced.py); it leaves
+# chapters/ and every tracked file as they were. Storing outputs is make store or make chapter:
+# each notebook is replaced only by a run that succeeded, in one os.replace.
+EXECUTED := build/executed
 
-chapter: data ## Execute one chapter in place from its .md: make chapter CHAPTER=03
+book: data $(MATHJAX) ## Execute every chapter into build/executed, render the book from there, report what reproduced
+	rm -rf $(EXECUTED)
+	$(EXECUTE) --into $(EXECUTED) --jobs $(JOBS) $(CHAPTER_MDS)
+	$(PY) -m tools.build_book --from $(EXECUTED)
+	@echo "The book is in $(BOOK_HTML)/index.html"
+	@echo
+	@$(PY) -m tools.reproduced $(EXECUTED)
+
+store: data ## Execute every chapter and store its outputs in chapters/*.ipynb (only runs that succeeded)
+	$(EXECUTE) --in-place $(CHAPTER_MDS)
+
+chapter: data ## Execute one chapter and store its outputs in its .ipynb: make chapter CHAPTER=03
 	$(EXECUTE) --in-place $(chapter_md)
+
+chapter-times: $(STAMP) ## Store this machine's measured chapter times (build/) into the tracked tools/chapter_times.json
+	$(PY) -m tools.chapter_times --store
 
 run: data ## Execute one chapter with other parameters into runs/: make run CHAPTER=07 PARAMS="-p n_seeds 5"
 	$(EXECUTE) --into $(RUNS) $(PARAMS) $(chapter_md)
@@ -254,7 +270,7 @@ lock: $(STAMP) ## Regenerate requirements.lock and locks/*.lock (hashes included
 
 colab-cells: $(STAMP) ## Rewrite every chapter's Open in Colab badge and install cell from pyproject.toml
 	$(PY) -m tools.colab --write $(CHAPTER_MDS)
-	@echo "Re-execute the chapters that changed (make book) so that each .ipynb follows its .md."
+	@echo "Store the chapters that changed again (make store) so that each .ipynb follows its .md."
 
 # jupytext --sync writes its version lines into each .md header and drops the .ipynb's
 # text_representation; tools.pairing puts the stored form back (make sync-check checks it).
@@ -277,7 +293,7 @@ bench: data ## Benchmarks (latency, real networks, wall time to target): writes 
 	$(PINNED) $(PY) bench/wall_time.py --out helpers/bench --reps 21
 
 clean: ## Remove build outputs and scratch runs
-	rm -rf build/book build/scratch $(RUNS) .pytest_cache
+	rm -rf build/book build/scratch $(EXECUTED) $(RUNS) .pytest_cache
 
 distclean: clean ## Also remove the virtual environment and npm packages
 	rm -rf $(VENV) $(OLDEST) $(PY313) build

@@ -45,3 +45,27 @@ def test_longest_first_puts_unmeasured_chapters_first_and_keeps_ties_in_order(tm
 def test_an_unknown_kind_is_one_sentence(tmp_path):
     with pytest.raises(ValueError, match="kind must be one of defaults, reduced, got 'full'"):
         chapter_times.record("full", {"01_a": 1}, tmp_path / "t.json")
+
+
+def test_runs_record_into_build_and_only_store_writes_the_tracked_file(tmp_path, monkeypatch):
+    tracked, measured = tmp_path / "tools" / "times.json", tmp_path / "build" / "times.json"
+    monkeypatch.setattr(chapter_times, "FILE", str(tracked))
+    monkeypatch.setattr(chapter_times, "MEASURED", str(measured))
+    chapter_times.record("defaults", {"01_a": 10, "02_b": 50}, str(tracked))
+    text = tracked.read_text()
+    # This machine finds 01_a the longer: recorded under build/, the order follows it ...
+    assert chapter_times.record("defaults", {"01_a": 90, "02_b": 50}) == ["01_a", "02_b"]
+    assert tracked.read_text() == text
+    assert chapter_times.load(str(measured))["defaults"] == {"01_a": 90, "02_b": 50}
+    given = ["chapters/02_b.md", "chapters/01_a.md", "chapters/03_c.md"]
+    assert chapter_times.longest_first(given, "defaults") == [
+        "chapters/03_c.md",
+        "chapters/01_a.md",
+        "chapters/02_b.md",
+    ]
+    # ... and the tracked file changes only when a developer stores it (make chapter-times).
+    assert chapter_times.store() == {"defaults": ["01_a"], "reduced": []}
+    assert chapter_times.load(str(tracked))["defaults"] == {"01_a": 90, "02_b": 50}
+    before = tracked.read_text()
+    assert chapter_times.store() == {"defaults": [], "reduced": []}
+    assert tracked.read_text() == before

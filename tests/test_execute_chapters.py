@@ -4,6 +4,7 @@ Most tests run chapters through papermill (a kernel each): integration tests.
 """
 
 import os
+import pathlib
 import resource
 import signal
 import subprocess
@@ -82,13 +83,15 @@ def test_jobs_only_with_into(tmp_path):
 
 @pytest.fixture
 def repository(tmp_path, monkeypatch):
-    """A chapters/ folder taken for the repository's, and its own times file."""
+    """A chapters/ folder taken for the repository's, and its own times files (the tracked
+    one, and the one its runs measure into)."""
     from tools import chapter_times, common
 
     folder = tmp_path / "chapters"
     folder.mkdir()
     monkeypatch.setattr(common, "CHAPTERS", str(folder))
     monkeypatch.setattr(chapter_times, "FILE", str(tmp_path / "times.json"))
+    monkeypatch.setattr(chapter_times, "MEASURED", str(tmp_path / "build" / "times.json"))
     return folder
 
 
@@ -113,18 +116,24 @@ def test_parallel_runs_go_longest_first_and_record_what_they_measure(
     from tools import chapter_times
 
     mds = [str(chapter(repository, n, "")) for n in ("01_short", "02_long", "03_new")]
-    chapter_times.record("reduced", {"01_short": 10, "02_long": 90})
+    chapter_times.record("reduced", {"01_short": 10, "02_long": 90}, chapter_times.FILE)
+    tracked = pathlib.Path(chapter_times.FILE).read_text()
     started = _fake_runs(monkeypatch, {"01_short": 11, "02_long": 140, "03_new": 42})
     out = str(tmp_path / "out")
     assert execute_chapters.main(["--into", out, "--reduced", "--jobs", "2", *mds]) == 0
     assert started == ["03_new", "02_long", "01_short"]
-    assert chapter_times.load()["reduced"] == {"01_short": 10, "02_long": 140, "03_new": 40}
-    assert chapter_times.load()["defaults"] == {}
+    measured = chapter_times.load(chapter_times.MEASURED)
+    assert measured["reduced"] == {"01_short": 10, "02_long": 140, "03_new": 40}
+    assert measured["defaults"] == {}
+    # a run never rewrites the tracked file
+    assert pathlib.Path(chapter_times.FILE).read_text() == tracked
 
     started.clear()  # one job keeps the order given; a run at the defaults is recorded apart
     assert execute_chapters.main(["--into", out, *mds]) == 0
     assert started == ["01_short", "02_long", "03_new"]
-    assert chapter_times.load()["defaults"] == {"01_short": 10, "02_long": 140, "03_new": 40}
+    measured = chapter_times.load(chapter_times.MEASURED)
+    assert measured["defaults"] == {"01_short": 10, "02_long": 140, "03_new": 40}
+    assert pathlib.Path(chapter_times.FILE).read_text() == tracked
 
 
 def test_runs_with_other_parameters_or_outside_chapters_record_nothing(
@@ -138,6 +147,7 @@ def test_runs_with_other_parameters_or_outside_chapters_record_nothing(
     out = str(tmp_path / "out")
     assert execute_chapters.main(["--into", out, "-p", "seed", "3", md]) == 0
     assert execute_chapters.main(["--into", out, elsewhere]) == 0
+    assert not os.path.exists(chapter_times.MEASURED)
     assert not os.path.exists(chapter_times.FILE)
 
 

@@ -5,6 +5,9 @@ Every page is opened once at 1280 px and once at 390 px (a phone), in one browse
   (script, stylesheet, font, image) is requested from another host;
 - nothing extends past the text column or scrolls sideways at 1280 px, code has room for the 88
   columns the chapters are formatted to, and at 390 px a wide table scrolls inside its own box;
+  a printed table (model.summary()) is never wrapped: it scrolls in its own box at 390 px and
+  fits the column at 1280 px; the contents sidebar stays in the window; every fold says what
+  it holds;
 - every figure has a text alternative that says what it shows (not its file name), unique in
   the book; every formula a reader sees is in the accessibility tree as MathML; no page shows
   the parameter checks; every link to an anchor finds it;
@@ -117,6 +120,10 @@ const pad = parseFloat(getComputedStyle(article).paddingRight);
 const edge = article.getBoundingClientRect().right - pad + 1;
 const label = e => e.tagName.toLowerCase() + (e.className ? '.' + String(e.className)
   .trim().split(/\\s+/).join('.') : '') + ': ' + (e.innerText || '').trim().slice(0, 60);
+const longest = e => Math.max(...e.textContent.split('\\n').map(l => l.length));
+// A printed table (marked `tabular` by tools/build_book.py) wider than the 88 columns that the
+// column holds scrolls in its own box at any width.
+const wideTable = e => e.matches('.output.tabular pre') && longest(e) > 88;
 const overflowing = [];
 for (const e of article.querySelectorAll('*')) {
   const tag = e.tagName.toLowerCase();
@@ -125,7 +132,7 @@ for (const e of article.querySelectorAll('*')) {
   }
   if (!e.getClientRects().length || getComputedStyle(e).visibility === 'hidden') continue;
   const scrolls = e.scrollWidth > e.clientWidth + 1
-    && getComputedStyle(e).overflowX !== 'visible';
+    && getComputedStyle(e).overflowX !== 'visible' && !wideTable(e);
   const r = e.getBoundingClientRect();
   const past = r.width > 0 && r.right > edge && !e.closest('.pst-scrollable-table-container,'
     + ' .output.text_html');
@@ -143,8 +150,43 @@ if (code) {
   columns = {fits: probe.getBoundingClientRect().width <= room, font: style.fontSize};
   probe.remove();
 }
+// Each printed table's lines (marked `tabular` by tools/build_book.py; box-drawn text counts
+// as a table even where the page lacks the class): how many render on more than one row (a
+// wrapped line), whether its box scrolls sideways, and its longest line in characters.
+const tabular = [...article.querySelectorAll('div.cell_output pre')].filter(pre =>
+  pre.closest('.output.tabular') || /[\u2500-\u257f]/.test(pre.textContent)).map(pre => {
+  let wrapped = 0;
+  const walker = document.createTreeWalker(pre, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    let start = 0;
+    for (const line of node.data.split('\\n')) {
+      if (line.trim()) {
+        const range = document.createRange();
+        range.setStart(node, start);
+        range.setEnd(node, start + line.length);
+        wrapped += new Set([...range.getClientRects()].map(r => Math.round(r.top))).size > 1;
+      }
+      start += line.length + 1;
+    }
+  }
+  return {first: pre.textContent.trim().split('\\n')[0].slice(0, 40), wrapped,
+          scrolls: pre.scrollWidth > pre.clientWidth + 1, longest: longest(pre),
+          boxes: pre.textContent.includes('\u2503')};
+});
+// The "Contents" sidebar (shown at 1280 px): whether it scrolls sideways, and what of it
+// extends past the window.
+const side = document.querySelector('.bd-sidebar-secondary');
+const sidebar = side && side.getClientRects().length ? {
+  scrolls: side.scrollWidth > side.clientWidth + 1,
+  past: [...side.querySelectorAll('*')].filter(e => e.getClientRects().length
+    && e.getBoundingClientRect().right > document.documentElement.clientWidth).map(label),
+} : null;
 return {
   overflowing,
+  tabular,
+  sidebar,
+  folds: [...document.querySelectorAll('details summary, .toggle-button')]
+    .map(e => e.textContent.replace(/\\s+/g, ' ').trim()),
   tables_past: [...article.querySelectorAll('table')]
     .filter(t => t.getBoundingClientRect().right > edge && !boxed(t)).map(label),
   tables_unboxed: [...article.querySelectorAll('table')]
@@ -339,6 +381,35 @@ def test_on_a_phone_wide_tables_scroll_in_their_own_box(page, visits):
 
 
 @pytest.mark.parametrize("page", PAGES or ["<none>"])
+def test_printed_tables_keep_their_lines_whole(page, visits):
+    """A printed table (model.summary()'s box drawing, a printed DataFrame) is never wrapped:
+    at 390 px it scrolls in its own box, and at 1280 px one of 88 columns or fewer fits the
+    column without scrolling."""
+    for width, layout in ((WIDE, visits[page]["wide"]), (PHONE, visits[page]["phone"])):
+        wrapped = [t["first"] for t in layout["tabular"] if t["wrapped"]]
+        assert not wrapped, f"{page}: printed tables wrapped at {width} px: {wrapped}"
+    scroll = [t["first"] for t in visits[page]["wide"]["tabular"] if t["scrolls"]]
+    narrow = [t["first"] for t in visits[page]["wide"]["tabular"] if t["longest"] <= 88]
+    assert not set(scroll) & set(narrow), f"{page}: tables that scroll at {WIDE} px: {scroll}"
+
+
+@pytest.mark.parametrize("page", PAGES or ["<none>"])
+def test_the_contents_sidebar_stays_in_the_window(page, visits):
+    sidebar = visits[page]["wide"]["sidebar"]
+    if sidebar:
+        assert not sidebar["scrolls"], f"{page}: the contents sidebar scrolls sideways"
+        assert not sidebar["past"], f"{page}: past the window's edge: {sidebar['past']}"
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES or ["<none>"])
+def test_every_fold_says_what_it_holds(page, visits):
+    """A folded cell is labelled by what it holds (mystnb's code_prompt_show), never by the
+    default "Show code cell source"."""
+    default = [f for f in visits[page]["wide"]["folds"] if "code cell" in f]
+    assert not default, f"{page}: folds with the default label: {default}"
+
+
+@pytest.mark.parametrize("page", PAGES or ["<none>"])
 def test_every_formula_still_reaches_a_screen_reader(page, visits):
     """The MathML copy that the stylesheet shrinks to a 1 px box (so that it cannot widen the
     page) is still in the accessibility tree, for every formula a reader can see."""
@@ -350,6 +421,10 @@ def test_the_layout_checks_are_not_vacuous(visits):
     """On a phone some tables are wider than the screen (and scroll in their box); at 1280 px
     the code of every notebook page was measured; formulas were found for the screen reader."""
     assert sum(s["phone"]["tables_scrolling"] for s in visits.values()) > 0
+    summaries = [t for s in visits.values() for t in s["phone"]["tabular"] if t["boxes"]]
+    assert summaries and any(t["scrolls"] for t in summaries), "no box-drawn table on a phone"
+    assert all(s["wide"]["sidebar"] for p, s in visits.items() if p in NOTEBOOK_PAGES)
+    assert sum(len(s["wide"]["folds"]) for s in visits.values()) > 0
     assert sum(s["maths_read"][0] for s in visits.values()) > 0
     assert all(visits[p]["wide"]["columns"] for p in NOTEBOOK_PAGES)
 

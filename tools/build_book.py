@@ -6,17 +6,20 @@
   ``chapters/A<digit>_*.ipynb``, and the references (book/references.md lists the papers of
   book/references.bib that the chapters cite with ``{cite:p}``).
 - book/_static holds the book's own stylesheet: the few layout rules the theme has no option
-  for (code 88 columns wide at 1280 px, long outputs wrapped).
+  for (code 88 columns wide at 1280 px, long outputs wrapped but printed tables kept whole:
+  `mark_tabular`).
 - A PDF edition built before the HTML (``build/pdf/bn-companion.pdf``) is copied next to the
   pages, and the front page links to it.
 - The claims index is written by ``tools/claims_index.py`` from the claim reports stored in the
   executed chapters; a claim of ``helpers/chapter/claims.toml`` that its chapter did not report
   stops the build with a message naming both.
 - Sphinx reads a staged copy of the notebooks (``build/book/src``) next to the generated index,
-  so nothing is written into ``chapters/``.
+  so nothing is written into ``chapters/``. The notebooks are the stored ``chapters/*.ipynb``
+  (``make book-build``), or those of the folder given with ``--from`` (``make book`` executes
+  every chapter into ``build/executed`` and renders that).
 - MathJax comes from the npm package installed under build/npm (never from a CDN, never
   committed); it is staged under the book's ``_static/mathjax`` and named by ``mathjax_path``.
-- The rendered pages are the stored outputs of the .ipynb files; nothing is executed.
+- The rendered pages are the outputs of those .ipynb files; nothing is executed here.
 - Each notebook page gets the theme's Colab launch button and a download button for its
   ``.ipynb``. The repository and the tag they point to come from ``pyproject.toml``
   (``tools/colab.py``, which also writes the badge at the top of each chapter): Jupyter Book
@@ -29,6 +32,7 @@
 
 import argparse
 import glob
+import html
 import os
 import re
 import shutil
@@ -64,13 +68,54 @@ ACCESSIBLE_NAMES = [
 ]
 
 
+#: Box-drawing characters (U+2500 to U+257F): the tables that `model.summary()` draws.
+BOX_DRAWING = re.compile("[\u2500-\u257f]")
+#: A line of a text table: three cells at least, apart by two spaces or more.
+COLUMNS = re.compile(r"\S {2,}\S.*? {2,}\S")
+#: A printed output as MyST-NB renders it: stdout (``stream``) or a ``text/plain`` result.
+#: Warnings (``stderr``) are never tables, and keep wrapping.
+TEXT_OUTPUT = re.compile(
+    r'<div class="output (stream|text_plain) ([^"]*)"><div class="highlight"><pre>(.*?)</pre>',
+    re.S,
+)
+
+
+def is_tabular(text):
+    """Whether printed text is a table, whose lines must not wrap: it holds box-drawing
+    characters (``model.summary()``), or three lines in a row with columns (a printed
+    DataFrame). Prose, warnings and the claims' reports are neither."""
+    if BOX_DRAWING.search(text):
+        return True
+    run = 0
+    for line in text.splitlines():
+        run = run + 1 if COLUMNS.search(line.strip()) else 0
+        if run >= 3:
+            return True
+    return False
+
+
+def mark_tabular(page):
+    """`page` (html) with each printed table's output div given the class ``tabular``
+    (book/_static/companion.css keeps its lines whole, in a box that scrolls sideways)."""
+
+    def mark(match):
+        text = html.unescape(re.sub(r"<[^>]+>", "", match.group(3)))
+        if "tabular" in match.group(2).split() or not is_tabular(text):
+            return match.group(0)
+        kind, rest = match.group(1), match.group(2)
+        return match.group(0).replace(f'"output {kind} {rest}"', f'"output {kind} tabular {rest}"')
+
+    return TEXT_OUTPUT.sub(mark, page)
+
+
 def accessible_names(html_dir):
-    """Apply ACCESSIBLE_NAMES to every page of the built book; returns the pages changed."""
+    """Apply ACCESSIBLE_NAMES and `mark_tabular` to every page of the built book; returns the
+    pages changed."""
     changed = 0
     for path in glob.glob(os.path.join(html_dir, "*.html")):
         with open(path, encoding="utf-8") as f:
             text = f.read()
-        fixed = text
+        fixed = mark_tabular(text)
         for pattern, replacement in ACCESSIBLE_NAMES:
             fixed = pattern.sub(replacement, fixed)
         if fixed != text:
@@ -83,15 +128,26 @@ def accessible_names(html_dir):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pdf", action="store_true", help="build the PDF instead of html")
-    pdf = parser.parse_args(argv).pdf
+    parser.add_argument(
+        "--from",
+        dest="chapters",
+        metavar="DIR",
+        default=CHAPTERS,
+        help="the executed notebooks to render (default: the stored chapters/*.ipynb)",
+    )
+    args = parser.parse_args(argv)
+    pdf, chapters = args.pdf, args.chapters
     if not pdf and not os.path.exists(os.path.join(MATHJAX, MATHJAX_ENTRY)):
         sys.exit(
             f"MathJax is missing ({MATHJAX}); run `make book-build`, which installs it with npm."
         )
-    notebooks = sorted(glob.glob(os.path.join(CHAPTERS, "[0-9][0-9]_*.ipynb")))
+    notebooks = sorted(glob.glob(os.path.join(chapters, "[0-9][0-9]_*.ipynb")))
     if not notebooks:
-        sys.exit("No executed chapters (chapters/NN_*.ipynb) to build from; run `make book`.")
-    appendices = sorted(glob.glob(os.path.join(CHAPTERS, "A[0-9]_*.ipynb")))
+        sys.exit(
+            f"No executed chapters ({os.path.relpath(chapters, ROOT)}/NN_*.ipynb) to build from; "
+            "run `make book`."
+        )
+    appendices = sorted(glob.glob(os.path.join(chapters, "A[0-9]_*.ipynb")))
     names = [os.path.splitext(os.path.basename(p))[0] for p in notebooks]
     extra = [claims_index.PAGE] + [os.path.splitext(os.path.basename(p))[0] for p in appendices]
     has_pdf = os.path.exists(PDF)
@@ -103,14 +159,14 @@ def main(argv=None):
     for path in notebooks + appendices:
         shutil.copy2(path, source)
     try:
-        claims_index.write(CHAPTERS, os.path.join(source, claims_index.PAGE + ".md"))
+        claims_index.write(chapters, os.path.join(source, claims_index.PAGE + ".md"))
     except claims_index.ClaimsIndexError as err:
         sys.exit(f"The claims index cannot be built: {err}")
     # The HTML side: front page, references, stylesheet, and the PDF edition when built.
     shutil.copy2(os.path.join(BOOK, "references.md"), source)
     shutil.copy2(os.path.join(BOOK, "references.bib"), source)
     try:
-        front_page.write(CHAPTERS, names + extra, os.path.join(source, "index.md"), has_pdf)
+        front_page.write(chapters, names + extra, os.path.join(source, "index.md"), has_pdf)
     except (front_page.FrontPageError, claims_index.ClaimsIndexError) as err:
         sys.exit(f"The front page cannot be built: {err}")
     static = os.path.join(OUT, "static")

@@ -17,12 +17,13 @@
   chapter's smaller sizes from ``chapters/reduced_sizes.yml``. CI uses the last two: at any seed
   and at those sizes, every assert of a chapter still tests its claim.
 
-With ``--jobs N``, N chapters run at once, longest first by the times of
-``tools/chapter_times.json``; a run at the default or the reduced sizes rewrites those times
-(`tools.chapter_times`). Run it through ``python -m helpers --`` (the Makefile does), so that
-every kernel inherits the numerics pins. It stops at the first chapter that fails (unless
-``--keep-going``), names it, its cell and the first line of the error, lists the chapters
-refreshed before it, and exits with status 1 (130 when interrupted).
+With ``--jobs N``, N chapters run at once, longest first by the chapters' times
+(`tools.chapter_times`); a run at the default or the reduced sizes records what it measured in
+``build/chapter_times.json``, never in the tracked ``tools/chapter_times.json``. Run it through
+``python -m helpers --`` (the Makefile does), so that every kernel inherits the numerics pins.
+It stops at the first chapter that fails (unless ``--keep-going``), names it, its cell and the
+first line of the error, lists the chapters refreshed before it, and exits with status 1 (130
+when interrupted).
 """
 
 import argparse

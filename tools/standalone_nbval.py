@@ -8,10 +8,11 @@ its own folder outside the repository, as a reader opens it in Colab, and nbval 
 there and compares its outputs with the stored ones, with the repository's
 ``nbval_sanitize.cfg``. The folders are removed afterwards. Exits with pytest's status.
 
-With ``--jobs N``, N notebooks are checked at once, handed out longest first by the times of
-``tools/chapter_times.json`` (pytest-xdist would otherwise reorder them by their number of
+With ``--jobs N``, N notebooks are checked at once, handed out longest first by the chapters'
+times (`tools.chapter_times`; pytest-xdist would otherwise reorder them by their number of
 cells); the time each chapter took (from pytest's JUnit report, kernel start included) is
-recorded there as a run at the default parameters (`tools.chapter_times`).
+recorded as a run at the default parameters in ``build/chapter_times.json``, never in the
+tracked ``tools/chapter_times.json`` (``make chapter-times`` stores it there on purpose).
 """
 
 import argparse
