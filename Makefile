@@ -284,13 +284,15 @@ lab: data ## JupyterLab: double-click chapters/NN_*.md to open it as a notebook 
 	$(PINNED) $(BIN)/jupyter lab --notebook-dir=chapters --config=tools/lab/jupyter_lab_config.py \
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
-# The latency benchmarks measure speed, not numbers: TensorFlow keeps its default thread
-# counts. The wall time to target runs under the pins, to time exactly chapter 07's runs.
+# The benchmarks measure speed, not numbers: TensorFlow keeps its default thread counts. The
+# wall time to target first finds chapter 07's steps under the pins, then times those runs.
 # Each part runs in its own process, with a bounded number of repetitions.
 bench: data ## Benchmarks (latency, real networks, wall time to target): writes helpers/bench/
 	BN_COMPANION_NUMERICS=none $(PY) bench/fusion_latency.py --out helpers/bench --update-readme
 	BN_COMPANION_NUMERICS=none $(PY) bench/network_latency.py --out helpers/bench
-	$(PINNED) $(PY) bench/wall_time.py --out helpers/bench --reps 21
+	$(PINNED) $(PY) bench/wall_time.py --find-steps build/bench/wall_time_steps.json
+	BN_COMPANION_NUMERICS=none $(PY) bench/wall_time.py --steps build/bench/wall_time_steps.json \
+	  --out helpers/bench --reps 21
 
 clean: ## Remove build outputs and scratch runs
 	rm -rf build/book build/scratch $(EXECUTED) $(RUNS) .pytest_cache
