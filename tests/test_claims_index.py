@@ -57,7 +57,7 @@ def test_the_index_has_a_row_per_claim_with_its_computed_verdict(tmp_path):
     out = tmp_path / "index.md"
     assert index.write(write(tmp_path, nb), out, CLAIMS) == 2
     page = out.read_text()
-    assert "| [C1](#c1) | 341 | fewer steps | {verdict}`partly` | n/a, not met |" in page
+    assert "| [C1](#c1) | 341 | {verdict}`partly` | n/a, not met | fewer steps |" in page
     figures = page.split("### C1\n")[1].split("###")[0]
     assert figures.startswith(
         "\nfewer steps\n\n{verdict}`partly`, checked in [07: Speed (C1)](07_x.ipynb#"
@@ -65,7 +65,7 @@ def test_the_index_has_a_row_per_claim_with_its_computed_verdict(tmp_path):
     assert "- steps ratio r (> 1): 2.50 (2.00 to 3.00, 2 seeds) [2/2 seeds" in figures
     assert "margin 1 = 1.41 × the spread over 2 seeds (0.71)]" in figures
     beyond = page.split("## Claims beyond the book")[1]
-    assert "| [X1](#x1) | beyond | {verdict}`held` | 1.4 × seeds' spread |" in beyond
+    assert "| [X1](#x1) | {verdict}`held` | 1.4 × seeds' spread | beyond |" in beyond
     assert "Verdicts of the book's 1 claim: 1 partly. Beyond the book, 1 claim: 1 held." in page
     assert "Fragile verdicts: 0 (the goal is none)." in page
     assert "Parts that hold by no more than their noise, in any claim: 0 parts." in page
@@ -78,7 +78,7 @@ def test_a_part_within_its_noise_makes_the_claim_fragile_in_the_index(tmp_path):
     out = tmp_path / "index.md"
     index.write(write(tmp_path, nb), out, CLAIMS)
     page = out.read_text()
-    assert "| {verdict}`fragile` | 0.16 × seeds' spread, within it |" in page
+    assert "| {verdict}`fragile` | 0.16 × seeds' spread, within it | fewer steps |" in page
     assert "Fragile verdicts: 1 (the goal is none)." in page
     assert "Parts that hold by no more than their noise, in any claim: 1 part (C1)." in page
     assert "margin 0.1 = 0.157 × the spread over 2 seeds (0.64): fragile]" in page
@@ -218,10 +218,12 @@ def test_the_summary_tables_have_a_margin_column(tmp_path):
     out = tmp_path / "index.md"
     index.write(write(tmp_path, nb), out, CLAIMS)
     page = out.read_text()
-    assert "| claim | p. | what the book says (our words) | verdict | margin |" in page
-    assert "| claim | the claim | verdict | margin |" in page
+    assert "| claim | p. | verdict | margin | what the book says (our words) |" in page
+    assert "| claim | verdict | margin | the claim |" in page
     rows = [line for line in page.splitlines() if line.startswith("| [")]
-    assert len(rows) == 2 and all(row.endswith(" | 1.4 × seeds' spread |") for row in rows)
+    assert len(rows) == 2 and all(
+        " | {verdict}`held` | 1.4 × seeds' spread | " in row for row in rows
+    )
 
 
 SEEDS = {"noise": "seeds"}

@@ -224,14 +224,16 @@ def _figures(checks):
 
 
 def _rows(claims, found, with_page):
-    """The compact verdict table: one short row per claim, its id linking to its figures."""
+    """The compact verdict table: one short row per claim, its id linking to its figures, then
+    its verdict and margin (beside the id, where a phone's screen still shows them), then the
+    claim in words."""
     head = ["claim", "p."] if with_page else ["claim"]
-    head += ["what the book says (our words)" if with_page else "the claim", "verdict", "margin"]
+    head += ["verdict", "margin", "what the book says (our words)" if with_page else "the claim"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for cid, claim in claims.items():
         checks = found[cid][0]
         row = [f"[{cid}](#{slug(cid)})"] + ([claim["page"]] if with_page else [])
-        row += [claim["book"], badge(claims_mod.verdict(checks)), worst_margin(checks)]
+        row += [badge(claims_mod.verdict(checks)), worst_margin(checks), claim["book"]]
         lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
     return lines
 
