@@ -420,6 +420,13 @@ def test_every_fold_says_what_it_holds(page, visits):
 
 
 @pytest.mark.parametrize("page", PAGES or ["<none>"])
+def test_axe_core_finds_no_serious_violation(page, visits):
+    """axe-core, run on every page at 1280 px in the theme's MODE: no serious or critical
+    violation, colour contrast included (the verdict badges' colours in light and dark mode)."""
+    assert visits[page]["axe"] == [], f"{page}: {visits[page]['axe']}"
+
+
+@pytest.mark.parametrize("page", PAGES or ["<none>"])
 def test_every_formula_still_reaches_a_screen_reader(page, visits):
     """The MathML copy that the stylesheet shrinks to a 1 px box (so that it cannot widen the
     page) is still in the accessibility tree, for every formula a reader can see."""
