@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 from helpers.chapter import claims
 from helpers.chapter.claims import Check
@@ -56,15 +57,15 @@ def test_the_index_has_a_row_per_claim_with_its_computed_verdict(tmp_path):
     out = tmp_path / "index.md"
     assert index.write(write(tmp_path, nb), out, CLAIMS) == 2
     page = out.read_text()
-    assert "| [C1](#c1) | 341 | fewer steps | **partly** |" in page
+    assert "| [C1](#c1) | 341 | {verdict}`partly` | n/a, not met | fewer steps |" in page
     figures = page.split("### C1\n")[1].split("###")[0]
     assert figures.startswith(
-        "\nfewer steps\n\n**partly**, checked in [07: Speed (C1)](07_x.ipynb#"
+        "\nfewer steps\n\n{verdict}`partly`, checked in [07: Speed (C1)](07_x.ipynb#"
     )
     assert "- steps ratio r (> 1): 2.50 (2.00 to 3.00, 2 seeds) [2/2 seeds" in figures
     assert "margin 1 = 1.41 × the spread over 2 seeds (0.71)]" in figures
     beyond = page.split("## Claims beyond the book")[1]
-    assert "| [X1](#x1) | beyond | **held** |" in beyond
+    assert "| [X1](#x1) | {verdict}`held` | 1.4 × seeds' spread | beyond |" in beyond
     assert "Verdicts of the book's 1 claim: 1 partly. Beyond the book, 1 claim: 1 held." in page
     assert "Fragile verdicts: 0 (the goal is none)." in page
     assert "Parts that hold by no more than their noise, in any claim: 0 parts." in page
@@ -77,7 +78,8 @@ def test_a_part_within_its_noise_makes_the_claim_fragile_in_the_index(tmp_path):
     out = tmp_path / "index.md"
     index.write(write(tmp_path, nb), out, CLAIMS)
     page = out.read_text()
-    assert "| **fragile** |" in page and "Fragile verdicts: 1 (the goal is none)." in page
+    assert "| {verdict}`fragile` | 0.16 × seeds' spread, within it | fewer steps |" in page
+    assert "Fragile verdicts: 1 (the goal is none)." in page
     assert "Parts that hold by no more than their noise, in any claim: 1 part (C1)." in page
     assert "margin 0.1 = 0.157 × the spread over 2 seeds (0.64): fragile]" in page
     assert "Keras's default (== 1e-05): 0.001 [not held; context, does not vote]" in page
@@ -183,3 +185,83 @@ def test_a_report_that_no_longer_follows_its_declaration_is_refused(tmp_path):
         index.ClaimsIndexError, match=r"binds the parts \['r'\], while claims.toml declares"
     ):
         index.collect(claims.load(toml), tmp_path)
+
+
+# --- the verdicts as badges, the margins in the summary tables -----------------------------
+
+
+def test_every_verdict_is_a_badge_holding_its_word():
+    for word in claims.VERDICTS:
+        assert index.badge(word) == f"{{verdict}}`{word}`"
+    with pytest.raises(ValueError, match="^word must be one of"):
+        index.badge("changed in Keras 3")
+
+
+BADGE = re.compile(r"\{verdict\}`([^`]*)`")
+
+
+def test_the_page_shows_each_verdict_as_a_badge_never_as_bold_text(tmp_path):
+    close = Check("steps ratio r", {42: 1.1, 43: 2.0}, ">", 1, noise="seeds")
+    nb = notebook(record("C1", close), record("X1", RATIO))
+    out = tmp_path / "index.md"
+    index.write(write(tmp_path, nb), out, CLAIMS)
+    page = out.read_text()
+    words = BADGE.findall(page)
+    assert set(words) <= set(claims.VERDICTS) and set(claims.VERDICTS) <= set(words)
+    # the rules (one badge per verdict), then each claim in its table and above its figures
+    assert len(words) == len(claims.VERDICTS) + 2 * len(CLAIMS)
+    assert not re.search(r"\*\*(" + "|".join(claims.VERDICTS) + r")\*\*", page)
+
+
+def test_the_summary_tables_have_a_margin_column(tmp_path):
+    nb = notebook(record("C1", RATIO), record("X1", RATIO))
+    out = tmp_path / "index.md"
+    index.write(write(tmp_path, nb), out, CLAIMS)
+    page = out.read_text()
+    assert "| claim | p. | verdict | margin | what the book says (our words) |" in page
+    assert "| claim | verdict | margin | the claim |" in page
+    rows = [line for line in page.splitlines() if line.startswith("| [")]
+    assert len(rows) == 2 and all(
+        " | {verdict}`held` | 1.4 × seeds' spread | " in row for row in rows
+    )
+
+
+SEEDS = {"noise": "seeds"}
+
+
+@pytest.mark.parametrize(
+    ("checks", "shown"),
+    [
+        ([RATIO], "1.4 × seeds' spread"),
+        # the worst of two parts; a part in a stated noise (a float32 ulp) is named so
+        (
+            [RATIO, Check("err", 1e-6, "<", 1e-5, noise=1e-7, noise_unit="1 float32 ulp")],
+            "1.4 × seeds' spread",
+        ),
+        ([Check("err", 1e-6, "<", 1e-5, noise=1e-7, noise_unit="ulp")], "90 × stated noise"),
+        (
+            [Check("err", 1e-6, "<", 1.7, noise=1e-7, noise_unit="ulp")],
+            "17,000,000 × stated noise",
+        ),
+        # within its noise (fragile), and failing in a seed (negative)
+        ([Check("r", {42: 1.1, 43: 2.0}, ">", 1, **SEEDS)], "0.16 × seeds' spread, within it"),
+        ([Check("r", {42: 0.5, 43: 3.0}, ">", 1, **SEEDS)], "−0.28 × seeds' spread"),
+        # no noise to count in: exact figures, and seeds that all agree
+        ([Check("n", 3, "==", 3), Check("k", 4, ">", 1, noise="exact")], "exact"),
+        ([Check("r", {42: 2.0, 43: 2.0}, ">", 1, **SEEDS)], "exact"),
+        ([RATIO, Check("n", 3, "==", 4)], "exact, not met"),
+        # noise unknown: one seed
+        ([Check("r", {42: 2.0}, ">", 1, **SEEDS)], "n/a"),
+        ([RATIO, Check("r", {42: 2.0}, ">", 1, **SEEDS)], "n/a"),
+        ([RATIO, Check("r", {42: 0.5}, ">", 1, **SEEDS)], "n/a, not met"),
+        # context never votes; a failing API part is the verdict's word, unless it is alone
+        (
+            [RATIO, Check("default", 0.5, ">", 1, kind="context", noise="exact")],
+            "1.4 × seeds' spread",
+        ),
+        ([RATIO, Check("layer.updates", 0, "==", 1, kind="api")], "1.4 × seeds' spread"),
+        ([Check("layer.updates", 0, "==", 1, kind="api")], "exact, not met"),
+    ],
+)
+def test_the_margin_is_the_worst_voting_part_s_in_units_of_its_noise(checks, shown):
+    assert index.worst_margin(checks) == shown

@@ -115,3 +115,20 @@ def test_the_pdf_is_beside_the_html_pages_when_they_are_built():
         pytest.skip("the html pages are not built (make book-build)")
     copy = os.path.join(html, "bn-companion.pdf")
     assert os.path.exists(copy) and os.path.getmtime(copy) >= os.path.getmtime(PDF) - 1
+
+
+def test_every_verdict_badge_reads_as_its_word(text):
+    """The generated pages' verdict badges (tools/verdict_badges.py) reach the PDF as their
+    words in bold, one for each role in the staged pages, never as markup."""
+    assert "{verdict}" not in text and "DUrole" not in text
+    with open(os.path.join(LATEX, "bn-companion.tex"), encoding="utf-8") as f:
+        tex = f.read()
+    assert r"\providecommand*{\DUroleverdict}[1]{\textbf{#1}}" in tex
+    words = re.findall(r"\\DUrole\{verdict\}\{\\DUrole\{verdict-[a-z-]+\}\{([^{}]*)\}\}", tex)
+    roles = []
+    for page in ("index.md", "A1_claims_index.md"):
+        with open(os.path.join(BOOK, "src", page), encoding="utf-8") as f:
+            roles += re.findall(r"\{verdict\}`([^`]*)`", f.read())
+    assert sorted(words) == sorted(roles) and set(words) <= set(claims.VERDICTS)
+    for word in set(words):
+        assert word in text, f"the verdict {word!r} is not in the PDF's text"

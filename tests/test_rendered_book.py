@@ -201,6 +201,16 @@ return {
     .filter(i => (i.getAttribute('src') || '').includes('_images/'))
     .map(i => ({src: i.getAttribute('src'), alt: i.getAttribute('alt')})),
   text: article.innerText,
+  badges: [...article.querySelectorAll('span.verdict')].map(e => ({
+    text: e.innerText.trim(),
+    classes: [...e.querySelectorAll('span')].map(s => s.className),
+    colour: getComputedStyle(e.firstElementChild || e).backgroundColor,
+  })),
+  tables: [...article.querySelectorAll('table')].map(t => ({
+    head: [...t.querySelectorAll('thead th')].map(th => th.innerText.trim()),
+    rows: [...t.querySelectorAll('tbody tr')].map(tr =>
+      [...tr.children].map(td => td.innerText.replace(/\\s+/g, ' ').trim())),
+  })),
   ids: [...document.querySelectorAll('[id]')].map(e => e.id),
   mode: document.documentElement.dataset.theme,
 };
@@ -410,6 +420,13 @@ def test_every_fold_says_what_it_holds(page, visits):
 
 
 @pytest.mark.parametrize("page", PAGES or ["<none>"])
+def test_axe_core_finds_no_serious_violation(page, visits):
+    """axe-core, run on every page at 1280 px in the theme's MODE: no serious or critical
+    violation, colour contrast included (the verdict badges' colours in light and dark mode)."""
+    assert visits[page]["axe"] == [], f"{page}: {visits[page]['axe']}"
+
+
+@pytest.mark.parametrize("page", PAGES or ["<none>"])
 def test_every_formula_still_reaches_a_screen_reader(page, visits):
     """The MathML copy that the stylesheet shrinks to a 1 px box (so that it cannot widen the
     page) is still in the accessibility tree, for every formula a reader can see."""
@@ -541,31 +558,146 @@ def test_the_chapters_cite_their_sources_and_the_references_list_them(visits):
             assert re.search(rf"\b{author}\b", listed), f"the references lack {author}"
 
 
-# --- the front page ------------------------------------------------------------------------
+# --- the claims index and the front page at a glance -------------------------------------
 
 
-def _table_text(text):
-    """innerText with each table row on one line, its cells separated by one tab."""
-    return re.sub(r"\n{2,}", "\n", re.sub(r"\s*\t\s*", "\t", text))
+#: The first screen at 1280 px: a laptop's 1280 × 800 display, the browser's bars aside. The
+#: front page's map of the chapters starts within it.
+FIRST_SCREEN = 800
+#: A margin as the claims index's summary tables show it (tools/claims_index.worst_margin).
+MARGIN = re.compile(
+    r"−?[\d,.]+ × (seeds’ spread|seeds' spread|stated noise)(, within it)?|exact(, not met)?"
+    r"|n/a(, not met)?"
+)
 
 
-def _verdicts_in(text):
-    return {v: len(re.findall(rf"\t{re.escape(v)}$", text, re.M)) for v in VERDICTS}
+@pytest.mark.parametrize("page", PAGES or ["<none>"])
+def test_every_verdict_badge_holds_its_word(page, visits):
+    """A verdict is never colour alone: each badge's text is its word, in the class of that
+    word's colours, and each word has its own colour."""
+    from helpers.chapter.claims import VERDICTS
+
+    from tools.verdict_badges import css_class
+
+    badges = visits[page]["wide"]["badges"]
+    wrong = [
+        b for b in badges if b["text"] not in VERDICTS or b["classes"] != [css_class(b["text"])]
+    ]
+    assert not wrong, f"{page}: badges without their word: {wrong}"
+    colours = {}
+    for badge in badges:
+        colours.setdefault(badge["text"], set()).add(badge["colour"])
+    assert all(len(c) == 1 for c in colours.values()), f"{page}: {colours}"
+    assert len({c for v in colours.values() for c in v}) == len(colours), f"{page}: {colours}"
 
 
-VERDICTS = ("held", "changed in Keras 3", "partly", "not held")
+def _summary(visits):
+    """The claims index's two summary tables (the book's claims, those beyond it), each as
+    ``[{column: cell}]``."""
+    require("A1_claims_index.html" in visits, "no claims index")
+    tables = visits["A1_claims_index.html"]["wide"]["tables"]
+    summaries = [t for t in tables if t["head"][:1] == ["claim"]]
+    assert len(summaries) == 2, [t["head"] for t in tables]
+    return [[dict(zip(t["head"], row)) for row in t["rows"]] for t in summaries]
+
+
+def test_the_claims_index_shows_each_claim_s_verdict_badge_and_margin(visits):
+    from helpers.chapter import claims
+
+    from tools import claims_index
+
+    book, beyond = _summary(visits)
+    rows = book + beyond
+    assert [r["claim"] for r in rows] == list(claims.load())
+    assert all("margin" in r and MARGIN.fullmatch(r["margin"]) for r in rows), rows
+    badges = [b["text"] for b in visits["A1_claims_index.html"]["wide"]["badges"]]
+    # the rules, then each claim in its table and above its figures
+    assert len(badges) == len(claims.VERDICTS) + 2 * len(rows)
+    found = claims_index.collect(claims.load(), os.path.join(ROOT, "chapters"))
+    assert [r["verdict"] for r in rows] == [claims.verdict(found[r["claim"]][0]) for r in rows]
 
 
 def test_the_front_page_counts_the_verdicts_of_the_claims_index(visits):
-    require("index.html" in visits and "A1_claims_index.html" in visits, "no front page")
-    front = _table_text(visits["index.html"]["wide"]["text"])
-    rows = re.findall(r"^(held|changed in Keras 3|partly|not held)\t(\d+)\t(\d+)$", front, re.M)
-    assert rows, "the front page shows no verdict totals"
-    index = _table_text(visits["A1_claims_index.html"]["wide"]["text"])
-    index = index.split("The figures behind")[0]
-    book, beyond = index.split("Claims beyond the book")[-2:]
-    counted = {v: (str(_verdicts_in(book)[v]), str(_verdicts_in(beyond)[v])) for v in VERDICTS}
-    shown = {v: (a, b) for v, a, b in rows}
-    assert shown == {v: c for v, c in counted.items() if c != ("0", "0")}
+    from helpers.chapter.claims import VERDICTS
+
+    require("index.html" in visits, "no front page")
+    (totals,) = [t for t in visits["index.html"]["wide"]["tables"] if t["head"][:1] == ["verdict"]]
+    shown = {row[0]: (int(row[1]), int(row[2])) for row in totals["rows"]}
+    book, beyond = _summary(visits)
+    counted = {
+        v: (sum(r["verdict"] == v for r in book), sum(r["verdict"] == v for r in beyond))
+        for v in VERDICTS
+    }
+    assert shown == {v: c for v, c in counted.items() if c != (0, 0)}
     chapters = {a["href"].rsplit("/", 1)[-1] for a in visits["index.html"]["anchors"]}
     assert set(NOTEBOOK_PAGES) <= chapters, "the front page's map lacks a chapter"
+
+
+#: The front page at 1280 px: where its map of the chapters starts, its start-here link, and
+#: the links of the paragraph that names the claims not held.
+FRONT = """
+const article = document.querySelector('article.bd-article');
+const heading = [...article.querySelectorAll('h2')]
+  .find(h => h.innerText.trim() === 'The chapters');
+const list = heading && heading.parentElement.querySelector('ul');
+const first = list && list.querySelector('li');
+const top = e => Math.round(e.getBoundingClientRect().top + window.scrollY);
+const paragraphs = [...article.querySelectorAll('p')];
+const start = paragraphs.find(p => p.innerText.trim().startsWith('Start here:'));
+const held = paragraphs.find(p => p.querySelector('span.verdict-not-held'));
+return {
+  list_top: list && top(list),
+  first_item_bottom: first && Math.round(first.getBoundingClientRect().bottom + window.scrollY),
+  start: start && [...start.querySelectorAll('a')].map(a => a.href),
+  start_above: start && list && top(start) < top(list),
+  not_held: held && held.innerText,
+  not_held_links: held && [...held.querySelectorAll('a')].map(a => [a.innerText.trim(), a.href]),
+};
+"""
+
+
+@pytest.fixture(scope="module")
+def front(server, browser, visits):
+    require("index.html" in visits, "no front page")
+    browser.set_window_size(WIDE, 1024)
+    _open(browser, f"{server}/index.html")
+    return browser.execute_script(FRONT)
+
+
+def test_the_chapter_list_is_on_the_first_screen_at_1280_px(front):
+    """The map of the chapters starts, with its first entry whole, within the first
+    FIRST_SCREEN px of the front page at 1280 px."""
+    assert front["list_top"] is not None, "the front page has no list under 'The chapters'"
+    assert front["first_item_bottom"] <= FIRST_SCREEN, (
+        f"the chapter list starts at {front['list_top']} px, its first entry ends at "
+        f"{front['first_item_bottom']} px: below the first {FIRST_SCREEN} px at {WIDE} px"
+    )
+
+
+def test_the_front_page_says_where_to_start(front):
+    assert front["start"], "the front page has no 'Start here:' paragraph with a link"
+    first = front["start"][0].rsplit("/", 1)[-1]
+    assert first in NOTEBOOK_PAGES, f"'Start here' links to {first}, not a chapter"
+    assert front["start_above"], "'Start here' comes after the map of the chapters"
+
+
+def test_the_front_page_names_the_claims_not_held(front):
+    """The claims whose verdict, from the chapters' records, is not held: each named and linked
+    to its figures in the claims index."""
+    from helpers.chapter import claims
+
+    from tools import claims_index
+
+    found = claims_index.collect(claims.load(), os.path.join(ROOT, "chapters"))
+    failing = [c for c, (checks, _) in found.items() if claims.verdict(checks) == claims.NOT_HELD]
+    if not failing:
+        return
+    assert front["not_held"], "the front page does not name the claims not held"
+    links = dict(front["not_held_links"])
+    for cid in failing:
+        assert links.get(cid, "").endswith(f"A1_claims_index.html#{claims_index.slug(cid)}"), (
+            cid,
+            links,
+        )
+    named = {text for text, _ in front["not_held_links"] if re.fullmatch(r"C\d+", text)}
+    assert named == set(failing)

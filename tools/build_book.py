@@ -24,6 +24,8 @@
   ``.ipynb``. The repository and the tag they point to come from ``pyproject.toml``
   (``tools/colab.py``, which also writes the badge at the top of each chapter): Jupyter Book
   would otherwise point them at its own repository and ``master``.
+- A verdict on the generated pages is a badge that carries its word (the ``{verdict}`` role of
+  ``tools/verdict_badges.py``, loaded for both builds; its colours are in book/_static).
 - ``--pdf`` builds the same pages as one PDF instead (``make pdf``): Jupyter Book's LaTeX
   builder and XeLaTeX, from the same stored outputs, into ``build/book/_build/latex/`` as
   ``bn-companion.pdf``, copied beside the html pages when they are built, where the front page
@@ -200,6 +202,9 @@ def main(argv=None):
         "**": ["navbar-logo.html", "icon-links.html", "search-field.html", "sbt-sidebar-nav.html"]
     }
     sphinx["mathjax_path"] = f"mathjax/{MATHJAX_ENTRY}"
+    # The {verdict} role of the generated pages: a badge in html, the bold word in LaTeX.
+    extensions = config["sphinx"].setdefault("local_extensions", {})
+    extensions["verdict_badges"] = os.path.dirname(os.path.abspath(__file__))
     latex_config(config, pdf)
     config_path = os.path.join(OUT, "_config.yml")
     with open(config_path, "w") as f:

@@ -15,6 +15,7 @@ Usage: python -m tools.claims_index CHAPTERS_DIR OUT.md
 """
 
 import json
+import math
 import os
 import re
 import sys
@@ -31,7 +32,7 @@ class ClaimsIndexError(Exception):
     """A claim the index cannot show: the message names the claim, the chapter and the fix."""
 
 
-def _slug(text):
+def slug(text):
     """The anchor MyST gives a heading (myst_heading_anchors), from its source text."""
     from myst_parser.mdit_to_docutils.base import default_slugify
 
@@ -147,6 +148,72 @@ def _stale(claim, checks):
     return ""
 
 
+def badge(word):
+    """A verdict as the MyST role that the book shows as a badge holding its word
+    (``tools/verdict_badges.py``): ``{verdict}`held` ``.
+
+    Raises:
+        ValueError: `word` is not one of `helpers.chapter.claims.VERDICTS`.
+    """
+    if word not in claims_mod.VERDICTS:
+        raise ValueError(f"word must be one of {claims_mod.VERDICTS}, got {word!r}")
+    return f"{{verdict}}`{word}`"
+
+
+#: How the summary tables name each kind of noise a margin is counted in.
+NOISE_NAMES = {"seeds": "seeds' spread"}
+#: The name of a noise stated with the part (a number in claims.toml, or given by the chapter).
+STATED = "stated noise"
+
+
+def _significant(x):
+    """`x` to two significant digits, written out (``0.84``, ``17``, ``17,000,000``)."""
+    if x == 0:
+        return "0"
+    rounded = float(f"{x:.2g}")
+    decimals = max(0, 1 - math.floor(math.log10(abs(rounded))))
+    return f"{rounded:,.{decimals}f}".replace("-", "−")
+
+
+def worst_margin(checks):
+    """The margin of a claim's worst voting part, in units of its noise, as the summary tables
+    show it.
+
+    Each voting part's margin is `helpers.chapter.claims.margin`'s. From worst to best: a part
+    that fails with no noise to count in (an exact figure, seeds that all agree) or none known
+    (one seed, a missing value): ``"exact, not met"``, ``"n/a, not met"``; a part's margin in
+    units of its noise, ``"1.3 × seeds' spread"`` (negative when the part fails in some seed);
+    a part that holds with its noise unknown, ``"n/a"``; a part that holds exactly, or in
+    seeds that all gave the same value, ``"exact"``. A margin within the part's noise
+    (`helpers.chapter.claims.fragile_parts`) says so. An API part that fails is left to the
+    verdict's word ("held, API not as described"), unless the claim has no other voting part.
+
+    Args:
+        checks: the claim's `helpers.chapter.claims.Check` list.
+
+    Returns:
+        The text of the claim's margin cell.
+    """
+    fragile = claims_mod.fragile_parts(checks)
+    voting = [c for c in checks if c.votes]
+    # An API part that fails is what the verdict's own word says ("held, API not as described");
+    # the margin is about the rest, unless nothing else votes.
+    shown = [c for c in voting if c.kind != "api" or c.status() == claims_mod.HELD] or voting
+    ranked = []  # (rank, text): the lowest rank is the worst part
+    for check in shown:
+        found = claims_mod.margin(check)
+        held = check.status() == claims_mod.HELD
+        if found is None or check.noise == "exact" or found["noise"] == 0:
+            ranked.append((math.inf, "exact") if held else (-math.inf, "exact, not met"))
+        elif found["units"] is None:
+            ranked.append((0.0, "n/a") if held else (-math.inf, "n/a, not met"))
+        else:
+            text = f"{_significant(found['units'])} × {NOISE_NAMES.get(check.noise, STATED)}"
+            text += ", within it" if any(check is c for c in fragile) else ""
+            ranked.append((found["units"], text))
+    return min(ranked, key=lambda r: r[0])[1]
+
+
 def _cell(text):
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -157,13 +224,16 @@ def _figures(checks):
 
 
 def _rows(claims, found, with_page):
-    """The compact verdict table: one short row per claim, its id linking to its figures."""
+    """The compact verdict table: one short row per claim, its id linking to its figures, then
+    its verdict and margin (beside the id, where a phone's screen still shows them), then the
+    claim in words."""
     head = ["claim", "p."] if with_page else ["claim"]
-    head += ["what the book says (our words)" if with_page else "the claim", "verdict"]
+    head += ["verdict", "margin", "what the book says (our words)" if with_page else "the claim"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for cid, claim in claims.items():
-        row = [f"[{cid}](#{_slug(cid)})"] + ([claim["page"]] if with_page else [])
-        row += [claim["book"], f"**{claims_mod.verdict(found[cid][0])}**"]
+        checks = found[cid][0]
+        row = [f"[{cid}](#{slug(cid)})"] + ([claim["page"]] if with_page else [])
+        row += [badge(claims_mod.verdict(checks)), worst_margin(checks), claim["book"]]
         lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
     return lines
 
@@ -175,13 +245,13 @@ def _details(claims, found):
         checks, _ = found[cid]
         verdict = claims_mod.verdict(checks)
         link = f"[{claim['chapter'][:2]}: {claim['section']}]({claim['chapter']}.ipynb#"
-        link += f"{_slug(claim['section'])})"
+        link += f"{slug(claim['section'])})"
         lines += [
             f"### {cid}",
             "",
             _cell(claim["book"]),
             "",
-            f"**{verdict}**, checked in {link}:",
+            f"{badge(verdict)}, checked in {link}:",
             "",
         ]
         lines += [f"- {_cell(part)}" for part in _figures(checks)]
@@ -234,18 +304,18 @@ def render(claims, found):
         "the verdict that the chapter, this index, the front page and the PDF all show; the "
         "first of these rules that applies decides it:",
         "",
-        "1. **not held**: no part holds in any seed;",
-        "2. **partly**: a part about the method fails in some seed (the seeds disagree, or one "
-        "part of a compound claim holds and another does not);",
-        "3. **fragile**: every part about the method holds in every seed, but at least one "
-        "part holds by no more than its noise, so another computer or another seed could turn "
-        "it; it does not count as held, and it outranks an API difference, which the claim's "
-        "parts still show;",
-        "4. **held, API not as described**: every part about the method holds with margin, "
+        f"1. {badge(claims_mod.NOT_HELD)}: no part holds in any seed;",
+        f"2. {badge(claims_mod.PARTLY)}: a part about the method fails in some seed (the seeds "
+        "disagree, or one part of a compound claim holds and another does not);",
+        f"3. {badge(claims_mod.FRAGILE)}: every part about the method holds in every seed, but "
+        "at least one part holds by no more than its noise, so another computer or another "
+        "seed could turn it; it does not count as held, and it outranks an API difference, "
+        "which the claim's parts still show;",
+        f"4. {badge(claims_mod.API_DIFFERS)}: every part about the method holds with margin, "
         "and a part about what TensorFlow or Keras does, as the book (TensorFlow 2.0) or the "
         "Keras guide describes it, was not observed in the Keras that ran the chapter;",
-        "5. **held**: every part holds in every seed, each by more than its noise where that "
-        "is known.",
+        f"5. {badge(claims_mod.HELD)}: every part holds in every seed, each by more than its "
+        "noise where that is known.",
         "",
         "A part marked *context* is a figure shown beside the claim (a library default the "
         "book never stated, a case the book set aside); it does not vote.",
@@ -266,6 +336,15 @@ def render(claims, found):
         + (f" Beyond the book, {_count(beyond)}: {tally(beyond)}." if beyond else ""),
         f"Fragile verdicts: {fragile} (the goal is none). Parts that hold by no more than "
         f"their noise, in any claim: {parts}{where}.",
+        "",
+        "In the tables, a claim's margin is that of its worst voting part, in units of the "
+        f"part's noise: the spread over the seeds ({NOISE_NAMES['seeds']}), or the noise stated "
+        f"with the part ({STATED}: a float32 ulp, a rounding bound, a spread of timings; the "
+        "claim's figures below name it). Below one, the part holds by no more than its noise; "
+        "negative, it fails in some seed. *exact*: every voting part holds, and its figure "
+        "(a count, a setting, a flag) has no noise; *exact, not met*: such a figure does not "
+        "meet its condition; *n/a*: a part's noise is unknown (one seed). A part about "
+        "TensorFlow or Keras that was not observed is left to the verdict's word.",
         "",
         "## The book's claims",
         "",

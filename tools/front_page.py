@@ -2,9 +2,10 @@
 
 book/index.md holds the prose; this fills in what must follow the chapters rather than be
 typed: the verdict totals (counted from the claims the chapters reported, as the claims index
-counts them), the map of the chapters (each chapter's own title, then its line from
-book/chapters.yml), the versions of the stored runs (read from each chapter's versions table)
-and the link to the PDF edition when one was built.
+counts them, each verdict a badge holding its word), the claims that are not held, the map
+of the chapters (each chapter's own title, then its line from book/chapters.yml), the versions
+of the stored runs (read from each chapter's versions table) and the link to the PDF edition
+when one was built. The prose names the chapter to start with.
 
 Usage: python tools/front_page.py CHAPTERS_DIR OUT.md
 """
@@ -63,6 +64,37 @@ def versions(notebook):
     return {}
 
 
+def not_held(claims, found):
+    """One sentence naming the claims whose verdict is "not held", each linked to its figures
+    in the claims index and to the section of its chapter that checks it.
+
+    Args:
+        claims: ``{id: table}`` from `helpers.chapter.claims.load`.
+        found: ``{id: (checks, verdict)}`` from `claims_index.collect`.
+
+    Returns:
+        MyST text: the sentence, or one saying that no claim is not held.
+    """
+    index = claims_index.PAGE + ".md"
+    named = []
+    for cid, claim in claims.items():
+        if claims_mod.verdict(found[cid][0]) != claims_mod.NOT_HELD:
+            continue
+        where = f"p. {claim['page']}" if claim["page"] else "beyond the book"
+        section = f"{claim['chapter'][:2]}: {claim['section']}"
+        link = f"{claim['chapter']}.ipynb#{claims_index.slug(claim['section'])}"
+        named.append(
+            f"[{cid}]({index}#{claims_index.slug(cid)}) ({where}), “{claim['book'].rstrip('.')}”, "
+            f"checked in [{section}]({link})"
+        )
+    badge = claims_index.badge(claims_mod.NOT_HELD)
+    if not named:
+        return f"No claim is {badge}: each holds, at least in part."
+    if len(named) == 1:
+        return f"One claim is {badge}: {named[0]}."
+    return f"{len(named)} claims are {badge}: " + "; ".join(named) + "."
+
+
 def verdict_table(claims, found):
     """The verdict totals as a Markdown table: the book's claims, then those beyond it."""
     book = [c for c, v in claims.items() if v["page"]]
@@ -76,7 +108,7 @@ def verdict_table(claims, found):
     for verdict in claims_mod.VERDICTS:
         counts = [sum(shown[c] == verdict for c in group) for group in (book, beyond)]
         if any(counts):
-            lines.append(f"| **{verdict}** | {counts[0]} | {counts[1]} |")
+            lines.append(f"| {claims_index.badge(verdict)} | {counts[0]} | {counts[1]} |")
     return "\n".join(lines)
 
 
@@ -140,6 +172,7 @@ def render(chapters_dir, names, pdf_available, claims=None):
         pdf = "`make pdf` builds the whole book as one PDF, for print and for reading offline."
     fills = {
         "verdicts": verdict_table(claims, found),
+        "not-held": not_held(claims, found),
         "chapters": chapter_map(chapters_dir, names, lines),
         "versions": versions_line(chapters_dir, names),
         "pdf": pdf,
