@@ -12,7 +12,8 @@ from helpers.runtime import numerics, supported
 numerics.pin()
 supported.tensorflow_version()
 
-from helpers.chapter import display  # noqa: E402,F401  (in a kernel: pandas tables as LaTeX for the PDF)
+# In a kernel: pandas tables as LaTeX for the PDF, and the book's figure size and fonts.
+from helpers.chapter import display, figures  # noqa: E402,F401
 from helpers.runtime.session import BOOK_VERSIONS, setup, versions_frame, versions_table  # noqa: E402
 
 __all__ = ["BOOK_VERSIONS", "numerics", "setup", "versions_frame", "versions_table"]

@@ -73,3 +73,24 @@ def test_the_books_printed_tables_are_the_summary_and_the_printed_frames():
                     found.append((name, text.splitlines()[0][:20]))
     assert ("03_keras_model", 'Model: "sequential"') in found
     assert [n for n, _ in found if n != "03_keras_model"] == ["06_fusion", "07_evidence"]
+
+
+def _cell(outputs, figure=True):
+    meta = {"mystnb": {"figure": {"caption": "A caption."}}} if figure else {}
+    return {"cell_type": "code", "metadata": meta, "outputs": outputs, "source": ""}
+
+
+PNG = {"output_type": "display_data", "data": {"image/png": "", "text/plain": ""}}
+TABLE = {"output_type": "execute_result", "data": {"text/html": "", "text/plain": ""}}
+PRINTED = {"output_type": "stream", "name": "stdout", "text": "a line"}
+
+
+def test_a_figure_cell_shows_one_image_and_nothing_else():
+    """A table after the figure in a cell with a caption was numbered "Fig. 3" with the
+    caption of Fig. 2 (issue 29); printed text is no figure and may follow."""
+    good = {"cells": [_cell([PNG, PRINTED]), _cell([TABLE], figure=False)]}
+    assert build_book.figure_problems(good, "good.ipynb") == []
+    bad = {"cells": [_cell([PNG, TABLE]), _cell([TABLE]), _cell([PNG, PNG]), _cell([])]}
+    problems = build_book.figure_problems(bad, "bad.ipynb")
+    assert [p.split(":")[0] for p in problems] == [f"bad.ipynb, cell {i}" for i in range(4)]
+    assert "image/png, text/html" in problems[0] and "shows nothing" in problems[3]

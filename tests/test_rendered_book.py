@@ -199,7 +199,15 @@ return {
   columns,
   figures: [...article.querySelectorAll('img')]
     .filter(i => (i.getAttribute('src') || '').includes('_images/'))
-    .map(i => ({src: i.getAttribute('src'), alt: i.getAttribute('alt')})),
+    .map(i => ({src: i.getAttribute('src'), alt: i.getAttribute('alt'),
+                natural: i.naturalWidth, rendered: i.getBoundingClientRect().width})),
+  // Each numbered figure: its number as shown, and what it holds besides its caption.
+  numbered: [...article.querySelectorAll('figure')].map(f => ({
+    number: (f.querySelector('.caption-number') || {}).textContent || null,
+    images: f.querySelectorAll('img').length,
+    tables: f.querySelectorAll('table, pre, .output.text_html').length,
+    caption: ((f.querySelector('figcaption') || {}).textContent || '').trim().slice(0, 60),
+  })),
   text: article.innerText,
   badges: [...article.querySelectorAll('span.verdict')].map(e => ({
     text: e.innerText.trim(),
@@ -478,6 +486,69 @@ def test_every_figure_says_what_it_shows(visits):
     assert not problems, "\n".join(problems)
     alts = [f["alt"] for f in figures]
     assert len(set(alts)) == len(alts), "two figures share a text alternative"
+
+
+def _png_dpi(path):
+    """The pixels per inch a PNG was saved at (its pHYs chunk, which matplotlib writes)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    at = data.find(b"pHYs")
+    assert at > 0, f"{path} does not say its resolution"
+    x_per_metre = int.from_bytes(data[at + 4 : at + 8], "big")
+    assert data[at + 12] == 1, f"{path}: its resolution is not in pixels per metre"
+    return x_per_metre * 0.0254
+
+
+def test_the_text_of_every_figure_is_10_px_or_more_at_1280_px(visits):
+    """The smallest text of a figure, `figures.SMALLEST_PT` points (tests/test_chapter_figures.py
+    checks the style and every chapter's sizes against it), is at least 10 px on screen: its
+    size in the PNG (points at the PNG's dpi) times the width the page shows the PNG at over its
+    natural width. Issue 29 measured a 7-point legend of 1,390 px shrunk to 792: 5.5 px."""
+    from helpers.chapter import figures
+
+    measured, small = [], []
+    for page, state in visits.items():
+        for figure in state["wide"]["figures"]:
+            path = os.path.join(HTML, "_images", os.path.basename(figure["src"]))
+            px = figures.on_screen_px(
+                figures.SMALLEST_PT, figure["natural"], figure["rendered"], _png_dpi(path)
+            )
+            measured.append(px)
+            if px < 10:
+                small.append(
+                    f"{page}: {os.path.basename(path)}, {figure['natural']} px shown at "
+                    f"{figure['rendered']:.0f}: its {figures.SMALLEST_PT}-point text is "
+                    f"{px:.1f} px"
+                )
+    assert measured, "no figure measured"
+    assert not small, "figure text below 10 px at 1280 px:\n" + "\n".join(small)
+
+
+def test_figures_are_numbered_in_order_and_only_images_are_figures(visits):
+    """Figure numbers run 1, 2, ... N through the book's pages in their order (so on each page
+    in order, with no gap), every numbered figure holds one image and no table or printed
+    output, and no two figures share a caption (MyST-NB once numbered 01's table "Fig. 3",
+    with the caption of Fig. 2)."""
+    numbers, problems, captions = [], [], []
+    for page in NOTEBOOK_PAGES:
+        for figure in visits[page]["wide"]["numbered"]:
+            match = re.fullmatch(r"Fig\. (\d+)\s*", figure["number"] or "")
+            if not match:
+                problems.append(f"{page}: a figure without a number: {figure['caption']!r}")
+                continue
+            numbers.append(int(match.group(1)))
+            captions.append(figure["caption"])
+            if figure["images"] != 1 or figure["tables"]:
+                problems.append(
+                    f"{page}: Fig. {match.group(1)} holds {figure['images']} image(s) and "
+                    f"{figure['tables']} table(s) or printed output(s)"
+                )
+    assert numbers, "no numbered figure in the book"
+    assert numbers == list(range(1, len(numbers) + 1)), f"figure numbers in page order: {numbers}"
+    assert not problems, "\n".join(problems)
+    assert len(set(captions)) == len(captions), "two figures share a caption"
+    shown = sum(len(visits[p]["wide"]["figures"]) for p in NOTEBOOK_PAGES)
+    assert shown == len(numbers), f"{shown} images on the chapters' pages, {len(numbers)} figures"
 
 
 def test_every_figure_is_opaque():

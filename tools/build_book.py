@@ -26,6 +26,10 @@
   would otherwise point them at its own repository and ``master``.
 - A verdict on the generated pages is a badge that carries its word (the ``{verdict}`` role of
   ``tools/verdict_badges.py``, loaded for both builds; its colours are in book/_static).
+- A cell with a caption (``mystnb: figure:``) shows one image and nothing else: MyST-NB wraps
+  every display output of such a cell in a numbered figure with that caption, so a table
+  shown there would be numbered as a figure (`figure_problems`); the build stops, naming the
+  cell.
 - ``--pdf`` builds the same pages as one PDF instead (``make pdf``): Jupyter Book's LaTeX
   builder and XeLaTeX, from the same stored outputs, into ``build/book/_build/latex/`` as
   ``bn-companion.pdf``, copied beside the html pages when they are built, where the front page
@@ -35,6 +39,7 @@
 import argparse
 import glob
 import html
+import json
 import os
 import re
 import shutil
@@ -69,6 +74,9 @@ ACCESSIBLE_NAMES = [
     (re.compile(r'(<i class="theme-switch [^"]*" data-mode="\w+")\s+title="[^"]*"'), r"\1"),
 ]
 
+
+#: The outputs MyST-NB renders as rich data, each wrapped in a figure when the cell has one.
+DISPLAY_OUTPUTS = ("display_data", "execute_result")
 
 #: Box-drawing characters (U+2500 to U+257F): the tables that `model.summary()` draws.
 BOX_DRAWING = re.compile("[\u2500-\u257f]")
@@ -108,6 +116,35 @@ def mark_tabular(page):
         return match.group(0).replace(f'"output {kind} {rest}"', f'"output {kind} tabular {rest}"')
 
     return TEXT_OUTPUT.sub(mark, page)
+
+
+def figure_problems(notebook, name):
+    """What would number something other than one image as a figure in `notebook` (a dict
+    read from an .ipynb named `name`): a cell with ``mystnb: figure:`` whose display outputs
+    are not exactly one image. A list of sentences, empty when there is nothing wrong."""
+    problems = []
+    for i, cell in enumerate(notebook.get("cells", [])):
+        if "figure" not in cell.get("metadata", {}).get("mystnb", {}):
+            continue
+        shown = [o for o in cell.get("outputs", []) if o["output_type"] in DISPLAY_OUTPUTS]
+        images = [o for o in shown if any(k.startswith("image/") for k in o["data"])]
+        if len(shown) != 1 or len(images) != 1:
+            kinds = [sorted(o["data"])[0] for o in shown] or ["nothing"]
+            problems.append(
+                f"{name}, cell {i}: a figure cell must show one image and nothing else, and it "
+                f"shows {', '.join(kinds)}: every display output there becomes a figure with "
+                "the cell's caption (show a table in a cell of its own, then store the chapter)"
+            )
+    return problems
+
+
+def check_figures(paths):
+    """`figure_problems` of every notebook in `paths`, as one message (or None)."""
+    problems = []
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            problems += figure_problems(json.load(f), os.path.basename(path))
+    return "\n".join(problems) or None
 
 
 def accessible_names(html_dir):
@@ -151,6 +188,9 @@ def main(argv=None):
         )
     appendices = sorted(glob.glob(os.path.join(chapters, "A[0-9]_*.ipynb")))
     names = [os.path.splitext(os.path.basename(p))[0] for p in notebooks]
+    wrong = check_figures(notebooks + appendices)
+    if wrong:
+        sys.exit(f"Something other than one image would be numbered as a figure:\n{wrong}")
     extra = [claims_index.PAGE] + [os.path.splitext(os.path.basename(p))[0] for p in appendices]
     has_pdf = os.path.exists(PDF)
 
