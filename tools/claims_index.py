@@ -218,11 +218,6 @@ def _cell(text):
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _figures(checks):
-    """Each part as the chapter's report shows it (`helpers.chapter.claims.part_text`)."""
-    return [claims_mod.part_text(check) for check in checks]
-
-
 def _rows(claims, found, with_page):
     """The compact verdict table: one short row per claim, its id linking to its figures, then
     its verdict and margin (beside the id, where a phone's screen still shows them), then the
@@ -231,9 +226,9 @@ def _rows(claims, found, with_page):
     head += ["verdict", "margin", "what the book says (our words)" if with_page else "the claim"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for cid, claim in claims.items():
-        checks = found[cid][0]
+        checks, verdict = found[cid]
         row = [f"[{cid}](#{slug(cid)})"] + ([claim["page"]] if with_page else [])
-        row += [badge(claims_mod.verdict(checks)), worst_margin(checks), claim["book"]]
+        row += [badge(verdict), worst_margin(checks), claim["book"]]
         lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
     return lines
 
@@ -242,8 +237,7 @@ def _details(claims, found):
     """Below the tables, one short section per claim: where it is checked, and its figures."""
     lines = []
     for cid, claim in claims.items():
-        checks, _ = found[cid]
-        verdict = claims_mod.verdict(checks)
+        checks, verdict = found[cid]
         link = f"[{claim['chapter'][:2]}: {claim['section']}]({claim['chapter']}.ipynb#"
         link += f"{slug(claim['section'])})"
         lines += [
@@ -254,7 +248,7 @@ def _details(claims, found):
             f"{badge(verdict)}, checked in {link}:",
             "",
         ]
-        lines += [f"- {_cell(part)}" for part in _figures(checks)]
+        lines += [f"- {_cell(claims_mod.part_text(check))}" for check in checks]
         lines.append("")
     return lines
 
@@ -276,7 +270,7 @@ def render(claims, found):
     book = {k: v for k, v in claims.items() if v["page"]}
     beyond = {k: v for k, v in claims.items() if not v["page"]}
 
-    shown = {cid: claims_mod.verdict(found[cid][0]) for cid in claims}
+    shown = {cid: found[cid][1] for cid in claims}
 
     def tally(group):
         counts = {v: sum(shown[c] == v for c in group) for v in claims_mod.VERDICTS}

@@ -78,7 +78,7 @@ def not_held(claims, found):
     index = claims_index.PAGE + ".md"
     named = []
     for cid, claim in claims.items():
-        if claims_mod.verdict(found[cid][0]) != claims_mod.NOT_HELD:
+        if found[cid][1] != claims_mod.NOT_HELD:
             continue
         where = f"p. {claim['page']}" if claim["page"] else "beyond the book"
         section = f"{claim['chapter'][:2]}: {claim['section']}"
@@ -103,8 +103,8 @@ def verdict_table(claims, found):
         f"| verdict | the book's {len(book)} claims | {len(beyond)} claims beyond the book |",
         "|---|---|---|",
     ]
-    # The verdicts the index shows: a claim held only within its noise counts as fragile.
-    shown = {c: claims_mod.verdict(found[c][0]) for c in claims}
+    # The verdicts the index shows (claims.verdict's, computed once by the index's collect).
+    shown = {c: found[c][1] for c in claims}
     for verdict in claims_mod.VERDICTS:
         counts = [sum(shown[c] == verdict for c in group) for group in (book, beyond)]
         if any(counts):

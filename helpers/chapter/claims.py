@@ -110,23 +110,44 @@ def _plain(value, what):
     raise ValueError(f"{what} must be a number, a bool, a string or a list of them, got {value!r}")
 
 
-def _noise(noise, noise_unit, what):
+def _noise(noise, noise_unit):
     """A valid noise: None, "seeds", "exact", "given" (declarations only) or a number > 0."""
     if noise is None or noise in NOISE_KINDS:
         return noise
-    if isinstance(noise, str) or not checks.is_real(noise) or not math.isfinite(noise):
+    if isinstance(noise, str) or not checks.is_real(noise) or not noise > 0 or noise == math.inf:
         raise ValueError(
-            f"{what}: noise must be one of {', '.join(NOISE_KINDS)} or a number > 0, got {noise!r}"
-        )
-    if noise <= 0:
-        raise ValueError(
-            f"{what}: noise must be one of {', '.join(NOISE_KINDS)} or a number > 0, got {noise!r}"
+            f"noise must be one of {', '.join(NOISE_KINDS)} or a number > 0, got {noise!r}"
         )
     if not noise_unit.strip():
-        raise ValueError(
-            f"{what}: a numeric noise ({noise:g}) needs a noise_unit saying what it is"
-        )
+        raise ValueError(f"a numeric noise ({noise:g}) needs a noise_unit saying what it is")
     return float(noise)
+
+
+def _validated(op, kind, digits, threshold, noise, noise_unit, texts):
+    """What a declared `Part` and a bound `Check` both require of their fields.
+
+    Args:
+        texts: ``{field: value}`` of the fields that must be text.
+
+    Returns:
+        ``(threshold, noise)`` in plain form.
+
+    Raises:
+        ValueError: one sentence naming the field that is wrong.
+    """
+    for field, value in texts.items():
+        if not isinstance(value, str):
+            raise ValueError(f"{field} must be text, got {value!r}")
+    if op not in OPS:
+        raise ValueError(f"op must be one of {', '.join(OPS)}, got {op!r}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if digits is not None and (not checks.is_int(digits) or digits < 0):
+        raise ValueError(f"digits must be None or an integer >= 0, got {digits!r}")
+    plain = _plain(threshold, "threshold")
+    if op == "in" and not isinstance(plain, list):
+        raise ValueError(f"threshold of op 'in' must be a list, got {threshold!r}")
+    return plain, _noise(noise, noise_unit)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,22 +193,20 @@ class Part:
             raise ValueError(
                 f"a part's name must be a Python identifier other than 'noise', got {self.name!r}"
             )
-        for field in ("figure",):
-            if not isinstance(getattr(self, field), str) or not getattr(self, field).strip():
-                raise ValueError(f"{what}: {field} must be a non-empty description")
-        for field in ("noise_unit", "unit", "over", "reads"):
-            if not isinstance(getattr(self, field), str):
-                raise ValueError(f"{what}: {field} must be text, got {getattr(self, field)!r}")
-        if self.op not in OPS:
-            raise ValueError(f"{what}: op must be one of {', '.join(OPS)}, got {self.op!r}")
-        if self.kind not in KINDS:
-            raise ValueError(f"{what}: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
-        if self.digits is not None and (not checks.is_int(self.digits) or self.digits < 0):
-            raise ValueError(f"{what}: digits must be an integer >= 0, got {self.digits!r}")
-        threshold = _plain(self.threshold, f"{what}: threshold")
-        if self.op == "in" and not isinstance(threshold, list):
-            raise ValueError(f"{what}: the threshold of op 'in' must be a list")
-        noise = _noise(self.noise, self.noise_unit, what)
+        if not isinstance(self.figure, str) or not self.figure.strip():
+            raise ValueError(f"{what}: figure must be a non-empty description")
+        try:
+            threshold, noise = _validated(
+                self.op,
+                self.kind,
+                self.digits,
+                self.threshold,
+                self.noise,
+                self.noise_unit,
+                {k: getattr(self, k) for k in ("noise_unit", "unit", "over", "reads")},
+            )
+        except ValueError as err:
+            raise ValueError(f"{what}: {err}") from None
         if self.op in ORDERED and noise is None:
             raise ValueError(
                 f"{what}: the comparison {self.op} needs a noise "
@@ -343,16 +362,7 @@ class Check:
     def __post_init__(self, api):
         if not isinstance(self.figure, str) or not self.figure.strip():
             raise ValueError(f"figure must be a non-empty description, got {self.figure!r}")
-        if self.op not in OPS:
-            raise ValueError(f"op must be one of {', '.join(OPS)}, got {self.op!r}")
-        if self.digits is not None and (not checks.is_int(self.digits) or self.digits < 0):
-            raise ValueError(f"digits must be None or an integer >= 0, got {self.digits!r}")
         kind = "api" if api else self.kind
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
-        for field in ("noise_unit", "unit", "name", "label"):
-            if not isinstance(getattr(self, field), str):
-                raise ValueError(f"{field} must be text, got {getattr(self, field)!r}")
         values = self.values
         if hasattr(values, "to_dict"):  # a pandas Series
             values = values.to_dict()
@@ -362,15 +372,17 @@ class Check:
             values = {str(k): _plain(v, f"values[{k!r}]") for k, v in values.items()}
         else:
             values = _plain(values, "values")
-        threshold = _plain(self.threshold, "threshold")
-        if self.op == "in" and not isinstance(threshold, list):
-            raise ValueError(f"threshold of op 'in' must be a list, got {self.threshold!r}")
         if self.noise == "given":
             raise ValueError(f"noise of {self.figure!r} must be the given number, not 'given'")
-        try:
-            noise = _noise(self.noise, self.noise_unit, f"{self.figure!r}")
-        except ValueError as err:
-            raise ValueError(str(err).split(": ", 1)[1]) from None
+        threshold, noise = _validated(
+            self.op,
+            kind,
+            self.digits,
+            self.threshold,
+            self.noise,
+            self.noise_unit,
+            {k: getattr(self, k) for k in ("noise_unit", "unit", "name", "label")},
+        )
         if noise == "seeds" and not isinstance(values, dict):
             raise ValueError(
                 f"noise 'seeds' of {self.figure!r} needs values per seed ({{seed: value}})"
