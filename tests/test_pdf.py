@@ -129,6 +129,46 @@ def test_every_verdict_badge_reads_as_its_word(text):
     for page in ("index.md", "A1_claims_index.md"):
         with open(os.path.join(BOOK, "src", page), encoding="utf-8") as f:
             roles += re.findall(r"\{verdict\}`([^`]*)`", f.read())
+    roles += [e["verdict"] for entries in _findings().values() for e in entries]
     assert sorted(words) == sorted(roles) and set(words) <= set(claims.VERDICTS)
     for word in set(words):
         assert word in text, f"the verdict {word!r} is not in the PDF's text"
+
+
+def _findings():
+    """The boxes of findings the build handed to Sphinx: ``{chapter: [entry]}``."""
+    with open(os.path.join(BOOK, "_config.yml")) as f:
+        return yaml.safe_load(f)["sphinx"]["config"]["companion_findings"]
+
+
+def test_each_chapter_s_box_of_findings_is_in_the_pdf(text):
+    from tools.verdict_badges import FINDINGS_TITLE
+
+    boxes = _findings()
+    assert boxes and text.count(FINDINGS_TITLE) == len(boxes)
+    for entries in boxes.values():
+        for entry in entries:
+            assert f"{entry['id']} (p. {entry['page']})" in text or entry["page"] == ""
+
+
+def test_each_listing_of_the_book_is_labelled_with_its_page():
+    """The PDF labels each cell that reproduces a listing with the book's page, inside the frame
+    of the listing environment (tools/book_listings.py)."""
+    from tools import book_listings
+
+    with open(os.path.join(LATEX, "bn-companion.tex"), encoding="utf-8") as f:
+        tex = f.read()
+    labels = re.findall(
+        r"\\begin\{sphinxuseclass\}\{book-listing-label\}\s*(.+?)\s*\\end\{sphinxuseclass\}",
+        tex,
+        re.S,
+    )
+    tagged = 0
+    for page in _pages():
+        if os.path.exists(page + ".ipynb"):
+            with open(page + ".ipynb", encoding="utf-8") as f:
+                cells = json.load(f)["cells"]
+            tagged += sum(book_listings.TAG in c["metadata"].get("tags", []) for c in cells)
+    assert tagged > 0 and len(labels) == tagged, (len(labels), tagged)
+    assert all(re.fullmatch(r"Géron, p\. 34[2-5]", " ".join(x.split())) for x in labels), labels
+    assert r"\newenvironment{sphinxclassbook-listing}" in tex

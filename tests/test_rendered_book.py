@@ -32,6 +32,7 @@ import re
 import threading
 import urllib.parse
 
+import jupytext
 import pytest
 
 from tools import colab
@@ -221,6 +222,23 @@ return {
   })),
   ids: [...document.querySelectorAll('[id]')].map(e => e.id),
   mode: document.documentElement.dataset.theme,
+  // The box of what the chapter finds: each line's text and link, and whether the box comes
+  // before the page's first section.
+  findings: [...article.querySelectorAll('.topic.findings')].map(box => ({
+    title: (box.querySelector('.topic-title') || {}).textContent || '',
+    items: [...box.querySelectorAll('li')].map(li => ({
+      text: li.innerText.replace(/\\s+/g, ' ').trim(),
+      href: li.querySelector('a') ? li.querySelector('a').getAttribute('href') : null,
+    })),
+    first: !article.querySelector('section section') || !!(box.compareDocumentPosition(
+      article.querySelector('section section')) & Node.DOCUMENT_POSITION_FOLLOWING),
+  })),
+  // Each framed listing of the book: its label, its frame's width, and its code.
+  listings: [...article.querySelectorAll('div.cell_input.book-listing')].map(e => ({
+    label: (e.querySelector('.book-listing-label') || {}).innerText || '',
+    border: parseFloat(getComputedStyle(e).borderTopWidth),
+    code: (e.querySelector('pre') || {}).textContent || '',
+  })),
 };
 """
 
@@ -772,3 +790,49 @@ def test_the_front_page_names_the_claims_not_held(front):
         )
     named = {text for text, _ in front["not_held_links"] if re.fullmatch(r"C\d+", text)}
     assert named == set(failing)
+
+
+def test_each_chapter_opens_with_what_it_finds(visits):
+    """After its introduction, each chapter that checks claims shows the box of its findings:
+    one line per claim of claims.toml, with the verdict of the claims index and its margin,
+    linking to the section that checks it."""
+    from helpers.chapter import claims
+
+    from tools import claims_index
+
+    declared = claims.load()
+    found = claims_index.collect(declared, os.path.join(ROOT, "chapters"))
+    expected = claims_index.findings(declared, found)
+    for page in NOTEBOOK_PAGES:
+        boxes = visits[page]["wide"]["findings"]
+        entries = expected.get(page[: -len(".html")], [])
+        if not entries:
+            assert not boxes, f"{page} checks no claim but shows a box of findings"
+            continue
+        assert len(boxes) == 1 and boxes[0]["first"], f"{page}: {boxes}"
+        items = boxes[0]["items"]
+        assert [i["text"].split(" ")[0] for i in items] == [e["id"] for e in entries], page
+        for item, entry in zip(items, entries, strict=True):
+            assert entry["verdict"] in item["text"] and entry["margin"] in item["text"], item
+            target = (item["href"] or "").lstrip("#")
+            assert target in visits[page]["wide"]["ids"], f"{page}: {item} links nowhere"
+
+
+def test_the_book_s_listings_are_framed_and_labelled_with_their_page(visits):
+    """Each cell tagged as a listing of the book shows a frame of its own and the label that
+    names the book's page, the page of the listing its code holds."""
+    from tools import book_listings
+
+    seen = 0
+    for page in NOTEBOOK_PAGES:
+        for shown in visits[page]["wide"]["listings"]:
+            listing = book_listings.match(shown["code"])
+            assert shown["label"].strip() == listing.label, (page, shown["label"])
+            assert shown["border"] >= 2, f"{page}: the listing {listing.name!r} has no frame"
+            seen += 1
+    tagged = sum(
+        book_listings.TAG in c.metadata.get("tags", [])
+        for p in NOTEBOOK_PAGES
+        for c in jupytext.read(os.path.join(ROOT, "chapters", p[: -len(".html")] + ".md")).cells
+    )
+    assert seen == tagged and seen > 0, f"{seen} listings framed, {tagged} cells tagged"

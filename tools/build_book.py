@@ -26,6 +26,11 @@
   would otherwise point them at its own repository and ``master``.
 - A verdict on the generated pages is a badge that carries its word (the ``{verdict}`` role of
   ``tools/verdict_badges.py``, loaded for both builds; its colours are in book/_static).
+- Each chapter that checks claims opens with the box of what it finds, drawn by the same
+  extension from the claims index's own verdicts and margins (`claims_index.findings`), passed
+  in the configuration: the notebooks themselves hold no such box.
+- A cell tagged ``book-listing`` is framed and labelled with the book's page
+  (``tools/book_listings.py``, both builds).
 - A cell with a caption (``mystnb: figure:``) shows one image and nothing else: MyST-NB wraps
   every display output of such a cell in a numbered figure with that caption, so a table
   shown there would be numbered as a figure (`figure_problems`); the build stops, naming the
@@ -45,6 +50,8 @@ import re
 import shutil
 import subprocess
 import sys
+
+from helpers.chapter import claims as claims_mod
 
 import yaml
 
@@ -202,6 +209,8 @@ def main(argv=None):
         shutil.copy2(path, source)
     try:
         claims_index.write(chapters, os.path.join(source, claims_index.PAGE + ".md"))
+        claims = claims_mod.load()
+        findings = claims_index.findings(claims, claims_index.collect(claims, chapters))
     except claims_index.ClaimsIndexError as err:
         sys.exit(f"The claims index cannot be built: {err}")
     # The HTML side: front page, references, stylesheet, and the PDF edition when built.
@@ -245,6 +254,9 @@ def main(argv=None):
     # The {verdict} role of the generated pages: a badge in html, the bold word in LaTeX.
     extensions = config["sphinx"].setdefault("local_extensions", {})
     extensions["verdict_badges"] = os.path.dirname(os.path.abspath(__file__))
+    sphinx["companion_findings"] = findings
+    # The frame and label of the cells that reproduce the book's listings.
+    extensions["book_listings"] = os.path.dirname(os.path.abspath(__file__))
     latex_config(config, pdf)
     config_path = os.path.join(OUT, "_config.yml")
     with open(config_path, "w") as f:

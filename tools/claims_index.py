@@ -233,6 +233,35 @@ def _rows(claims, found, with_page):
     return lines
 
 
+def findings(claims, found):
+    """What each chapter finds, for the box at its top (``tools/verdict_badges.py`` draws it):
+    ``{chapter: [entry]}``, each entry a claim the chapter checks, with its verdict and margin
+    as this index's tables show them (`worst_margin`).
+
+    Args:
+        claims: ``{id: table}`` from `helpers.chapter.claims.load`.
+        found: ``{id: (checks, verdict)}`` from `collect`.
+
+    Returns:
+        ``{chapter: [{"id", "page", "claim", "section", "verdict", "margin"}]}``, the claims in
+        the order of claims.toml.
+    """
+    out = {}
+    for cid, claim in claims.items():
+        checks, verdict = found[cid]
+        out.setdefault(claim["chapter"], []).append(
+            {
+                "id": cid,
+                "page": claim["page"],
+                "claim": claim["book"],
+                "section": claim["section"],
+                "verdict": verdict,
+                "margin": worst_margin(checks),
+            }
+        )
+    return out
+
+
 def _details(claims, found):
     """Below the tables, one short section per claim: where it is checked, and its figures."""
     lines = []
