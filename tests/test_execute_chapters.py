@@ -235,3 +235,18 @@ def test_a_full_disk_leaves_the_stored_notebook_and_says_so(tmp_path):
         "FAILED 04_big" in err and "File too large" in err and "04_big.ipynb is unchanged" in err
     )
     assert (tmp_path / "04_big.ipynb").read_bytes() == stored
+
+
+def test_the_traceback_of_a_cell_run_for_its_error_keeps_the_cell_and_the_error():
+    from tools.clean_notebook import short_traceback
+
+    traceback = [
+        "\x1b[0;31m-----\x1b[0m",
+        "\x1b[0;31mTypeError\x1b[0m    Traceback (most recent call last)",
+        "Cell \x1b[0;32mIn[7], line 1\x1b[0m\n\x1b[0;32m----> 1\x1b[0m layer(axis=[1, 2])\n",
+        "File \x1b[0;32m/home/x/.venv/lib/python3.11/site-packages/keras/bn.py:99\x1b[0m, in "
+        "\x1b[0;36m__init__\x1b[0;34m(self, axis)\x1b[0m\n\x1b[0;32m---> 99\x1b[0m int(axis)\n",
+        "\x1b[0;31mTypeError\x1b[0m: int() argument must be a string, not 'list'",
+    ]
+    kept = short_traceback(traceback)
+    assert kept == traceback[:3] + traceback[4:]
