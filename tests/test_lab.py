@@ -14,6 +14,9 @@ that a kernel with the pins shows that `make lab` itself set them.
   no request may leave the machine: the browser's requests are read from its network log, and
   the server's and the kernel's from a Python audit hook on DNS look-ups and connections
   (a `sitecustomize` put on their `PYTHONPATH`).
+- A code cell tagged `book-listing` (a listing of the book) shows, in the light and the dark
+  theme, a frame around its code and the label "Book listing (Géron)" above it, both with the
+  contrast WCAG asks; an untagged code cell shows neither.
 
 Without Chromium the browser test skips locally; under CI it fails.
 """
@@ -153,6 +156,16 @@ def lab(tmp_path_factory):
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.load(response)
 
+    def put(path, body):
+        request = urllib.request.Request(
+            base + path,
+            data=json.dumps(body).encode(),
+            method="PUT",
+            headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -168,6 +181,7 @@ def lab(tmp_path_factory):
                 time.sleep(0.5)
         yield types.SimpleNamespace(
             get=get,
+            put=put,
             url=base,
             token=token,
             chapters=chapters,
@@ -480,3 +494,120 @@ def test_a_reader_double_clicks_runs_edits_and_saves_a_chapter(lab, browser, scr
         "the page asked another host"
     )
     assert not lab.outside(), "the server or the kernel reached for another host"
+
+
+# --- the book's listings, framed and labelled -----------------------------------------------
+
+#: The chapter whose first `# book, p. NNN` code cell the test tags `book-listing`.
+LISTING_CHAPTER = "A2_book_vs_today"
+LISTING_TAG = "book-listing"
+LISTING_LABEL = "Book listing (Géron)"
+
+#: For a cell of the current tab: its classes, its code's frame (border widths and colour), the
+#: label shown before the code (a pseudo-element: its text, display and colours), the room
+#: between the frame's top and the code, and the notebook's background.
+LOOK = (
+    CURRENT
+    + """
+const cell = widget.querySelectorAll('.jp-Notebook .jp-Cell')[arguments[0]];
+const editor = cell.querySelector('.jp-InputArea-editor');
+const code = editor.querySelector('.cm-editor');
+const frame = getComputedStyle(editor);
+const label = getComputedStyle(editor, '::before');
+return {
+  classes: [...cell.classList],
+  borders: ['Top', 'Right', 'Bottom', 'Left'].map(s => parseFloat(frame[`border${s}Width`])),
+  frameColour: frame.borderTopColor,
+  label: label.content,
+  labelDisplay: label.display,
+  labelColour: label.color,
+  labelBackground: label.backgroundColor,
+  above: code.getBoundingClientRect().top - editor.getBoundingClientRect().top,
+  page: getComputedStyle(widget.querySelector('.jp-Notebook')).backgroundColor,
+  theme: document.body.dataset.jpThemeName,
+};
+"""
+)
+
+
+def contrast(a, b):
+    """WCAG's contrast ratio of two opaque computed colours ``rgb(r, g, b)``."""
+
+    def luminance(colour):
+        assert colour.startswith("rgb("), f"not an opaque colour: {colour}"
+        channels = [int(v) / 255 for v in colour[4:-1].split(",")]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def _tag_a_listing(md):
+    """Tag the first `# book, p. NNN` code cell of the chapter `md` (its copy) `book-listing`,
+    unless it is; return its index and that of the next code cell without the tag."""
+    nb = jupytext.read(md)
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    tagged = next(i for i in code if nb.cells[i].source.startswith("# book, p."))
+    tags = nb.cells[tagged].metadata.setdefault("tags", [])
+    if LISTING_TAG not in tags:
+        tags.append(LISTING_TAG)
+        jupytext.write(nb, md, fmt="md:myst")
+    untagged = next(
+        i for i in code if i > tagged and LISTING_TAG not in nb.cells[i].metadata.get("tags", [])
+    )
+    return tagged, untagged, len(nb.cells)
+
+
+@pytest.mark.parametrize("theme", ["JupyterLab Light", "JupyterLab Dark"])
+def test_a_book_listing_is_framed_and_labelled(lab, browser, screenshots, theme):
+    tagged, untagged, n_cells = _tag_a_listing(lab.chapters / f"{LISTING_CHAPTER}.md")
+    settings = "/lab/api/settings/@jupyterlab/apputils-extension:themes"
+    assert lab.put(settings, {"raw": json.dumps({"theme": theme})}) == 204
+    try:
+        browser.get(f"{lab.url}/lab/tree/{LISTING_CHAPTER}.md?token={lab.token}")
+
+        def opened():
+            s = browser.execute_script(SHOWN)
+            if s and s["label"] == f"{LISTING_CHAPTER}.md" and len(s["kinds"]) == n_cells:
+                return s
+
+        shown = _wait(opened, 60, f"{LISTING_CHAPTER}.md opened as a notebook")
+        assert shown["notebook"] and not shown["editor"]
+        look = _wait(
+            lambda: (
+                (s := browser.execute_script(LOOK, tagged))
+                and f"cell-tag-{LISTING_TAG}" in s["classes"]
+                and s
+            ),
+            30,
+            f"cell {tagged} with the class cell-tag-{LISTING_TAG} (jupyterlab-celltagsclasses)",
+        )
+        assert look["theme"] == theme
+        _cell(browser, tagged).location_once_scrolled_into_view  # noqa: B018
+        time.sleep(0.5)  # let the scroll settle for the screenshot
+        browser.save_screenshot(
+            os.path.join(screenshots, f"4-book-listing-{theme.split()[-1].lower()}.png")
+        )
+
+        # The tagged cell: a frame of at least 2 px on every side, in a colour that stands out
+        # from the page (3:1, WCAG's ratio for a control's border), and the label, shown above
+        # the code, legible (4.5:1).
+        assert min(look["borders"]) >= 2, look
+        assert contrast(look["frameColour"], look["page"]) >= 3, look
+        assert look["label"] == json.dumps(LISTING_LABEL, ensure_ascii=False), look
+        assert look["labelDisplay"] == "block", look
+        assert look["above"] >= 12, look  # the label's line, between the frame and the code
+        assert contrast(look["labelColour"], look["labelBackground"]) >= 4.5, look
+
+        # An untagged code cell: the editor's usual hairline, no label.
+        plain = browser.execute_script(LOOK, untagged)
+        assert f"cell-tag-{LISTING_TAG}" not in plain["classes"]
+        assert max(plain["borders"]) < 2, plain
+        assert plain["label"] in ("none", "normal"), plain
+        assert plain["above"] < 12, plain
+
+        popups = browser.execute_script(POPUPS)
+        assert not popups["popups"], f"popups: {popups['popups']}"
+    finally:
+        lab.put(settings, {"raw": "{}"})

@@ -21,3 +21,14 @@ c.LabApp.extension_manager = "readonly"
 # The file browser lists each chapter once, as the .md a reader opens; its .ipynb twin (the
 # stored outputs, which Jupytext reads and writes alongside) is hidden from the listing only.
 c.ContentsManager.hide_globs.extend(["[0-9][0-9]_*.ipynb", "A[0-9]_*.ipynb"])
+
+# Cells tagged `book-listing` (those that reproduce a listing of the book) show a frame and the
+# label "Book listing (Géron)" around their code, in every theme. jupyterlab-celltagsclasses
+# (the `lab` extra) gives each cell the class `cell-tag-<tag>`; the stylesheet custom/custom.css
+# beside this file styles it. JupyterLab loads /custom/custom.css when `custom_css` is on, from
+# the server's `static_custom_path`, which would otherwise be ~/.jupyter/custom: this server
+# serves ours instead, and a reader's own custom.css is left alone (and not loaded here).
+c.LabApp.custom_css = True
+c.ServerApp.tornado_settings.update(
+    {"static_custom_path": [os.path.join(os.path.dirname(os.path.abspath(__file__)), "custom")]}
+)
