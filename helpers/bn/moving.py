@@ -135,8 +135,8 @@ def replay_update_rule(before, after, x, momentum, epsilon):
         raise ValueError(
             f"x must have shape [steps, batch, ...] with {len(before)} steps, got shape {x.shape}."
         )
-    units = len(before[0][6])
-    ours = {"BN 1": (np.zeros(784), np.ones(784)), "BN 2": (np.zeros(units), np.ones(units))}
+    sizes = {"BN 1": len(before[0][0]), "BN 2": len(before[0][6])}
+    ours = {name: (np.zeros(n), np.ones(n)) for name, n in sizes.items()}  # Keras's start
     var_unbiased = {name: var for name, (_, var) in ours.items()}
     rows = []
     for k, (w, w_after) in enumerate(zip(before, after)):
