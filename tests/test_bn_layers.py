@@ -243,3 +243,24 @@ def test_keras_batchnormalization_rejects_axis_list():
     """What the custom layer is for: Keras 3 refuses the book's axis=[1, 2]."""
     with pytest.raises(TypeError, match="int"):
         keras.layers.BatchNormalization(axis=[1, 2])
+
+
+def test_mode_recorder_sees_what_each_way_of_running_passes():
+    from helpers.bn.layers import ModeRecorder, training_values
+
+    recorder = ModeRecorder()
+    model = keras.Sequential([keras.Input((3,)), recorder, keras.layers.Dense(2)])
+    model.compile(loss="mse", optimizer="sgd", run_eagerly=True)
+    x, y = np.zeros((4, 3), "float32"), np.zeros((4, 2), "float32")
+    seen = training_values(model, recorder, x, y, batch_size=2)
+    assert seen == {
+        "fit": [True, True],
+        "evaluate": [False, False],
+        "predict": [False, False],
+        "model(X)": [None],
+        "model(X, training=True)": [True],
+    }
+    with pytest.raises(ValueError, match="ModeRecorder"):
+        training_values(model, model.layers[-1], x, y, batch_size=2)
+    with pytest.raises(ValueError, match="batch_size"):
+        training_values(model, recorder, x, y, batch_size=0)

@@ -181,3 +181,18 @@ def test_bn_epsilon_reaches_every_bn_layer():
 def test_bn_epsilon_is_checked(kwargs, message):
     with pytest.raises(ValueError, match=message):
         models.MLPSpec(depth=1, width=4, **kwargs)
+
+
+@pytest.mark.parametrize("bn, kinds", [
+    ("after", ["Flatten", "BatchNormalization", "Dense", "BatchNormalization", "Dense",
+               "BatchNormalization", "Dense"]),
+    ("before", ["Flatten", "BatchNormalization", "Dense", "BatchNormalization", "Activation",
+                "Dense", "BatchNormalization", "Activation", "Dense"]),
+])  # fmt: skip
+def test_book_model_has_the_books_layers(bn, kinds):
+    model = models.book_model(bn)
+    assert [type(layer).__name__ for layer in model.layers] == kinds
+    # p. 342 prints 271,346 parameters for the first model; p. 343's drops the hidden biases
+    assert model.count_params() == (271_346 if bn == "after" else 271_346 - 400)
+    with pytest.raises(ValueError, match="'after'"):
+        models.book_model("middle")

@@ -4,6 +4,10 @@
 meant (p. 344): one mean, variance, γ and β per *position* across several feature axes (for
 28 × 28 images, one per pixel: 784 of each). Keras 3's `keras.layers.BatchNormalization`
 only accepts a single integer axis.
+
+`ModeRecorder` records the `training` value of every call, and `training_values` runs a model
+every way Keras can (``fit``, ``evaluate``, ``predict``, direct calls) to see what each passes
+(chapter 01).
 """
 
 from helpers import checks
@@ -197,3 +201,57 @@ class MultiAxisBatchNormalization(keras.layers.Layer):
             }
         )
         return config
+
+
+class ModeRecorder(keras.layers.Layer):
+    """An identity layer that records the `training` value of every call in ``self.modes``.
+
+    It is the book's recipe (p. 344) for a layer that behaves differently in training and at
+    test time, reduced to recording which of the two it was asked for.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.modes = []
+
+    def call(self, inputs, training=None):
+        self.modes.append(training)
+        return inputs
+
+
+def training_values(model, recorder, x, y, batch_size):
+    """The `training` value that each way of running `model` passes to `recorder`.
+
+    Runs ``fit``, ``evaluate`` and ``predict`` (with `batch_size`), then ``model(x)`` and
+    ``model(x, training=True)``. Compile `model` with ``run_eagerly=True`` so that ``call``
+    runs once per batch instead of once when the step function is traced.
+
+    Args:
+        model: a compiled model containing `recorder`.
+        recorder: a `ModeRecorder` inside `model`.
+        x: inputs.
+        y: targets for ``fit`` and ``evaluate``.
+        batch_size: batch size of ``fit``, ``evaluate`` and ``predict``, >= 1.
+
+    Returns:
+        dict ``{way of running: list of the training values recorded}``.
+
+    Raises:
+        ValueError: `recorder` is not a `ModeRecorder` or `batch_size` not a positive integer.
+    """
+    if not isinstance(recorder, ModeRecorder):
+        raise ValueError(f"recorder must be a ModeRecorder, got {type(recorder).__name__}.")
+    checks.integer(batch_size, "batch_size", minimum=1)
+    runs = {
+        "fit": lambda: model.fit(x, y, batch_size=batch_size, verbose=0),
+        "evaluate": lambda: model.evaluate(x, y, batch_size=batch_size, verbose=0),
+        "predict": lambda: model.predict(x, batch_size=batch_size, verbose=0),
+        "model(X)": lambda: model(x),
+        "model(X, training=True)": lambda: model(x, training=True),
+    }
+    seen = {}
+    for name, run in runs.items():
+        recorder.modes.clear()
+        run()
+        seen[name] = list(recorder.modes)
+    return seen

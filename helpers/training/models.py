@@ -377,3 +377,42 @@ def build_mlp(spec, input_dim, n_classes=10, seed=42):
     outputs = output_layer(x)
     model = keras.Model(inputs, outputs, name="mlp")
     return initialize_weights(model, spec, seed)
+
+
+def book_model(bn="after"):
+    """The book's Fashion-MNIST classifier with BN, in Keras 3 spelling (Géron, pp. 342-343).
+
+    ``bn="after"`` is the model of p. 342: ``Flatten``, then BN, then two hidden blocks
+    ``Dense(elu, he_normal) -> BN`` (300 and 100 units), then ``Dense(10, softmax)``.
+    ``bn="before"`` is the model of p. 343: each hidden block is ``Dense(he_normal,
+    use_bias=False) -> BN -> Activation("elu")``. Keras 3's ``keras.Input((28, 28))`` stands
+    for the book's ``input_shape=[28, 28]``; nothing else changes.
+
+    Args:
+        bn: ``"after"`` (p. 342) or ``"before"`` (p. 343) the activation.
+
+    Returns:
+        An uncompiled `keras.Sequential` taking ``(batch, 28, 28)`` images.
+
+    Raises:
+        ValueError: `bn` is neither ``"after"`` nor ``"before"``.
+    """
+    import keras
+    from keras import layers
+
+    if bn not in ("after", "before"):
+        raise ValueError(f"bn must be 'after' (p. 342) or 'before' (p. 343), got {bn!r}.")
+    stack = [keras.Input((28, 28)), layers.Flatten(), layers.BatchNormalization()]
+    for units in (300, 100):
+        if bn == "after":
+            stack += [
+                layers.Dense(units, activation="elu", kernel_initializer="he_normal"),
+                layers.BatchNormalization(),
+            ]
+        else:
+            stack += [
+                layers.Dense(units, kernel_initializer="he_normal", use_bias=False),
+                layers.BatchNormalization(),
+                layers.Activation("elu"),
+            ]
+    return keras.Sequential([*stack, layers.Dense(10, activation="softmax")])
