@@ -377,3 +377,41 @@ def build_mlp(spec, input_dim, n_classes=10, seed=42):
     outputs = output_layer(x)
     model = keras.Model(inputs, outputs, name="mlp")
     return initialize_weights(model, spec, seed)
+
+
+def book_model(placement="after"):
+    """The book's classifier with BN after (p. 342) or before (p. 343) the activations.
+
+    Built in Keras 3 spelling: a ``keras.Input(shape=[28, 28])`` replaces the book's
+    ``Flatten(input_shape=[28, 28])``, then ``Flatten``, a BN on the flattened input, and two
+    hidden blocks of 300 and 100 ELU units with He initialization, each with a BN: after the
+    activation (``"after"``), or between a bias-free Dense layer and its ``Activation("elu")``
+    (``"before"``). Layers are created in the book's order, so after ``helpers.setup(seed)``
+    their names and initial weights are those of the book's listing.
+
+    Args:
+        placement: ``"after"`` (p. 342) or ``"before"`` (p. 343).
+
+    Returns:
+        An uncompiled ``keras.Sequential`` that outputs class probabilities (softmax).
+
+    Raises:
+        ValueError: `placement` is neither ``"after"`` nor ``"before"``.
+    """
+    import keras
+
+    if placement not in ("after", "before"):
+        raise ValueError(
+            f"placement must be 'after' (p. 342) or 'before' (p. 343), got {placement!r}"
+        )
+    L = keras.layers
+    layers = [keras.Input(shape=[28, 28]), L.Flatten(), L.BatchNormalization()]
+    for units in (300, 100):
+        if placement == "after":
+            layers += [L.Dense(units, activation="elu", kernel_initializer="he_normal")]
+            layers += [L.BatchNormalization()]
+        else:
+            layers += [L.Dense(units, kernel_initializer="he_normal", use_bias=False)]
+            layers += [L.BatchNormalization(), L.Activation("elu")]
+    layers.append(L.Dense(10, activation="softmax"))
+    return keras.models.Sequential(layers)
