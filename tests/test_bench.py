@@ -77,3 +77,44 @@ def test_the_stored_wall_time_timed_the_stored_chapters_runs():
         reports = {record["id"]: checks for record, checks, _ in claims.records(json.load(f))}
     (match,) = [c for c in reports["C6"] if c.name == "bench_steps_match"]
     assert match.values is True, "make bench, then make chapter CHAPTER=07"
+
+
+def test_ratio_medians_and_ranges_cover_every_model_and_batch():
+    results, _ = bench.stored("latency")
+    medians = bench.ratio_medians(results, "fused/no_bn")
+    n_batches = sum(len(m["batches"]) for m in results["models"].values())
+    assert len(medians) == n_batches
+    ranges = bench.ratio_ranges(results, "fused/no_bn")
+    for batch, (lo, hi) in ranges.items():
+        values = [v for (_, b), v in medians.items() if b == batch]
+        assert (lo, hi) == (min(values), max(values))
+    networks, _ = bench.stored("networks")
+    assert {n for n, _ in bench.ratio_medians(networks)} == set(networks["networks"])
+    with pytest.raises(ValueError, match="ratio"):
+        bench.ratio_medians(results, "slow/fast")
+    with pytest.raises(ValueError, match="results"):
+        bench.ratio_medians({"seeds": {}})
+
+
+def test_slowest_is_the_batch_where_fusing_gains_least():
+    results, _ = bench.stored("latency")
+    medians, noise = bench.slowest_ratios(results)
+    for name, entry in results["models"].items():
+        slowest = bench.slowest(entry)
+        assert slowest["median"] == min(bench.ratio_medians({"models": {name: entry}}).values())
+        assert medians[name] == slowest["median"]
+        assert noise[name] == (slowest["q75"] - slowest["q25"]) / 2
+    with pytest.raises(ValueError, match="entry"):
+        bench.slowest({})
+
+
+def test_seed_medians_and_noise_of_the_wall_time():
+    results, _ = bench.stored("wall_time")
+    medians = bench.seed_medians(results, "time_ratio")
+    assert set(medians) == {int(s) for s in results["seeds"]}
+    iqr = [v["time_ratio"]["q75"] - v["time_ratio"]["q25"] for v in results["seeds"].values()]
+    assert bench.seed_noise(results, "time_ratio") == max(iqr) / 2
+    with pytest.raises(ValueError, match="key"):
+        bench.seed_medians(results, "speed")
+    with pytest.raises(ValueError, match="wall_time"):
+        bench.seed_noise({"models": {}}, "time_ratio")

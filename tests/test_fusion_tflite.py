@@ -92,3 +92,19 @@ def test_select_names_what_it_takes():
         tflite.select([], "UserWarning", "tensorflow")
     with pytest.raises(ValueError, match="Caught records"):
         tflite.select(["a text"], UserWarning, "tensorflow")
+
+
+def test_convert_all_lists_each_conversion_and_agrees_with_keras():
+    model = small_bn_model()
+    contents, operators, notes = tflite.convert_all({("small", "original"): model})
+    assert list(contents) == list(operators) == [("small", "original")]
+    assert all(isinstance(n, tflite.Caught) for n in notes)
+    table = tflite.operator_table(operators)
+    ops = operators["small", "original"]
+    assert table.loc[0, "MUL"] == ops.count("MUL") and table.loc[0, "ADD"] == ops.count("ADD")
+    assert table.iloc[0, -1].startswith("FULLY_CONNECTED")
+    x = np.random.default_rng(0).normal(size=(7, 6)).astype(np.float32)
+    gap, changes = tflite.keras_gap(contents["small", "original"], model, x)
+    assert gap < 1e-4 and changes == 0
+    with pytest.raises(ValueError, match="models"):
+        tflite.convert_all({})

@@ -183,16 +183,23 @@ def test_bn_epsilon_is_checked(kwargs, message):
         models.MLPSpec(depth=1, width=4, **kwargs)
 
 
-@pytest.mark.parametrize("bn, kinds", [
-    ("after", ["Flatten", "BatchNormalization", "Dense", "BatchNormalization", "Dense",
-               "BatchNormalization", "Dense"]),
-    ("before", ["Flatten", "BatchNormalization", "Dense", "BatchNormalization", "Activation",
-                "Dense", "BatchNormalization", "Activation", "Dense"]),
-])  # fmt: skip
-def test_book_model_has_the_books_layers(bn, kinds):
-    model = models.book_model(bn)
-    assert [type(layer).__name__ for layer in model.layers] == kinds
-    # p. 342 prints 271,346 parameters for the first model; p. 343's drops the hidden biases
-    assert model.count_params() == (271_346 if bn == "after" else 271_346 - 400)
-    with pytest.raises(ValueError, match="'after'"):
-        models.book_model("middle")
+@pytest.mark.parametrize("placement", ["after", "before"])
+def test_book_model_has_the_layers_of_the_book(placement):
+    import keras
+
+    model = models.book_model(placement)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    if placement == "after":  # p. 342
+        assert kinds == ["Flatten"] + ["BatchNormalization", "Dense"] * 3
+        assert model.count_params() == 271_346  # the book's summary (p. 342)
+    else:  # p. 343: BN before the activation, no bias in the hidden Dense layers
+        assert kinds == ["Flatten", "BatchNormalization"] + [
+            "Dense",
+            "BatchNormalization",
+            "Activation",
+        ] * 2 + ["Dense"]
+        dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+        assert [d.use_bias for d in dense] == [False, False, True]
+    assert model.input_shape == (None, 28, 28) and model.output_shape == (None, 10)
+    with pytest.raises(ValueError, match="placement"):
+        models.book_model("inside")

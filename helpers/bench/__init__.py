@@ -12,7 +12,21 @@ import platform
 import time
 from importlib import resources
 
-__all__ = ["BENCHES", "CALL_PATH", "STATISTICS", "batch_entries", "meta", "store", "stored"]
+__all__ = [
+    "BENCHES",
+    "CALL_PATH",
+    "STATISTICS",
+    "batch_entries",
+    "meta",
+    "ratio_medians",
+    "ratio_ranges",
+    "seed_medians",
+    "seed_noise",
+    "slowest",
+    "slowest_ratios",
+    "store",
+    "stored",
+]
 
 #: How the latency benchmarks call each variant, stored with their results.
 CALL_PATH = (
@@ -124,3 +138,121 @@ def store(name, results, table, folder):
     with open(paths[1], "w", encoding="utf-8") as f:
         f.write(table)
     return paths
+
+
+def _entries(results):
+    for group in ("models", "networks"):
+        if isinstance(results, dict) and group in results:
+            return results[group]
+    raise ValueError(
+        "results must be the latency or networks results of stored(), with a 'models' or "
+        "'networks' entry"
+    )
+
+
+def ratio_medians(results, ratio="original/fused"):
+    """The median of one latency ratio for every model (or network) and batch size.
+
+    Args:
+        results: the results of ``stored("latency")`` or ``stored("networks")``.
+        ratio: the ratio's name, e.g. ``"original/fused"`` or ``"fused/no_bn"``.
+
+    Returns:
+        A dict ``{(name, batch size as stored): median}``.
+
+    Raises:
+        ValueError: `results` holds no models or networks, or `ratio` was not measured.
+    """
+    medians = {}
+    for name, entry in _entries(results).items():
+        for batch, figures in entry["batches"].items():
+            if ratio not in figures["ratios"]:
+                raise ValueError(
+                    f"ratio must be one of {', '.join(figures['ratios'])}, got {ratio!r}"
+                )
+            medians[name, batch] = figures["ratios"][ratio]["median"]
+    return medians
+
+
+def ratio_ranges(results, ratio="original/fused"):
+    """The smallest and largest median of one latency ratio over the models, per batch size.
+
+    Args:
+        results: as `ratio_medians`.
+        ratio: as `ratio_medians`.
+
+    Returns:
+        A dict ``{batch size as stored: (smallest, largest)}``.
+    """
+    by_batch = {}
+    for (_, batch), median in ratio_medians(results, ratio).items():
+        by_batch.setdefault(batch, []).append(median)
+    return {batch: (min(v), max(v)) for batch, v in by_batch.items()}
+
+
+def slowest(entry, ratio="original/fused"):
+    """The statistics of `ratio` at the batch size where it is smallest (fusing gains least).
+
+    Args:
+        entry: one model's results, ``stored("latency")[0]["models"][name]``.
+        ratio: the ratio's name.
+
+    Returns:
+        A dict with ``"median"``, ``"q25"`` and ``"q75"``.
+    """
+    if not isinstance(entry, dict) or "batches" not in entry:
+        raise ValueError("entry must be one model's results, with a 'batches' entry")
+    return min((b["ratios"][ratio] for b in entry["batches"].values()), key=lambda r: r["median"])
+
+
+def _seeds(results, key):
+    if not isinstance(results, dict) or "seeds" not in results:
+        raise ValueError("results must be the wall_time results of stored(), with 'seeds'")
+    known = next(iter(results["seeds"].values()), {})
+    if key not in known:
+        raise ValueError(f"key must be one of {', '.join(known)}, got {key!r}")
+    return {int(seed): figures[key] for seed, figures in results["seeds"].items()}
+
+
+def seed_medians(results, key):
+    """The median of one wall-time figure per stored seed.
+
+    Args:
+        results: the results of ``stored("wall_time")``.
+        key: ``"time_ratio"`` or ``"step_slowdown"``.
+
+    Returns:
+        A dict ``{seed: median}``.
+
+    Raises:
+        ValueError: `results` is not the wall-time results or `key` is not one of its figures.
+    """
+    return {seed: v["median"] for seed, v in _seeds(results, key).items()}
+
+
+def seed_noise(results, key):
+    """Half the largest inter-quartile range of one wall-time figure over the stored seeds.
+
+    Args:
+        results: as `seed_medians`.
+        key: as `seed_medians`.
+
+    Returns:
+        A float, the figure's noise in its own unit.
+    """
+    return max(v["q75"] - v["q25"] for v in _seeds(results, key).values()) / 2
+
+
+def slowest_ratios(results, ratio="original/fused"):
+    """Per model, `ratio` at its `slowest` batch size, and the noise of that figure.
+
+    Args:
+        results: the results of ``stored("latency")``.
+        ratio: the ratio's name.
+
+    Returns:
+        ``(medians, noise)``: dicts ``{model: median}`` and ``{model: half the IQR}``.
+    """
+    worst = {name: slowest(entry, ratio) for name, entry in _entries(results).items()}
+    medians = {name: r["median"] for name, r in worst.items()}
+    return medians, {name: (r["q75"] - r["q25"]) / 2 for name, r in worst.items()}

@@ -1,5 +1,6 @@
 """Fusing BN into neighbouring layers (chapter 06): the folds in NumPy, the model surgery, the
-`keras.applications` networks it is tried on, TFLite conversion and timing.
+`keras.applications` networks it is tried on, TFLite conversion and timing, and the worked
+examples and comparisons that chapter 06 shows (`examples`, `compare`).
 
 `fuse` and `layer_table` (`helpers.fusion.engine`), the report classes
 (`helpers.fusion.report`), the check's constants (`helpers.fusion.verify`) and `bn_affine_of`

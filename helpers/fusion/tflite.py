@@ -21,7 +21,10 @@ import numpy as np
 
 __all__ = [
     "Caught",
+    "convert_all",
     "interpreter_deprecation",
+    "keras_gap",
+    "operator_table",
     "select",
     "tflite_ops",
     "tflite_predict",
@@ -250,3 +253,66 @@ def tflite_predict(tflite_model, x, batch_size=1024, num_threads=None):
             it.invoke()
             results.append(it.get_tensor(out["index"]).copy())
     return np.concatenate(results)
+
+
+def convert_all(models):
+    """Convert each model with `to_tflite` and list the operators of each conversion.
+
+    Args:
+        models: a dict ``{key: built single-input Keras model}``.
+
+    Returns:
+        ``(contents, operators, notes)``: dicts ``{key: flatbuffer bytes}`` and ``{key:
+        operator names}`` in the order of `models`, and the set of every warning caught
+        (`Caught` records), for `interpreter_deprecation`.
+
+    Raises:
+        ValueError: `models` is empty, or as `to_tflite`.
+    """
+    if not isinstance(models, dict) or not models:
+        raise ValueError("models must be a non-empty dict {key: Keras model}")
+    contents, operators, notes = {}, {}, set()
+    for key, model in models.items():
+        contents[key], caught = to_tflite(model)
+        operators[key], built = tflite_ops(contents[key])
+        notes.update(caught + built)
+    return contents, operators, notes
+
+
+def operator_table(operators, first="FULLY_CONNECTED"):
+    """How many ``MUL`` and ``ADD`` operators each conversion holds, and its operators.
+
+    Args:
+        operators: a dict ``{(model, variant): operator names}`` from `convert_all`.
+        first: the operator from whose first occurrence on the list is shown.
+
+    Returns:
+        A pandas DataFrame, one row per conversion: model, converted, MUL, ADD and the
+        operators from the first `first` on (all of them when it does not occur).
+    """
+    import pandas as pd
+
+    rows = []
+    for (name, kind), ops in operators.items():
+        start = ops.index(first) if first in ops else 0
+        rows.append((name, kind, ops.count("MUL"), ops.count("ADD"), " ".join(ops[start:])))
+    columns = ["model", "converted", "MUL", "ADD", f"TFLite operators from the first {first} on"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def keras_gap(tflite_model, model, x):
+    """How far a conversion's outputs are from those of the Keras model it came from, on `x`.
+
+    Args:
+        tflite_model: bytes from `to_tflite(model)`.
+        model: the Keras model.
+        x: the inputs, batch axis first.
+
+    Returns:
+        ``(largest |Δ output|, number of samples whose predicted class differs)``.
+    """
+    p_lite = tflite_predict(tflite_model, x)
+    p_keras = model.predict(x, batch_size=1000, verbose=0)
+    return float(np.abs(p_lite - p_keras).max()), int(
+        (p_lite.argmax(1) != p_keras.argmax(1)).sum()
+    )

@@ -379,40 +379,39 @@ def build_mlp(spec, input_dim, n_classes=10, seed=42):
     return initialize_weights(model, spec, seed)
 
 
-def book_model(bn="after"):
-    """The book's Fashion-MNIST classifier with BN, in Keras 3 spelling (Géron, pp. 342-343).
+def book_model(placement="after"):
+    """The book's classifier with BN after (p. 342) or before (p. 343) the activations.
 
-    ``bn="after"`` is the model of p. 342: ``Flatten``, then BN, then two hidden blocks
-    ``Dense(elu, he_normal) -> BN`` (300 and 100 units), then ``Dense(10, softmax)``.
-    ``bn="before"`` is the model of p. 343: each hidden block is ``Dense(he_normal,
-    use_bias=False) -> BN -> Activation("elu")``. Keras 3's ``keras.Input((28, 28))`` stands
-    for the book's ``input_shape=[28, 28]``; nothing else changes.
+    Built in Keras 3 spelling: a ``keras.Input(shape=[28, 28])`` replaces the book's
+    ``Flatten(input_shape=[28, 28])``, then ``Flatten``, a BN on the flattened input, and two
+    hidden blocks of 300 and 100 ELU units with He initialization, each with a BN: after the
+    activation (``"after"``), or between a bias-free Dense layer and its ``Activation("elu")``
+    (``"before"``). Layers are created in the book's order, so after ``helpers.setup(seed)``
+    their names and initial weights are those of the book's listing.
 
     Args:
-        bn: ``"after"`` (p. 342) or ``"before"`` (p. 343) the activation.
+        placement: ``"after"`` (p. 342) or ``"before"`` (p. 343).
 
     Returns:
-        An uncompiled `keras.Sequential` taking ``(batch, 28, 28)`` images.
+        An uncompiled ``keras.Sequential`` that outputs class probabilities (softmax).
 
     Raises:
-        ValueError: `bn` is neither ``"after"`` nor ``"before"``.
+        ValueError: `placement` is neither ``"after"`` nor ``"before"``.
     """
     import keras
-    from keras import layers
 
-    if bn not in ("after", "before"):
-        raise ValueError(f"bn must be 'after' (p. 342) or 'before' (p. 343), got {bn!r}.")
-    stack = [keras.Input((28, 28)), layers.Flatten(), layers.BatchNormalization()]
+    if placement not in ("after", "before"):
+        raise ValueError(
+            f"placement must be 'after' (p. 342) or 'before' (p. 343), got {placement!r}"
+        )
+    L = keras.layers
+    layers = [keras.Input(shape=[28, 28]), L.Flatten(), L.BatchNormalization()]
     for units in (300, 100):
-        if bn == "after":
-            stack += [
-                layers.Dense(units, activation="elu", kernel_initializer="he_normal"),
-                layers.BatchNormalization(),
-            ]
+        if placement == "after":
+            layers += [L.Dense(units, activation="elu", kernel_initializer="he_normal")]
+            layers += [L.BatchNormalization()]
         else:
-            stack += [
-                layers.Dense(units, kernel_initializer="he_normal", use_bias=False),
-                layers.BatchNormalization(),
-                layers.Activation("elu"),
-            ]
-    return keras.Sequential([*stack, layers.Dense(10, activation="softmax")])
+            layers += [L.Dense(units, kernel_initializer="he_normal", use_bias=False)]
+            layers += [L.BatchNormalization(), L.Activation("elu")]
+    layers.append(L.Dense(10, activation="softmax"))
+    return keras.models.Sequential(layers)
