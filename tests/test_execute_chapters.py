@@ -235,3 +235,22 @@ def test_a_full_disk_leaves_the_stored_notebook_and_says_so(tmp_path):
         "FAILED 04_big" in err and "File too large" in err and "04_big.ipynb is unchanged" in err
     )
     assert (tmp_path / "04_big.ipynb").read_bytes() == stored
+
+
+@pytest.mark.integration
+def test_a_cell_tagged_raises_exception_shows_its_error_and_must_raise(tmp_path, capsys):
+    listing = (
+        "\n```{code-cell} ipython3\n:tags: [book-listing, raises-exception]\n\n[].updates\n```\n"
+    )
+    check = (
+        "\n```{code-cell} ipython3\nimport sys\n\n"
+        "assert isinstance(sys.last_value, AttributeError)\nprint('checked')\n```\n"
+    )
+    md = chapter(tmp_path, "01_raises", listing + check)
+    assert execute_chapters.main(["--in-place", "--build", str(tmp_path / "build"), str(md)]) == 0
+    cells = nbformat.read(tmp_path / "01_raises.ipynb", as_version=4).cells
+    assert [o["ename"] for o in cells[-2].outputs] == ["AttributeError"]
+    assert cells[-1].outputs[0]["text"] == "checked\n"
+    md = chapter(tmp_path, "02_raises_not", listing.replace("[].updates", "[].copy"))
+    assert execute_chapters.main(["--in-place", "--build", str(tmp_path / "build"), str(md)]) == 1
+    assert "is tagged raises-exception but raised nothing" in capsys.readouterr().err
