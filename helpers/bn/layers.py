@@ -197,3 +197,25 @@ class MultiAxisBatchNormalization(keras.layers.Layer):
             }
         )
         return config
+
+
+class ModeRecorder(keras.layers.Layer):
+    """The identity, which records the ``training`` value of every call it receives.
+
+    Put in a model, it shows what Keras passes to a layer's ``call``: ``True`` in ``fit()``,
+    ``False`` in ``predict()`` and ``evaluate()``, nothing (``None``) in a direct call; the
+    book says 1 (p. 344). Run the model eagerly (``compile(run_eagerly=True)``), so that every
+    call reaches Python.
+
+    Call arguments:
+        inputs: any tensor, returned unchanged.
+        training: the value to record.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.modes = []
+
+    def call(self, inputs, training=None):
+        self.modes.append(training)
+        return inputs
