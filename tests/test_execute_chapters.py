@@ -250,3 +250,22 @@ def test_the_traceback_of_a_cell_run_for_its_error_keeps_the_cell_and_the_error(
     ]
     kept = short_traceback(traceback)
     assert kept == traceback[:3] + traceback[4:]
+
+
+@pytest.mark.integration
+def test_a_cell_tagged_raises_exception_shows_its_error_and_must_raise(tmp_path, capsys):
+    listing = (
+        "\n```{code-cell} ipython3\n:tags: [book-listing, raises-exception]\n\n[].updates\n```\n"
+    )
+    check = (
+        "\n```{code-cell} ipython3\nimport sys\n\n"
+        "assert isinstance(sys.last_value, AttributeError)\nprint('checked')\n```\n"
+    )
+    md = chapter(tmp_path, "01_raises", listing + check)
+    assert execute_chapters.main(["--in-place", "--build", str(tmp_path / "build"), str(md)]) == 0
+    cells = nbformat.read(tmp_path / "01_raises.ipynb", as_version=4).cells
+    assert [o["ename"] for o in cells[-2].outputs] == ["AttributeError"]
+    assert cells[-1].outputs[0]["text"] == "checked\n"
+    md = chapter(tmp_path, "02_raises_not", listing.replace("[].updates", "[].copy"))
+    assert execute_chapters.main(["--in-place", "--build", str(tmp_path / "build"), str(md)]) == 1
+    assert "is tagged raises-exception but raised nothing" in capsys.readouterr().err

@@ -24,6 +24,11 @@ With ``--jobs N``, N chapters run at once, longest first by the chapters' times
 It stops at the first chapter that fails (unless ``--keep-going``), names it, its cell and the
 first line of the error, lists the chapters refreshed before it, and exits with status 1 (130
 when interrupted).
+
+A cell tagged ``raises-exception`` (book code that fails today, shown with its error) must
+raise: its error is its output, and the run goes on, as under nbval. Papermill itself would
+stop at any error output after the run; `execute` lets it see only the untagged cells, and a
+tagged cell that raised nothing fails the run.
 """
 
 import argparse
@@ -60,9 +65,44 @@ def reduced_sizes(number):
     return dict(sizes.get(number) or {})
 
 
+RAISES = "raises-exception"
+
+
+class _UnraisedError(Exception):
+    """A cell tagged ``raises-exception`` ran without raising."""
+
+
+def _raise_for_untagged_errors(nb, output_path):
+    """Papermill's check for errors, blind to the expected errors of ``raises-exception`` cells.
+
+    A tagged cell without an error output is an error of its own: the book's failing code no
+    longer fails, and the text around it is wrong.
+    """
+    expected = {}
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and RAISES in cell.metadata.get("tags", []):
+            errors = [o for o in cell.outputs if o.output_type == "error"]
+            if not errors:
+                raise _UnraisedError(
+                    f"cell {index} ({first_line(cell.source)[:60]!r}...) is tagged {RAISES} "
+                    "but raised nothing"
+                )
+            expected[index] = cell.outputs
+            cell.outputs = [o for o in cell.outputs if o.output_type != "error"]
+    try:
+        _papermill_raise_for_execution_errors(nb, output_path)
+    finally:
+        for index, outputs in expected.items():
+            nb.cells[index].outputs = outputs
+
+
+_papermill_raise_for_execution_errors = papermill.execute.raise_for_execution_errors
+
+
 def execute(md, output, parameters):
     """Execute the chapter `md` into `output`; return (None or the error as one line, seconds)."""
     start = time.monotonic()
+    papermill.execute.raise_for_execution_errors = _raise_for_untagged_errors
     try:
         nb = jupytext.read(md)
         papermill.execute_notebook(
@@ -73,6 +113,8 @@ def execute(md, output, parameters):
             progress_bar=False,
             log_output=False,
         )
+    except _UnraisedError as err:
+        error = str(err)
     except papermill.PapermillExecutionError as err:
         code = first_line(err.source)[:60]
         error = f"cell {err.cell_index} ({code!r}...) raised {err.ename}: {first_line(err.evalue)}"
@@ -86,6 +128,8 @@ def execute(md, output, parameters):
             error = f"the kernel died ({first_line(err) or 'killed'})"
     else:
         error = None
+    finally:
+        papermill.execute.raise_for_execution_errors = _papermill_raise_for_execution_errors
     return error, time.monotonic() - start
 
 

@@ -204,10 +204,16 @@ class MultiAxisBatchNormalization(keras.layers.Layer):
 
 
 class ModeRecorder(keras.layers.Layer):
-    """An identity layer that records the `training` value of every call in ``self.modes``.
+    """The identity, which records the ``training`` value of every call it receives.
 
-    It is the book's recipe (p. 344) for a layer that behaves differently in training and at
-    test time, reduced to recording which of the two it was asked for.
+    Put in a model, it shows what Keras passes to a layer's ``call``: ``True`` in ``fit()``,
+    ``False`` in ``predict()`` and ``evaluate()``, nothing (``None``) in a direct call; the
+    book says 1 (p. 344). Run the model eagerly (``compile(run_eagerly=True)``), so that every
+    call reaches Python.
+
+    Call arguments:
+        inputs: any tensor, returned unchanged.
+        training: the value to record.
     """
 
     def __init__(self, **kwargs):

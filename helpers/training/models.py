@@ -379,39 +379,55 @@ def build_mlp(spec, input_dim, n_classes=10, seed=42):
     return initialize_weights(model, spec, seed)
 
 
-def book_model(placement="after"):
-    """The book's classifier with BN after (p. 342) or before (p. 343) the activations.
+#: The hidden layers of the book's Fashion-MNIST network (pp. 342-343).
+BOOK_HIDDEN_UNITS = (300, 100)
 
-    Built in Keras 3 spelling: a ``keras.Input(shape=[28, 28])`` replaces the book's
-    ``Flatten(input_shape=[28, 28])``, then ``Flatten``, a BN on the flattened input, and two
-    hidden blocks of 300 and 100 ELU units with He initialization, each with a BN: after the
-    activation (``"after"``), or between a bias-free Dense layer and its ``Activation("elu")``
-    (``"before"``). Layers are created in the book's order, so after ``helpers.setup(seed)``
-    their names and initial weights are those of the book's listing.
+
+def book_model(placement="after", use_bias=None):
+    """The book's Fashion-MNIST network with BN, declared the Keras 3 way (``keras.Input``).
+
+    With ``placement="after"`` it is the model of p. 342: BN after ``Flatten`` and after each
+    hidden ``Dense(activation="elu")``. With ``"before"`` it is the model of p. 343: each
+    hidden ``Dense`` (without bias by default) is followed by BN and then a separate
+    ``Activation("elu")``. The layers are the book's; only ``Flatten(input_shape=[28, 28])``
+    becomes ``keras.Input(shape=[28, 28])`` and ``Flatten()``, which is not in
+    ``model.layers``, so the first BN layer is still ``model.layers[1]``.
 
     Args:
-        placement: ``"after"`` (p. 342) or ``"before"`` (p. 343).
+        placement: ``"after"`` or ``"before"`` the activation.
+        use_bias: whether the hidden ``Dense`` layers have a bias; None means the book's
+            choice (True after, False before the activation).
 
     Returns:
-        An uncompiled ``keras.Sequential`` that outputs class probabilities (softmax).
+        An uncompiled ``keras.Sequential`` model.
 
     Raises:
-        ValueError: `placement` is neither ``"after"`` nor ``"before"``.
+        ValueError: `placement` is not ``"after"`` or ``"before"``, or `use_bias` is not None
+            or a bool.
     """
     import keras
 
     if placement not in ("after", "before"):
-        raise ValueError(
-            f"placement must be 'after' (p. 342) or 'before' (p. 343), got {placement!r}"
-        )
-    L = keras.layers
-    layers = [keras.Input(shape=[28, 28]), L.Flatten(), L.BatchNormalization()]
-    for units in (300, 100):
+        raise ValueError(f"placement must be 'after' or 'before', got {placement!r}.")
+    if use_bias is not None and not isinstance(use_bias, bool):
+        raise ValueError(f"use_bias must be None, True or False, got {use_bias!r}.")
+    if use_bias is None:
+        use_bias = placement == "after"
+    layers = [keras.Input(shape=[28, 28]), keras.layers.Flatten()]
+    layers.append(keras.layers.BatchNormalization())
+    for units in BOOK_HIDDEN_UNITS:
         if placement == "after":
-            layers += [L.Dense(units, activation="elu", kernel_initializer="he_normal")]
-            layers += [L.BatchNormalization()]
+            layers.append(
+                keras.layers.Dense(
+                    units, activation="elu", kernel_initializer="he_normal", use_bias=use_bias
+                )
+            )
+            layers.append(keras.layers.BatchNormalization())
         else:
-            layers += [L.Dense(units, kernel_initializer="he_normal", use_bias=False)]
-            layers += [L.BatchNormalization(), L.Activation("elu")]
-    layers.append(L.Dense(10, activation="softmax"))
+            layers.append(
+                keras.layers.Dense(units, kernel_initializer="he_normal", use_bias=use_bias)
+            )
+            layers.append(keras.layers.BatchNormalization())
+            layers.append(keras.layers.Activation("elu"))
+    layers.append(keras.layers.Dense(10, activation="softmax"))
     return keras.models.Sequential(layers)
