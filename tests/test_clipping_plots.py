@@ -41,8 +41,8 @@ def _run(n, bad_at=None):
 
 def test_draw_curves_marks_the_first_non_finite_loss(style):
     fig, axes = plt.subplots(1, 2)
-    runs = {"no clipping": _run(10, bad_at=6), "global_clipnorm=1.0": _run(10)}
-    plots.draw_curves(axes, runs, 64, 1.0, 42)
+    scalars = {("no clipping", 42): _run(10, bad_at=6), ("global_clipnorm=1.0", 42): _run(10)}
+    plots.draw_curves(axes, scalars, ["no clipping", "global_clipnorm=1.0"], 42, 64, 1.0)
     labels = axes[1].get_legend_handles_labels()[1]
     assert "first non-finite loss, no clipping" in labels and "threshold 1.0" in labels
     assert axes[0].get_yscale() == "log" and "seed 42" in axes[0].get_title()
@@ -63,7 +63,9 @@ def test_plots_errors(style):
         plots.draw_book_arrows(axes[:1], [1, 2], {}, {})
     with pytest.raises(ValueError, match="two components"):
         plots.draw_book_arrows(axes, [1, 2, 3], {}, {})
-    with pytest.raises(ValueError, match="runs must hold"):
-        plots.draw_curves(axes, {}, 64, 1.0, 42)
+    with pytest.raises(ValueError, match="names must hold"):
+        plots.draw_curves(axes, {}, [], 42, 64, 1.0)
+    with pytest.raises(ValueError, match="no run of"):
+        plots.draw_curves(axes, {}, ["no clipping"], 42, 64, 1.0)
     with pytest.raises(ValueError, match="no setting"):
         plots.draw_angles(axes[0], {("a", 1): np.array([])}, ["a"], [1])

@@ -70,26 +70,32 @@ def draw_book_arrows(axes, raw, clipped, angles):
     )
 
 
-def draw_curves(axes, runs, batch_size, threshold, seed):
-    """Batch loss and raw gradient norm against the training step, for a few runs.
+def draw_curves(axes, scalars, names, seed, batch_size, threshold):
+    """Batch loss and raw gradient norm against the training step, for a few runs of one seed.
 
     The first run (the unclipped one) is drawn with markers, and a dotted line marks its
     first non-finite loss, if any; a dashed line marks `threshold` on the norm panel.
 
     Args:
         axes: two matplotlib axes (loss, gradient norm).
-        runs: ``{setting: read_scalars(...)}``, the unclipped run first; at most three.
+        scalars: ``{(setting, seed): read_scalars(...)}``.
+        names: the settings to draw, the unclipped one first; one to three.
+        seed: the seed of the runs to draw.
         batch_size: images per step, for the axis label.
         threshold: the norm threshold to mark.
-        seed: the seed of the runs, for the titles.
 
     Raises:
-        ValueError: not two axes, or `runs` is empty or holds more than three runs.
+        ValueError: not two axes, `names` does not hold one to three settings, or a run of
+            them is missing.
     """
     ax_loss, ax_norm = _axes(axes, 2)
-    if not runs or len(runs) > 3:
-        raise ValueError(f"runs must hold one to three runs, got {len(runs)}")
-    names = list(runs)
+    names = list(names)
+    if not names or len(names) > 3:
+        raise ValueError(f"names must hold one to three settings, got {names!r}")
+    missing = [n for n in names if (n, seed) not in scalars]
+    if missing:
+        raise ValueError(f"scalars holds no run of {missing} at seed {seed}")
+    runs = {n: scalars[n, seed] for n in names}
     colors = dict(zip(names, ("tab:gray", "tab:red", "tab:blue")))
     for name in names:
         for ax, tag in [(ax_loss, "batch/batch_loss"), (ax_norm, "batch/grad_norm")]:
