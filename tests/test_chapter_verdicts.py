@@ -71,3 +71,23 @@ def test_spread():
     assert verdicts.spread([1.75, 1.5, 2.0, float("nan")]) == "1.75 (1.50-2.00) over 3 seeds"
     with pytest.raises(ValueError, match="finite"):
         verdicts.spread([float("nan")])
+
+
+def test_verdict_frame_gives_one_verdict_per_finding_over_the_seeds():
+    frame = verdicts.verdict_frame(
+        {
+            "all": {1: True, 2: True},
+            "some": pd.Series([True, False], index=[1, 2]),
+            "none": {1: np.False_, 2: False},
+        }
+    )
+    assert list(frame.columns) == ["verdict"] and frame.index.name == "finding (2 seeds)"
+    assert frame["verdict"].to_dict() == {"all": "held", "some": "partly", "none": "not held"}
+
+
+@pytest.mark.parametrize(
+    "findings", [{}, [], {"a": {1: True}, "b": {1: True, 2: True}}, {"a": [True]}]
+)
+def test_verdict_frame_errors(findings):
+    with pytest.raises(ValueError, match="finding"):
+        verdicts.verdict_frame(findings)

@@ -291,3 +291,39 @@ def test_keras_sgd_step_errors():
         reference.keras_sgd_step([])
     with pytest.raises(ValueError, match="lr"):  # Keras 3's own message
         reference.keras_sgd_step([[1.0]], lr=0.1)
+
+
+# --- keras_dense_step and step_table --------------------------------------------------------
+
+
+def test_keras_dense_step_clips_each_tensor_or_all_together():
+    x = np.float32([0.9, 100.0])
+    grads, raw = reference.keras_dense_step(x)
+    np.testing.assert_array_equal(grads[0], x[:, None])
+    np.testing.assert_array_equal(grads[1], [1.0])
+    np.testing.assert_allclose(raw[0], grads[0], atol=1e-5)
+    _, per_tensor = reference.keras_dense_step(x, clipnorm=1.0)
+    _, together = reference.keras_dense_step(x, global_clipnorm=1.0)
+    assert reference.global_norm(per_tensor) == pytest.approx(np.sqrt(2), abs=1e-6)
+    assert reference.global_norm(together) == pytest.approx(1.0, abs=1e-6)
+    table = reference.step_table(
+        grads, {"per tensor": per_tensor, "global": together}, ["w0", "w1", "b"]
+    )
+    assert list(table.index) == ["raw gradient", "per tensor", "global"]
+    assert table.loc["raw gradient", "angle to raw gradient (°)"] == 0.0
+    assert table.loc["per tensor", "angle to raw gradient (°)"] > 40
+    assert table.loc["global", "angle to raw gradient (°)"] < 0.01
+
+
+@pytest.mark.parametrize(
+    ("call", "word"),
+    [
+        (lambda: reference.keras_dense_step([[1.0, 2.0]]), "1-D"),
+        (lambda: reference.keras_dense_step([1.0], learning_rate=0.1), "learning_rate"),
+        (lambda: reference.step_table([[1.0, 2.0]], {}, ["a"]), "labels"),
+        (lambda: reference.step_table([[1.0, 2.0]], {"s": [[1.0]]}, ["a", "b"]), "components"),
+    ],
+)
+def test_dense_step_and_step_table_errors(call, word):
+    with pytest.raises(ValueError, match=word):
+        call()

@@ -145,3 +145,74 @@ def test_one_step_statistics_and_logical_devices():
 def test_accuracy_run_checks_predictions_flag():
     with pytest.raises(ValueError, match="predictions must be True or False"):
         experiments.accuracy_run(None, [1], predictions="yes")
+
+
+# --- the checks and tables of chapter 09 ---------------------------------------------------------
+
+
+def test_slice_tolerance_is_the_largest_bound_of_the_slices():
+    x = np.arange(24, dtype=np.float32).reshape(8, 3)
+    bound = experiments.slice_tolerance(x, 2)
+    np.testing.assert_array_equal(
+        bound, np.maximum(sync_tolerance(x[:4])[0], sync_tolerance(x[4:])[0])
+    )
+    with pytest.raises(ValueError, match="multiple of n_replicas"):
+        experiments.slice_tolerance(x, 3)
+
+
+def test_within_and_bound_ratio():
+    assert experiments.within([1.0, 2.0], [1.1, 2.0], 0.1 + 1e-12)
+    assert not experiments.within([[1.0], [2.0]], [1.0], [0.5])
+    assert experiments.bound_ratio([1.0, 2.0], [1.5, 2.0], [1.0, 0.0]) == 0.5
+    assert experiments.bound_ratio([1.0, 2.0], [1.0, 2.5], [1.0, 0.0]) == np.inf
+    with pytest.raises(ValueError, match="one shape"):
+        experiments.bound_ratio([1.0], [1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match=">= 0"):
+        experiments.bound_ratio([1.0], [1.0], [-1.0])
+    with pytest.raises(ValueError, match="matching shapes"):
+        experiments.within([1.0, 2.0], [1.0, 2.0, 3.0], 1.0)
+
+
+def test_worker_ratios_names_each_worker_and_statistic():
+    kernel = {"moving_mean": np.zeros(2), "moving_variance": np.ones(2)}
+    workers = [kernel, {"moving_mean": np.array([0.5, 0.0]), "moving_variance": np.ones(2)}]
+    ratios = experiments.worker_ratios(
+        workers, kernel, {"mean": np.ones(2), "variance": np.ones(2)}
+    )
+    assert ratios == {
+        "worker 0, mean": 0.0,
+        "worker 0, variance": 0.0,
+        "worker 1, mean": 0.5,
+        "worker 1, variance": 0.0,
+    }
+    with pytest.raises(ValueError, match="at least one worker"):
+        experiments.worker_ratios([], kernel, {"mean": np.ones(2)})
+    with pytest.raises(ValueError, match="bounds must be keyed"):
+        experiments.worker_ratios(workers, kernel, {"std": np.ones(2)})
+
+
+def test_replica_table_and_prediction_differences():
+    two = np.array([[1.0, 3.0], [5.0, 7.0]])
+    unsync = {
+        "replica_means": two,
+        "global_mean": two.mean(0),
+        "local_moving_mean": two,
+        "moving_mean": two[0],
+    }
+    sync = {"local_moving_mean": np.full((2, 2), 4.0), "moving_mean": np.full(2, 4.0)}
+    table = experiments.replica_table(unsync, sync)
+    assert list(table.index) == ["replica 0", "replica 1", "whole batch / variable read"]
+    assert table["unsynchronized: each copy"].tolist() == [2.0, 6.0, 2.0]
+    assert table["synchronized: each copy"].tolist() == [4.0, 4.0, 4.0]
+    with pytest.raises(ValueError, match="same replicas"):
+        experiments.replica_table(unsync, {**sync, "local_moving_mean": np.zeros((3, 2))})
+    predicted = {
+        "one device": {1: [0, 1, 2, 3]},
+        "synchronized": {1: [0, 1, 2, 3]},
+        "unsynchronized": {1: [0, 1, 0, 0]},
+    }
+    differ = experiments.prediction_differences(predicted)
+    assert differ.index.name == "seed"
+    assert differ.loc[1].to_dict() == {"synchronized": 0.0, "unsynchronized": 0.5}
+    with pytest.raises(ValueError, match="reference must be one of"):
+        experiments.prediction_differences(predicted, "two devices")

@@ -5,6 +5,7 @@ from helpers.training import small_batches, transfer
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
 pytestmark = pytest.mark.usefixtures("seeded")
@@ -102,3 +103,47 @@ def test_small_batch_runner_same_seed_same_result():
         small_batches.SmallBatchRunner((X, Y, X, Y), hidden=[8], groups=3)
     with pytest.raises(ValueError, match="data must be a tuple"):
         small_batches.SmallBatchRunner((X, Y))
+
+
+def test_run_grid_and_compare_small_batches():
+    data = (X, Y, X[:16], Y[:16])
+    kw = dict(epochs=1, hidden=[8], groups=2, n_gap=16)
+    runs = small_batches.run_grid(data, small_batches.NORMS, [2, 4], [3], momentum=0.9, **kw)
+    assert len(runs) == 6 and list(runs["kind"]) == ["batch"] * 2 + ["group"] * 2 + ["layer"] * 2
+    assert (runs["momentum"] == 0.9).all()
+    runner = small_batches.SmallBatchRunner(data, hidden=[8], groups=2, n_gap=16, momentum=0.9)
+    assert runs.iloc[0].drop("momentum").to_dict() == runner.run("batch", 2, 1, 3)
+    more = small_batches.run_grid(data, ["batch"], [2], [3], momentum=0.5, **kw)
+    bn_runs = pd.concat([runs[runs["kind"] == "batch"], more])
+    minus_best, gap, best_momentum, train_mode = small_batches.compare_small_batches(runs, bn_runs)
+    acc = runs.set_index(["kind", "batch_size"])["val_acc"]
+    best = max(acc["group", 4], acc["layer", 4])
+    assert minus_best.loc[3, 4] == pytest.approx(acc["batch", 4] - best)
+    assert gap.loc[3, 2] == runs.set_index(["kind", "batch_size"]).loc[("batch", 2), "gap"]
+    at_2 = bn_runs[bn_runs["batch_size"] == 2]["val_acc"].max()
+    assert best_momentum[3] == pytest.approx(at_2 - max(acc["group", 2], acc["layer", 2]))
+    assert list(train_mode.index) == [3]
+    with pytest.raises(ValueError, match="three normalizations"):
+        small_batches.compare_small_batches(runs[runs["kind"] != "layer"], bn_runs)
+    with pytest.raises(ValueError, match="seeds must be a non-empty"):
+        small_batches.run_grid(data, ["batch"], [2], [], 1)
+
+
+def test_draw_small_batches_one_line_per_kind_and_seed():
+    import matplotlib.pyplot as plt
+
+    runs = pd.DataFrame(
+        [
+            {"kind": k, "seed": s, "batch_size": b, "val_acc": 0.5, "gap": 0.1}
+            for s in (1, 2)
+            for k in small_batches.NORMS
+            for b in (2, 8)
+        ]
+    )
+    fig, axes = plt.subplots(1, 2)
+    small_batches.draw_small_batches(axes, runs, [2, 8])
+    assert len(axes[0].lines) == len(axes[1].lines) == 6
+    assert axes[0].get_legend_handles_labels()[1] == list(small_batches.NORMS)
+    with pytest.raises(ValueError, match="axes must be 2"):
+        small_batches.draw_small_batches(axes[:1], runs, [2, 8])
+    plt.close(fig)

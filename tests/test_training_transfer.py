@@ -3,7 +3,6 @@ statistics, and a transfer run on tiny data."""
 
 from helpers.training import small_batches, transfer
 
-import keras
 import numpy as np
 import pytest
 
@@ -29,18 +28,11 @@ def test_class_split_relabels_in_the_given_order():
             transfer.class_split(X, Y, bad)
 
 
-def _fit_one_epoch(model):
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(X, Y, epochs=1, batch_size=16, verbose=0)
-
-
 def test_frozen_bn_runs_in_inference_mode_inside_fit():
     base = transfer.build_base((4, 4), hidden=[8])
     base.trainable = False
     model = transfer.transfer_model(base, 4)
-    before = transfer.moving_stats(base)
-    _fit_one_epoch(model)
-    assert transfer.stats_drift(before, transfer.moving_stats(base)) == 0.0
+    assert transfer.fit_drift(model, base, X, Y, batch_size=16) == 0.0
     np.testing.assert_array_equal(model(X, training=True), model(X, training=False))
 
 
@@ -48,9 +40,7 @@ def test_training_false_does_not_protect_an_unfrozen_base_in_keras_3():
     """The Keras guide's base(inputs, training=False): fit's training=True overrides it."""
     base = transfer.build_base((4, 4), hidden=[8])
     model = transfer.transfer_model(base, 4, training=False)
-    before = transfer.moving_stats(base)
-    _fit_one_epoch(model)
-    assert transfer.stats_drift(before, transfer.moving_stats(base)) > 0
+    assert transfer.fit_drift(model, base, X, Y, batch_size=16) > 0
 
 
 def test_stats_drift_and_bn_layers_errors():
@@ -75,3 +65,40 @@ def test_transfer_run_on_tiny_data():
         transfer.transfer_run(split[0], split[1], split[1], seed=1, epochs=(1, 1))
     with pytest.raises(ValueError, match=r"new must be a pair \(X, y\)"):
         transfer.transfer_run(split[0], X, split[1], seed=1)
+
+
+def test_fit_drift_errors():
+    base = transfer.build_base((4, 4), hidden=[8])
+    model = transfer.transfer_model(base, 4)
+    with pytest.raises(ValueError, match="epochs"):
+        transfer.fit_drift(model, base, X, Y, epochs=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        transfer.fit_drift(model, base, X, Y, batch_size=0)
+
+
+def test_task_split_takes_each_task_from_its_own_half():
+    pre, new, valid = transfer.task_split((X, Y), (X[:16], Y[:16]), 5, old=[0, 1], new=[2, 3])
+    assert len(pre[0]) == len(new[0]) == 5 and set(pre[1]) == set(new[1]) == {0, 1}
+    np.testing.assert_array_equal(pre[0], X[:32][np.isin(Y[:32], [0, 1])][:5])
+    np.testing.assert_array_equal(new[0], X[32:][np.isin(Y[32:], [2, 3])][:5])
+    assert len(valid[0]) == 8 and pre[0].shape[1:] == (4, 4)
+    with pytest.raises(ValueError, match="n_per_task"):
+        transfer.task_split((X, Y), (X, Y), 0)
+    with pytest.raises(ValueError, match="valid must be a pair"):
+        transfer.task_split((X, Y), X, 5)
+
+
+def test_draw_transfer_draws_one_dot_per_seed_and_column():
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    runs = pd.DataFrame({col: [0.5, 0.6] for col in transfer.SHOWN}, index=[1, 2])
+    fig, ax = plt.subplots()
+    transfer.draw_transfer(ax, runs)
+    assert len(ax.collections) == len(transfer.SHOWN)
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(transfer.SHOWN.values())
+    with pytest.raises(ValueError, match="lacks"):
+        transfer.draw_transfer(ax, runs.drop(columns="acc_frozen"))
+    with pytest.raises(ValueError, match="ax must be"):
+        transfer.draw_transfer(None, runs)
+    plt.close(fig)

@@ -133,3 +133,30 @@ def spread(values, digits=2):
         raise ValueError("values must hold at least one finite number")
     low, mean, high = (f"{v:.{digits}f}" for v in (arr.min(), arr.mean(), arr.max()))
     return f"{mean} ({low}-{high}) over {arr.size} seeds"
+
+
+def verdict_frame(findings):
+    """The verdict of each finding over the seeds, as a one-column table.
+
+    Args:
+        findings: ``{finding: per-seed results}``, each a dict ``{seed: bool}`` or a pandas
+            Series of bools indexed by seed; every finding over the same number of seeds.
+
+    Returns:
+        A DataFrame with one column, ``"verdict"`` (`verdict` of each finding), indexed by
+        the findings, its index named ``"finding (<n> seeds)"``.
+
+    Raises:
+        ValueError: `findings` is empty, a finding's results are not ``{seed: bool}``, or
+            the findings are not over the same number of seeds.
+    """
+    import pandas as pd
+
+    if not isinstance(findings, dict) or not findings:
+        raise ValueError("findings must be a non-empty dict {finding: {seed: bool}}")
+    held = {k: dict(v.items()) if hasattr(v, "items") else v for k, v in findings.items()}
+    counts = {len(v) if isinstance(v, dict) else -1 for v in held.values()}
+    if len(counts) != 1 or -1 in counts:
+        raise ValueError("every finding must be over the same seeds, as a dict {seed: bool}")
+    words = {k: verdict(v) for k, v in held.items()}
+    return pd.DataFrame({"verdict": words}).rename_axis(f"finding ({counts.pop()} seeds)")

@@ -257,3 +257,84 @@ def keras_sgd_step(grads, **clip_kwargs):
         loss = tf.add_n([tf.reduce_sum(v * c) for v, c in zip(variables, constants)])
     optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
     return [-v.numpy() for v in variables]
+
+
+def keras_dense_step(x, seed=42, **clip_kwargs):
+    """One real Keras SGD step (learning rate 1) of a ``Dense(1)`` layer on ``L = x W + b``.
+
+    The gradient with respect to the kernel ``W`` is `x` itself, and with respect to the bias
+    ``b`` it is 1: two weight tensors of very different sizes, on which ``clipnorm`` (each
+    tensor by its own norm) and ``global_clipnorm`` (all tensors together) part ways. The
+    step is read from the weights before and after ``apply_gradients``.
+
+    Args:
+        x: one input, a 1-D array-like of finite numbers.
+        seed: the seed `helpers.setup` is called with before the layer is built.
+        **clip_kwargs: clipping arguments for `keras.optimizers.SGD`, e.g. ``clipnorm=1.0``.
+
+    Returns:
+        ``(grads, step)``: the raw gradients ``[dL/dW, dL/db]`` and the step taken,
+        ``w_before - w_after`` for each, as float32 NumPy arrays.
+
+    Raises:
+        ValueError: `x` is not a non-empty 1-D array of finite numbers, or `clip_kwargs`
+            sets `learning_rate` (fixed at 1 here).
+    """
+    from helpers.runtime.session import setup
+
+    if "learning_rate" in clip_kwargs:
+        raise ValueError(
+            "keras_dense_step fixes learning_rate at 1.0 so that the step equals the clipped "
+            "gradient; do not pass it."
+        )
+    arr = _as_float_array(x, "x")
+    if arr.ndim != 1 or not arr.size or not np.all(np.isfinite(arr)):
+        raise ValueError(
+            f"x must be one input: a non-empty 1-D array of finite numbers, got {x!r}"
+        )
+    setup(seed)
+    dense = keras.Sequential([keras.Input((arr.size,)), keras.layers.Dense(1)])
+    before = [v.numpy() for v in dense.trainable_variables]
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(dense(arr[None, :].astype(np.float32)))
+    grads = tape.gradient(loss, dense.trainable_variables)
+    keras.optimizers.SGD(learning_rate=1.0, **clip_kwargs).apply_gradients(
+        zip(grads, dense.trainable_variables)
+    )
+    after = [v.numpy() for v in dense.trainable_variables]
+    return [g.numpy() for g in grads], [b - a for b, a in zip(before, after)]
+
+
+def step_table(raw, steps, labels):
+    """The components of a raw gradient and of the steps taken, with each one's global norm
+    and its angle to the raw gradient (the raw row's angle is 0 by definition).
+
+    Args:
+        raw: the raw gradients, a list of arrays (one per weight tensor).
+        steps: ``{row name: list of arrays}``, the steps taken, shaped like `raw`.
+        labels: one column label per component of the flattened gradient.
+
+    Returns:
+        A pandas DataFrame: rows ``"raw gradient"`` and the names of `steps`; columns
+        `labels`, ``"norm of the whole step"`` and ``"angle to raw gradient (°)"``.
+
+    Raises:
+        ValueError: a step has not as many components as `raw`, or `labels` not one per
+            component.
+    """
+    import pandas as pd
+
+    def flat(tensors):
+        return np.concatenate([np.ravel(t) for t in _grad_list(tensors)])
+
+    g = flat(raw)
+    if len(labels) != g.size:
+        raise ValueError(f"labels must name each of the {g.size} components, got {labels!r}")
+    rows = {"raw gradient": g}
+    rows.update({name: flat(step) for name, step in steps.items()})
+    if any(v.size != g.size for v in rows.values()):
+        raise ValueError(f"every step must have the {g.size} components of raw")
+    table = pd.DataFrame(rows, index=list(labels)).T
+    table["norm of the whole step"] = [global_norm([v]) for v in rows.values()]
+    table["angle to raw gradient (°)"] = [0.0] + [angle_between(g, v) for v in rows.values()][1:]
+    return table

@@ -18,7 +18,19 @@ from helpers.training.steps import gradient_step
 
 import numpy as np
 
-__all__ = ["accuracy_run", "flat_batch", "one_step_model", "one_step_stats", "sync_tolerance"]
+__all__ = [
+    "accuracy_run",
+    "bound_ratio",
+    "flat_batch",
+    "one_step_model",
+    "one_step_stats",
+    "prediction_differences",
+    "replica_table",
+    "slice_tolerance",
+    "sync_tolerance",
+    "within",
+    "worker_ratios",
+]
 
 #: float32's unit roundoff, 2**-24: the largest relative error of one rounding.
 U32 = 2.0**-24
@@ -368,3 +380,169 @@ def sync_tolerance(x):
         + U32 * (mean_sq + mu**2)
     )
     return d_mean, d_var
+
+
+def slice_tolerance(x, n_replicas):
+    """The bound of `sync_tolerance` on the mean of each replica's slice, the largest per feature.
+
+    Args:
+        x: the global batch, shape ``(B, ...)``; ``B`` a multiple of `n_replicas`.
+        n_replicas: replicas R, an integer >= 1; replica r holds examples r b .. (r + 1) b - 1.
+
+    Returns:
+        A float64 array of shape ``(d,)``: per feature, the largest of the R slices' bounds.
+
+    Raises:
+        ValueError: the batch does not split evenly over the replicas (and see
+            `sync_tolerance`).
+    """
+    n_replicas = checks.integer(n_replicas, "n_replicas", minimum=1)
+    x = np.asarray(x)
+    if x.ndim < 2 or len(x) == 0 or len(x) % n_replicas:
+        raise ValueError(
+            f"x must be a batch whose size is a multiple of n_replicas ({n_replicas}), got shape "
+            f"{x.shape}"
+        )
+    b = len(x) // n_replicas
+    return np.max([sync_tolerance(x[r * b : (r + 1) * b])[0] for r in range(n_replicas)], axis=0)
+
+
+def within(got, want, bound):
+    """Whether every ``|got - want|`` is at most `bound` (arrays broadcast against each other).
+
+    Returns:
+        True or False.
+
+    Raises:
+        ValueError: the shapes do not broadcast together.
+    """
+    try:
+        diff = np.abs(np.asarray(got, np.float64) - np.asarray(want, np.float64))
+        return bool(np.all(diff <= np.asarray(bound, np.float64)))
+    except ValueError as err:
+        raise ValueError(f"got, want and bound must have matching shapes: {err}") from err
+
+
+def bound_ratio(got, want, bound):
+    """The largest ``|got - want| / bound`` over the features.
+
+    A feature whose bound is 0 counts 0 if ``got == want`` there and infinity otherwise, so
+    that a ratio of at most 1 means every feature is within its bound.
+
+    Args:
+        got: values, array-like.
+        want: values of the same shape.
+        bound: bounds >= 0 of the same shape.
+
+    Returns:
+        A float >= 0 (inf when a zero bound is exceeded).
+
+    Raises:
+        ValueError: the shapes differ or a bound is negative.
+    """
+    got, want, bound = (np.asarray(a, np.float64) for a in (got, want, bound))
+    if not got.shape == want.shape == bound.shape:
+        raise ValueError(
+            f"got, want and bound must have one shape, got {got.shape}, {want.shape} and "
+            f"{bound.shape}"
+        )
+    if np.any(bound < 0):
+        raise ValueError("bound must be >= 0 everywhere")
+    diff = np.abs(got - want)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(
+            bound > 0, diff / np.where(bound > 0, bound, 1.0), np.where(diff > 0, np.inf, 0.0)
+        )
+    return float(ratio.max()) if ratio.size else 0.0
+
+
+def worker_ratios(workers, kernel, bounds):
+    """`bound_ratio` of each worker's moving statistics against the kernel's, per statistic.
+
+    Args:
+        workers: the workers' results (dicts with ``moving_mean`` and ``moving_variance``).
+        kernel: `one_step_stats` of the same batch and replica count in the kernel.
+        bounds: ``{"mean": bound, "variance": bound}``, per feature.
+
+    Returns:
+        A dict ``{"worker w, stat": ratio}``.
+
+    Raises:
+        ValueError: `workers` is empty or `bounds` names other statistics.
+    """
+    if not workers:
+        raise ValueError("workers must hold at least one worker's results")
+    if not bounds or set(bounds) - {"mean", "variance"}:
+        raise ValueError(f"bounds must be keyed by 'mean' and/or 'variance', got {list(bounds)}")
+    return {
+        f"worker {w}, {stat}": bound_ratio(result[f"moving_{stat}"], kernel[f"moving_{stat}"], d)
+        for w, result in enumerate(workers)
+        for stat, d in bounds.items()
+    }
+
+
+def replica_table(unsync, sync):
+    """The mean over the features of what each replica recorded, unsynchronized and
+    synchronized, beside the means of each slice and of the whole batch (NumPy, float64).
+
+    Args:
+        unsync: `one_step_stats` with ``synchronized=False``.
+        sync: `one_step_stats` of the same batch with ``synchronized=True``.
+
+    Returns:
+        A DataFrame: one row per replica and a last row for the whole batch (for the layers:
+        the variable read outside the replicas).
+
+    Raises:
+        ValueError: the two runs have not the same number of replicas.
+    """
+    import pandas as pd
+
+    n = len(unsync["replica_means"])
+    if len(sync["local_moving_mean"]) != n or len(unsync["local_moving_mean"]) != n:
+        raise ValueError("unsync and sync must be one_step_stats of the same replicas")
+    return pd.DataFrame(
+        {
+            "replica means (NumPy)": [
+                *unsync["replica_means"].mean(1),
+                unsync["global_mean"].mean(),
+            ],
+            "unsynchronized: each copy": [
+                *unsync["local_moving_mean"].mean(1),
+                unsync["moving_mean"].mean(),
+            ],
+            "synchronized: each copy": [
+                *sync["local_moving_mean"].mean(1),
+                sync["moving_mean"].mean(),
+            ],
+        },
+        index=[f"replica {r}" for r in range(n)] + ["whole batch / variable read"],
+    )
+
+
+def prediction_differences(predicted, reference="one device"):
+    """The share of test images each way's network classifies differently from the reference's.
+
+    Args:
+        predicted: ``{way: {seed: predicted classes}}``, as `accuracy_run` returns with
+            ``predictions=True``.
+        reference: the way to compare with.
+
+    Returns:
+        A DataFrame, one row per seed (index named ``"seed"``), one column per other way.
+
+    Raises:
+        ValueError: `reference` is not a way of `predicted`.
+    """
+    import pandas as pd
+
+    if reference not in predicted:
+        raise ValueError(f"reference must be one of {list(predicted)}, got {reference!r}")
+    ref = predicted[reference]
+    return pd.DataFrame(
+        {
+            way: {s: float(np.mean(np.asarray(p) != np.asarray(ref[s]))) for s, p in runs.items()}
+            for way, runs in predicted.items()
+            if way != reference
+        }
+    ).rename_axis("seed")

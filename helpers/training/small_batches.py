@@ -8,7 +8,9 @@ epochs (the same images seen), reusing one compiled training loop per normalizat
 measures the validation accuracy and `mode_gap`, the difference between training-mode and
 inference-mode outputs on validation batches as large as the training batches.
 `check_groups` states GroupNormalization's condition on Dense features: the group count
-must divide the number of units.
+must divide the number of units. `run_grid` runs a grid of seeds, normalizations and batch
+sizes into one table, `compare_small_batches` sets BN against the better alternative, and
+`draw_small_batches` draws the chapter's figure of both.
 
 Every argument is checked at the boundary with `helpers.checks`, so bad input stops with one
 sentence naming it.
@@ -366,3 +368,107 @@ class SmallBatchRunner:
             "val_acc": float((logits.argmax(axis=1) == self.y_va).mean()),
             **_mode_gap(model, both, self.X_va[: self.n_gap], self.y_va, batch_size),
         }
+
+
+def run_grid(data, kinds, batch_sizes, seeds, epochs, momentum=0.99, **runner_kwargs):
+    """`SmallBatchRunner.run` for every seed, normalization and batch size, as one table.
+
+    Args:
+        data: ``(X_train, y_train, X_valid, y_valid)``, as for `SmallBatchRunner`.
+        kinds: normalizations, each one of `NORMS`.
+        batch_sizes: batch sizes, integers >= 1.
+        seeds: seeds, non-negative integers.
+        epochs: passes over the training set, >= 1.
+        momentum: BN's moving-average momentum, in [0, 1).
+        **runner_kwargs: the other arguments of `SmallBatchRunner` (``hidden``, ``groups``,
+            ``n_gap``, ``learning_rate``).
+
+    Returns:
+        A DataFrame, one row per run (the dict of `SmallBatchRunner.run` plus ``momentum``),
+        in the order seed, normalization, batch size.
+
+    Raises:
+        ValueError: `kinds`, `batch_sizes` or `seeds` is empty (and see `SmallBatchRunner`).
+    """
+    import pandas as pd
+
+    for name, values in (("kinds", kinds), ("batch_sizes", batch_sizes), ("seeds", seeds)):
+        if isinstance(values, str) or not list(values):
+            raise ValueError(f"{name} must be a non-empty list, got {values!r}")
+    runner = SmallBatchRunner(data, momentum=momentum, **runner_kwargs)
+    rows = [
+        {**runner.run(kind, b, epochs, s), "momentum": momentum}
+        for s in seeds
+        for kind in kinds
+        for b in batch_sizes
+    ]
+    return pd.DataFrame(rows)
+
+
+def compare_small_batches(runs, bn_runs):
+    """BN against the better of GroupNorm and LayerNorm, per seed and batch size.
+
+    Args:
+        runs: `run_grid` of the three normalizations at one BN momentum.
+        bn_runs: BN's runs at every momentum tried (those of `runs` included).
+
+    Returns:
+        A tuple of per-seed figures: ``bn_minus_best`` (DataFrame, seed x batch size: BN's
+        validation accuracy minus the better alternative's, at `runs`' momentum), ``gap``
+        (DataFrame, seed x batch size: BN's mode gap), and at the smallest batch size
+        ``bn_best_momentum`` (Series: BN's best validation accuracy over the momenta minus
+        the better alternative's) and ``bn_train_mode`` (Series: BN's training-mode accuracy
+        minus the better alternative's, on the mode gap's images), in that order.
+
+    Raises:
+        ValueError: a table lacks a normalization or the smallest batch size.
+    """
+    if set(runs["kind"]) != set(NORMS) or set(bn_runs["kind"]) != {"batch"}:
+        raise ValueError("runs must hold the three normalizations, and bn_runs BN's runs only")
+    acc = runs.pivot_table("val_acc", ["seed", "batch_size"], "kind")
+    bn_minus_best = (acc["batch"] - acc[["group", "layer"]].max(axis=1)).unstack("batch_size")
+    bn = runs[runs["kind"] == "batch"]
+    gap = bn.pivot(index="seed", columns="batch_size", values="gap")
+    b_min = runs["batch_size"].min()
+    at_min = bn_runs[bn_runs["batch_size"] == b_min]
+    if at_min.empty:
+        raise ValueError(f"bn_runs must hold runs at the smallest batch size, {b_min}")
+    alternatives = runs[(runs["kind"] != "batch") & (runs["batch_size"] == b_min)]
+    best_alt = alternatives.groupby("seed")[["val_acc", "acc_infer_mode"]].max()
+    by_seed = at_min.groupby("seed")
+    return (
+        bn_minus_best,
+        gap,
+        by_seed["val_acc"].max() - best_alt["val_acc"],
+        by_seed["acc_train_mode"].first() - best_alt["acc_infer_mode"],
+    )
+
+
+def draw_small_batches(axes, runs, batch_sizes):
+    """Validation accuracy and mode gap against the batch size, one line per normalization
+    and seed (chapter 09's figure; the chapter makes the figure and shows it).
+
+    Args:
+        axes: two matplotlib axes (accuracy, mode gap).
+        runs: `run_grid`'s table.
+        batch_sizes: the batch sizes, for the ticks.
+
+    Raises:
+        ValueError: not two axes.
+    """
+    axes = list(np.ravel(axes))
+    if len(axes) != 2 or not all(hasattr(ax, "plot") for ax in axes):
+        raise ValueError(f"axes must be 2 matplotlib axes, got {len(axes)} object(s)")
+    ax_acc, ax_gap = axes
+    first_seed = runs["seed"].min()
+    for kind, group in runs.groupby("kind"):
+        color = f"C{NORMS.index(kind)}"
+        for s, run in group.groupby("seed"):
+            kw = dict(marker="o", alpha=0.7, color=color, label=kind if s == first_seed else None)
+            ax_acc.plot(run["batch_size"], run["val_acc"], **kw)
+            ax_gap.plot(run["batch_size"], run["gap"], **kw)
+    for ax, label in [(ax_acc, "validation accuracy"), (ax_gap, "mode gap (train vs infer)")]:
+        ax.set(xscale="log", xticks=list(batch_sizes), xticklabels=list(batch_sizes))
+        ax.set(ylabel=label, xlabel="batch size (same images seen)")
+        ax.minorticks_off()  # a log axis would label its minor ticks over the batch sizes
+    ax_acc.legend()

@@ -4,7 +4,9 @@ In Keras 3 a BN layer with ``trainable=False`` also runs in inference mode, even
 ``fit``. `class_split` cuts Fashion-MNIST into two sets of classes, `build_base` builds a BN
 feature extractor, `transfer_model` puts a new head on it, called with a chosen ``training``
 argument, `moving_stats` / `stats_drift` measure how far the moving statistics moved, and
-`transfer_run` compares fine-tuning with BN left as it is and with BN frozen.
+`transfer_run` compares fine-tuning with BN left as it is and with BN frozen. `fit_drift`
+fits a model and measures how far its base's statistics moved; `SHOWN` and `draw_transfer`
+are the chapter's figure.
 
 Every argument is checked at the boundary with `helpers.checks`, so bad input stops with
 one sentence naming it.
@@ -340,3 +342,94 @@ def _pair(pair, name):
     if not isinstance(pair, (tuple, list)) or len(pair) != 2:
         raise ValueError(f"{name} must be a pair (X, y) of images and labels")
     return images_and_labels(pair[0], pair[1], name)
+
+
+def fit_drift(model, base, X, y, epochs=1, batch_size=32):
+    """Compile `model` (Adam, from-logits cross-entropy), `fit` it, and say how far the moving
+    statistics of `base`'s BN layers moved (`stats_drift`; 0 when they did not).
+
+    Args:
+        model: an uncompiled Keras model that holds `base`, such as `transfer_model(base)`.
+        base: the model whose BN layers are measured.
+        X: training images.
+        y: integer labels.
+        epochs: passes over `X`, >= 1.
+        batch_size: examples per step, >= 1.
+
+    Returns:
+        A float >= 0.
+
+    Raises:
+        ValueError: a bad epoch count or batch size, or `base` has no BN layer.
+    """
+    import keras
+
+    epochs = checks.integer(epochs, "epochs", minimum=1)
+    batch_size = checks.integer(batch_size, "batch_size", minimum=1)
+    before = moving_stats(base)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(X, y, epochs=epochs, batch_size=batch_size, verbose=0)
+    return stats_drift(before, moving_stats(base))
+
+
+#: The accuracies of `transfer_run` that chapter 09 shows, with their labels.
+SHOWN = {
+    "acc_frozen": "(a) head, BN frozen",
+    "acc_unfrozen_bn": "(b) head, BN trainable",
+    "acc_stats_only": "(c) statistics only",
+    "acc_affine_only": "(d) γ, β only",
+    "acc_train_mode_default": "unfrozen: what step 1 sees",
+    "acc_tuned_default": "unfrozen, default, 1 epoch",
+    "acc_tuned_bn_frozen": "unfrozen, BN frozen, 1 epoch",
+}
+
+
+def draw_transfer(ax, runs):
+    """One dot per seed for each accuracy of `SHOWN` (chapter 09's figure; the chapter makes
+    the figure, titles it and shows it).
+
+    Args:
+        ax: one matplotlib axes.
+        runs: a DataFrame of `transfer_run` results, one row per seed.
+
+    Raises:
+        ValueError: `ax` is not an axes, or `runs` lacks a column of `SHOWN`.
+    """
+    if not hasattr(ax, "scatter"):
+        raise ValueError(f"ax must be a matplotlib axes, got {type(ax).__name__}")
+    missing = [c for c in SHOWN if c not in runs]
+    if missing:
+        raise ValueError(f"runs lacks the transfer_run figures {missing}")
+    for i, col in enumerate(SHOWN):
+        ax.scatter([i] * len(runs), runs[col], color=f"C{i}")
+    ax.set_xticks(range(len(SHOWN)), list(SHOWN.values()), rotation=20)
+    ax.set_ylabel("accuracy on classes 5-9")
+
+
+def task_split(train, valid, n_per_task, old=(0, 1, 2, 3, 4), new=(5, 6, 7, 8, 9)):
+    """The two tasks of a transfer experiment: pretraining on the `old` classes of the first
+    half of `train`, transfer to the `new` classes of its second half (other images), and
+    validation on the `new` classes of `valid`; labels renumbered 0, 1, ... (`class_split`).
+
+    Args:
+        train: ``(X, y)``, the training split.
+        valid: ``(X, y)``, the validation split.
+        n_per_task: the most images of each task, an integer >= 1.
+        old: the pretraining classes.
+        new: the transfer classes.
+
+    Returns:
+        ``(pretrain, transfer, valid_new)``, three ``(X, y)`` pairs.
+
+    Raises:
+        ValueError: `n_per_task` is not an integer >= 1 (and see `class_split`).
+    """
+    n_per_task = checks.integer(n_per_task, "n_per_task", minimum=1)
+    for pair, name in ((train, "train"), (valid, "valid")):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(f"{name} must be a pair (X, y) of images and labels")
+    (X, y), half = train, len(train[0]) // 2
+    pre = class_split(X[:half], y[:half], list(old))
+    after = class_split(X[half:], y[half:], list(new))
+    pre, after = [(Xs[:n_per_task], ys[:n_per_task]) for Xs, ys in (pre, after)]
+    return pre, after, class_split(valid[0], valid[1], list(new))
