@@ -170,5 +170,6 @@ def test_each_listing_of_the_book_is_labelled_with_its_page():
                 cells = json.load(f)["cells"]
             tagged += sum(book_listings.TAG in c["metadata"].get("tags", []) for c in cells)
     assert tagged > 0 and len(labels) == tagged, (len(labels), tagged)
-    assert all(re.fullmatch(r"Géron, p\. 34[2-5]", " ".join(x.split())) for x in labels), labels
+    labels = [" ".join(x.replace(r"\sphinxAtStartPar", "").split()) for x in labels]
+    assert all(re.fullmatch(r"Géron, p\. 34[2-5]", x) for x in labels), labels
     assert r"\newenvironment{sphinxclassbook-listing}" in tex

@@ -222,24 +222,31 @@ def _source(cell):
     return ""
 
 
+def _is_listing(cell):
+    tags = (cell.get("cell_metadata") or {}).get("tags", [])
+    return TAG in tags or f"tag_{TAG}" in cell.get("classes", [])
+
+
 def _frame(app, doctree, docname):
+    """Frame and label each listing's code. MyST-NB's cell holds its code in a ``cell_input``
+    container, which the PDF build's own transform (sphinx-jupyterbook-latex) wraps in a node
+    of its own first: the code is looked for at any depth."""
     for cell in list(doctree.findall(nodes.container)):
-        if cell.get("nb_element") != "cell_code":
-            continue
-        if TAG not in (cell.get("cell_metadata") or {}).get("tags", []):
+        if "cell" not in cell.get("classes", []) or not _is_listing(cell):
             continue
         try:
             listing = match(_source(cell))
         except NotAListing as err:
             raise NotAListing(f"{docname}: a cell tagged {TAG!r} is no listing: {err}") from None
-        for child in cell.children:
-            if isinstance(child, nodes.container) and child.get("nb_element") == (
-                "cell_code_source"
-            ):
-                child["classes"].append(FRAME)
-                text = nodes.paragraph(listing.label, listing.label)
-                child.insert(0, nodes.container("", text, classes=[LABEL]))
-                break
+        source = next(
+            (c for c in cell.findall(nodes.container) if "cell_input" in c.get("classes", [])),
+            None,
+        )
+        if source is None or FRAME in source["classes"]:
+            continue
+        source["classes"].append(FRAME)
+        text = nodes.paragraph(listing.label, listing.label)
+        source.insert(0, nodes.container("", text, classes=[LABEL]))
 
 
 #: The PDF's frame: the code of a listing on a warm background inside a darker border (Sphinx's
