@@ -8,19 +8,7 @@ from helpers.training.runner import Runner, TrainConfig, results_table
 import numpy as np
 import pandas as pd
 import pytest
-
-
-def blobs(n_train=256, n_valid=128, n_features=8, seed=0):
-    """Two well separated Gaussian blobs: a problem any small MLP solves in a few steps."""
-    rng = np.random.default_rng(seed)
-
-    def draw(n):
-        y = rng.integers(0, 2, n)
-        X = rng.normal(size=(n, n_features)).astype(np.float32) + 2.0 * (2 * y[:, None] - 1)
-        return X, y
-
-    return (*draw(n_train), *draw(n_valid))
-
+from tiny_blobs import blobs
 
 SPEC = MLPSpec(depth=2, width=8)
 CONFIG = TrainConfig(batch_size=32, max_steps=16, eval_every=4, target=0.9)

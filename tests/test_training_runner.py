@@ -9,22 +9,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tiny_blobs import blobs
 
 FAST = settings(max_examples=30, deadline=None)
-
-
-def blobs(n_train=256, n_valid=128, n_features=8, seed=0):
-    """Two well separated Gaussian blobs: a problem any small MLP solves in a few steps."""
-    rng = np.random.default_rng(seed)
-
-    def draw(n):
-        y = rng.integers(0, 2, n)
-        X = rng.normal(size=(n, n_features)).astype(np.float32) + 2.0 * (2 * y[:, None] - 1)
-        return X, y
-
-    X_tr, y_tr = draw(n_train)
-    X_va, y_va = draw(n_valid)
-    return X_tr, y_tr, X_va, y_va
 
 
 DATA = blobs()

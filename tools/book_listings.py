@@ -249,8 +249,9 @@ def _frame(app, doctree, docname):
         source.insert(0, nodes.container("", text, classes=[LABEL]))
 
 
-#: The PDF's frame: the code of a listing on a warm background inside a darker border (Sphinx's
-#: own keys for code blocks, set for this environment only).
+#: The PDF's frame, which tools/build_book.py adds to the preamble: the code of a listing on a
+#: warm background inside a darker border (Sphinx's own keys for code blocks, set for this
+#: environment only).
 LATEX = r"""
 \newenvironment{sphinxclassbook-listing}{%
   \sphinxsetup{pre_border-width=1.2pt, pre_border-TeXcolor={RGB}{176,112,0},
@@ -260,13 +261,6 @@ LATEX = r"""
 """
 
 
-def _latex(app, config):
-    elements = dict(config.latex_elements or {})
-    elements["preamble"] = elements.get("preamble", "") + LATEX
-    config.latex_elements = elements
-
-
 def setup(app):
     app.connect("doctree-resolved", _frame)
-    app.connect("config-inited", _latex)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

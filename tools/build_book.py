@@ -55,7 +55,7 @@ from helpers.chapter import claims as claims_mod
 
 import yaml
 
-from tools import claims_index, colab, front_page
+from tools import book_listings, claims_index, colab, front_page
 from tools.common import CHAPTERS, ROOT
 
 OUT = os.path.join(ROOT, "build", "book")
@@ -327,6 +327,8 @@ def latex_config(config, pdf):
             "latex_additional_files": [os.path.join(extra, "bbm.sty")],
             "latex_elements": {
                 "fontpkg": FONTS,
+                # The frame and label of the book's listings (tools/book_listings.py).
+                "preamble": book_listings.LATEX,
                 # Read on a screen: no blank pages to start chapters on the right.
                 "extraclassoptions": "openany,oneside",
                 # The root page follows the contents: without this, its pages' foot would
