@@ -498,7 +498,7 @@ def test_a_reader_double_clicks_runs_edits_and_saves_a_chapter(lab, browser, scr
 
 # --- the book's listings, framed and labelled -----------------------------------------------
 
-#: The chapter whose first `# book, p. NNN` code cell the test tags `book-listing`.
+#: The chapter whose first cell tagged `book-listing` the test looks at.
 LISTING_CHAPTER = "A2_book_vs_today"
 LISTING_TAG = "book-listing"
 LISTING_LABEL = "Book listing (Géron)"
@@ -543,25 +543,24 @@ def contrast(a, b):
     return (high + 0.05) / (low + 0.05)
 
 
-def _tag_a_listing(md):
-    """Tag the first `# book, p. NNN` code cell of the chapter `md` (its copy) `book-listing`,
-    unless it is; return its index and that of the next code cell without the tag."""
+def _a_listing(md):
+    """The index of the first code cell of the chapter `md` tagged `book-listing`, that of the
+    next code cell without the tag, and the number of cells."""
     nb = jupytext.read(md)
     code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    tagged = next(i for i in code if nb.cells[i].source.startswith("# book, p."))
-    tags = nb.cells[tagged].metadata.setdefault("tags", [])
-    if LISTING_TAG not in tags:
-        tags.append(LISTING_TAG)
-        jupytext.write(nb, md, fmt="md:myst")
+    tagged = [i for i in code if LISTING_TAG in nb.cells[i].metadata.get("tags", [])]
+    assert tagged, f"{md.name} has no cell tagged {LISTING_TAG!r}"
     untagged = next(
-        i for i in code if i > tagged and LISTING_TAG not in nb.cells[i].metadata.get("tags", [])
+        i
+        for i in code
+        if i > tagged[0] and LISTING_TAG not in nb.cells[i].metadata.get("tags", [])
     )
-    return tagged, untagged, len(nb.cells)
+    return tagged[0], untagged, len(nb.cells)
 
 
 @pytest.mark.parametrize("theme", ["JupyterLab Light", "JupyterLab Dark"])
 def test_a_book_listing_is_framed_and_labelled(lab, browser, screenshots, theme):
-    tagged, untagged, n_cells = _tag_a_listing(lab.chapters / f"{LISTING_CHAPTER}.md")
+    tagged, untagged, n_cells = _a_listing(lab.chapters / f"{LISTING_CHAPTER}.md")
     settings = "/lab/api/settings/@jupyterlab/apputils-extension:themes"
     assert lab.put(settings, {"raw": json.dumps({"theme": theme})}) == 204
     try:
