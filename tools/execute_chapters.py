@@ -314,8 +314,13 @@ def _kind(args):
 
 
 def _record(args, given, measured):
-    """Store the times of a run at the default or reduced sizes (not with -p or -y)."""
+    """Store the times of a run at the default or reduced sizes (not with -p or -y).
+
+    Only runs on Keras's TensorFlow backend count: the times order the TensorFlow runs.
+    """
     if given or not measured:
+        return
+    if (os.environ.get("KERAS_BACKEND") or "tensorflow").strip().lower() != "tensorflow":
         return
     try:
         chapter_times.record(_kind(args), measured)
