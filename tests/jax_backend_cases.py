@@ -81,3 +81,35 @@ def test_fuse_folds_a_convolution_and_a_mixed_precision_model_under_jax():
     assert len(report.folded) == 1 and report.compute_dtypes
     assert report.max_abs_diff <= report.tolerance
     assert report.compute_diff <= report.compute_tolerance
+
+
+def test_the_bn_variables_under_jax_have_no_underlying_name_and_get_jax_gradients():
+    from helpers.bn import keras3
+
+    helpers.setup(0)
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.BatchNormalization(), keras.layers.Dense(3, "softmax")]
+    )
+    bn = model.layers[0]
+    frame = keras3.variables_frame(bn)
+    assert frame["underlying tf.Variable"].tolist() == [keras3.NO_UNDERLYING_NAME] * 4
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
+    y = np.arange(16) % 3
+    training = keras3.statistic_gradients(model, bn, x, y, training=True)
+    # jax.grad gives exact zeros where TensorFlow's tape gives None.
+    assert training["moving_mean"] == training["moving_variance"] == 0.0
+    assert training["gamma"] > 0 and training["beta"] > 0
+    inference = keras3.statistic_gradients(model, bn, x, y, training=False)
+    assert all(g > 0 for g in inference.values())
+    # The variables themselves are left as they were (the scope discards the BN's updates).
+    np.testing.assert_array_equal(bn.moving_mean.numpy(), np.zeros(4))
+
+
+def test_check_watched_says_in_one_sentence_why_jax_is_skipped(capsys):
+    from helpers.bn import keras3
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.BatchNormalization()])
+    x, y = np.zeros((2, 4), "float32"), np.zeros(2)
+    assert keras3.check_watched(model, model.layers[0], x, y) is False
+    assert capsys.readouterr().out == keras3.NO_TAPE + "\n"
+    assert keras3.NO_TAPE.count(". ") == 0 and keras3.no_gradient() == 0.0
