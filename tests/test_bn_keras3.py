@@ -103,3 +103,11 @@ def test_training_values_and_the_recorder():
     recorder = ModeRecorder()
     recorder(np.ones((1, 2)))
     assert recorder.modes == [None]
+
+
+def test_check_watched_and_no_gradient_under_tensorflow(capsys):
+    model, (x, y) = small_model(), batch()
+    assert keras3.check_watched(model, model.layers[1], x, y) is True
+    assert capsys.readouterr().out == ""
+    assert keras3.no_gradient() is None
+    assert keras3.underlying_name(model.layers[1].gamma).endswith(":0")

@@ -260,6 +260,7 @@ def test_mode_recorder_sees_what_each_way_of_running_passes():
         "model(X)": [None],
         "model(X, training=True)": [True],
     }
+    assert recorder.traced == []  # under TensorFlow no call is recorded as traced
     with pytest.raises(ValueError, match="ModeRecorder"):
         training_values(model, model.layers[-1], x, y, batch_size=2)
     with pytest.raises(ValueError, match="batch_size"):

@@ -242,6 +242,8 @@ def test_every_lock_resolves_its_sets_for_its_python_and_platform():
         and "--extra" in full
         and "pyproject.toml:tensorflow-local" in full
     )
+    # Keras's JAX backend (CPU) is in the full locks, for make backends-check.
+    assert ["--extra", "jax"] == full[full.index("jax") - 1 : full.index("jax") + 1]
     for out in ("locks/macos-arm64.lock", "locks/linux-aarch64.lock"):
         assert commands[out][7 : 7 + len(full)] == full
     assert [option(out, "--python-platform") for out in commands] == [

@@ -269,3 +269,20 @@ def test_a_cell_tagged_raises_exception_shows_its_error_and_must_raise(tmp_path,
     md = chapter(tmp_path, "02_raises_not", listing.replace("[].updates", "[].copy"))
     assert execute_chapters.main(["--in-place", "--build", str(tmp_path / "build"), str(md)]) == 1
     assert "is tagged raises-exception but raised nothing" in capsys.readouterr().err
+
+
+def test_an_error_before_a_cell_tagged_raises_exception_is_the_one_reported(monkeypatch):
+    error = nbformat.v4.new_output("error", ename="AttributeError", evalue="x", traceback=[])
+    failed = nbformat.v4.new_code_cell("model.updates_frame()", outputs=[error])
+    tagged = nbformat.v4.new_code_cell("[].updates", metadata={"tags": ["raises-exception"]})
+    nb = nbformat.v4.new_notebook(cells=[failed, tagged])
+    seen = []
+    monkeypatch.setattr(
+        execute_chapters, "_papermill_raise_for_execution_errors", lambda nb, path: seen.append(nb)
+    )
+    execute_chapters._raise_for_untagged_errors(nb, "out.ipynb")
+    assert seen == [nb] and nb.cells[0].outputs == [error]
+    with pytest.raises(execute_chapters._UnraisedError, match="cell 0 .* raised nothing"):
+        execute_chapters._raise_for_untagged_errors(
+            nbformat.v4.new_notebook(cells=[tagged, failed]), "out.ipynb"
+        )

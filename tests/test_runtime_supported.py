@@ -53,3 +53,47 @@ def test_import_helpers_without_tensorflow_says_so_in_one_line(tmp_path):
     assert last.startswith(
         "helpers.runtime.supported.MissingTensorFlow: The companion needs TensorFlow"
     )
+
+
+def test_the_backend_is_keras_backend_else_tensorflow():
+    assert supported.backend({}) == "tensorflow"
+    assert supported.backend({"KERAS_BACKEND": ""}) == "tensorflow"
+    assert supported.backend({"KERAS_BACKEND": " JAX "}) == "jax"
+
+
+def test_check_verifies_the_backend_keras_will_load():
+    spec = object()
+    versions = _versions(**{"tensorflow-cpu": "2.21.0", "jax": "0.10.2"})
+    assert supported.check({}, lambda _: spec, versions) == ("tensorflow", "2.21.0")
+    assert supported.check({"KERAS_BACKEND": "jax"}, lambda _: spec, versions) == (
+        "jax",
+        "0.10.2",
+    )
+    # Under JAX, TensorFlow may be missing.
+    found = {"jax": spec}
+    jax_only = supported.check({"KERAS_BACKEND": "jax"}, found.get, _versions(jax="0.6.1"))
+    assert jax_only == ("jax", "0.6.1")
+
+
+@pytest.mark.parametrize(
+    "environ, match",
+    [
+        (
+            {"KERAS_BACKEND": "torch"},
+            "KERAS_BACKEND=torch is not a backend .*: use tensorflow or jax",
+        ),
+        (
+            {"KERAS_BACKEND": "jax"},
+            r'JAX is not installed: pip install "bn-companion-helpers\[jax\]"',
+        ),
+    ],
+)
+def test_an_unsupported_or_missing_backend_is_one_sentence(environ, match):
+    with pytest.raises(supported.UnsupportedBackend, match=match) as err:
+        supported.check(environ, lambda name: None, _versions())
+    assert str(err.value).count(". ") == 0 and str(err.value).endswith(".")
+
+
+def test_installed_tensorflow_checks_no_range():
+    assert supported.installed_tensorflow(_versions(tensorflow="2.18.1")) == "2.18.1"
+    assert supported.installed_tensorflow(_versions()) is None

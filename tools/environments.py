@@ -29,6 +29,7 @@ import sys
 #: The extras and groups of the full locks (requirements.lock and the other platforms').
 FULL = (
     "--extra notebooks --extra book --extra lab --extra test --extra lint --extra lock "
+    "--extra jax "
     "--group pyproject.toml:tensorflow-local"
 ).split()
 #: What Python 3.13 gets: the package's runtime and the tests (test-extended runs there).

@@ -76,11 +76,17 @@ def _raise_for_untagged_errors(nb, output_path):
     """Papermill's check for errors, blind to the expected errors of ``raises-exception`` cells.
 
     A tagged cell without an error output is an error of its own: the book's failing code no
-    longer fails, and the text around it is wrong.
+    longer fails, and the text around it is wrong. Only the tagged cells before the first
+    untagged error count: papermill ran none after it, and that error is the one to report.
     """
     expected = {}
     for index, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and RAISES in cell.metadata.get("tags", []):
+        if cell.cell_type != "code":
+            continue
+        if RAISES not in cell.metadata.get("tags", []):
+            if any(o.output_type == "error" for o in cell.get("outputs", [])):
+                break
+        else:
             errors = [o for o in cell.outputs if o.output_type == "error"]
             if not errors:
                 raise _UnraisedError(
@@ -308,8 +314,13 @@ def _kind(args):
 
 
 def _record(args, given, measured):
-    """Store the times of a run at the default or reduced sizes (not with -p or -y)."""
+    """Store the times of a run at the default or reduced sizes (not with -p or -y).
+
+    Only runs on Keras's TensorFlow backend count: the times order the TensorFlow runs.
+    """
     if given or not measured:
+        return
+    if (os.environ.get("KERAS_BACKEND") or "tensorflow").strip().lower() != "tensorflow":
         return
     try:
         chapter_times.record(_kind(args), measured)

@@ -7,8 +7,11 @@ The book's listings of pp. 342-344 ran on TensorFlow 2.0's bundled ``tf.keras``.
   a chapter can set what Keras 3 rejects next to what the book did;
 * `input_shape_warning` is the message Keras 3 warns with for ``Flatten(input_shape=...)``;
 * `summary_text` is ``model.summary()`` as plain text (in a notebook, rich draws HTML);
-* `variables_frame` lists a layer's variables: ``name``, ``path``, the ``tf.Variable`` name;
-* `statistic_gradients` and `watched_by_default` show which BN variables get gradients;
+* `variables_frame` lists a layer's variables: ``name``, ``path``, the ``tf.Variable`` name
+  (`underlying_name`; none under JAX);
+* `statistic_gradients` and `watched_by_default` show which BN variables get gradients
+  (`no_gradient` is each backend's answer where there is none; `check_watched` checks what a
+  tape watches, and says in one sentence why JAX has nothing to check);
 * `update_lines` are the lines of ``BatchNormalization.call`` that update the moving averages,
   which replaced the ``layer.updates`` operations of p. 343;
 * `moving_statistics` and `moved` take and compare snapshots of a model's moving averages;
@@ -121,9 +124,31 @@ def variables_frame(layer):
     if not getattr(layer, "variables", None):
         raise ValueError(f"layer {getattr(layer, 'name', layer)!r} has no variables; build it.")
     return pd.DataFrame(
-        [(v.name, v.path, v.value.name, tuple(v.shape), v.trainable) for v in layer.variables],
+        [
+            (v.name, v.path, underlying_name(v), tuple(v.shape), v.trainable)
+            for v in layer.variables
+        ],
         columns=["name (today)", "path (today)", "underlying tf.Variable", "shape", "trainable"],
     )
+
+
+#: What `underlying_name` gives where the backend's value has no name.
+NO_UNDERLYING_NAME = "none: the JAX backend holds a jax.Array, which has no name"
+
+
+def underlying_name(variable):
+    """The name of the backend variable a Keras variable wraps (its ``.value``).
+
+    Under TensorFlow that is a ``tf.Variable`` with a TF-style name (``gamma:0``); under JAX
+    the value is a ``jax.Array``, which has none.
+
+    Args:
+        variable: a Keras variable.
+
+    Returns:
+        The ``tf.Variable``'s name, or `NO_UNDERLYING_NAME`.
+    """
+    return getattr(variable.value, "name", None) or NO_UNDERLYING_NAME
 
 
 def _loss(model, x, y, training):
@@ -139,6 +164,11 @@ def statistic_gradients(model, layer, x, y, training):
     tape is told to watch every variable of `layer`, the non-trainable ones too, so a missing
     gradient means the loss does not depend on that variable.
 
+    ``keras.ops`` has no gradient, so each backend has its own function: TensorFlow's
+    ``GradientTape`` gives None where the loss does not depend on a variable; under JAX,
+    ``jax.grad`` of the loss as a function of the layer's variables (read through a
+    ``keras.StatelessScope``) gives a gradient of exact zeros there, whose norm is 0.0.
+
     Args:
         model: a built Keras model that outputs class probabilities.
         layer: one of its layers.
@@ -146,18 +176,41 @@ def statistic_gradients(model, layer, x, y, training):
         training: the mode the model is called in.
 
     Returns:
-        A dict variable name -> the gradient's norm (float), or None where there is none.
+        A dict variable name -> the gradient's norm (float), or None where there is none
+        (TensorFlow; 0.0 under JAX).
 
     Raises:
         ValueError: `model` is not built, `layer` is not one of its layers, or the batch is
             empty or uneven.
     """
-    import tensorflow as tf
+    import keras
 
     _need_model(model)
     if not any(candidate is layer for candidate in model.layers):
         raise ValueError(f"layer {getattr(layer, 'name', layer)!r} is not a layer of the model.")
     _need_batch(x, y)
+    if keras.backend.backend() == "jax":
+        return _statistic_gradients_jax(model, layer, x, y, training)
+    return _statistic_gradients_tensorflow(model, layer, x, y, training)
+
+
+def _statistic_gradients_jax(model, layer, x, y, training):
+    import jax
+    import keras
+
+    variables = layer.variables
+
+    def loss_of(values):
+        with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+            return _loss(model, x, y, training)
+
+    grads = jax.grad(loss_of)([v.value for v in variables])
+    return {v.name: float(np.linalg.norm(np.asarray(g))) for v, g in zip(variables, grads)}
+
+
+def _statistic_gradients_tensorflow(model, layer, x, y, training):
+    import tensorflow as tf
+
     tensors = [v.value for v in layer.variables]
     with tf.GradientTape() as tape:
         tape.watch(tensors)
@@ -189,6 +242,56 @@ def watched_by_default(model, x, y, training=False):
     with tf.GradientTape() as tape:
         _loss(model, x, y, training)
     return {v.name for v in tape.watched_variables()}
+
+
+#: What `check_watched` prints under Keras's JAX backend.
+NO_TAPE = (
+    "Skipped on JAX: it has no tape that watches variables, and jax.grad differentiates "
+    "only the arguments it is given."
+)
+
+
+def check_watched(model, layer, x, y, training=False):
+    """Check that a tape told nothing watches `layer`'s trainable variables only.
+
+    Under TensorFlow, `watched_by_default` must hold the ``tf.Variable`` of each trainable
+    variable of `layer` (γ and β for BN) and of none of the others (the moving statistics).
+    Under JAX there is no tape: it prints `NO_TAPE` and checks nothing.
+
+    Args:
+        model: a built Keras model that outputs class probabilities.
+        layer: one of its layers.
+        x, y: one batch of inputs and integer labels.
+        training: the mode the model is called in.
+
+    Returns:
+        True when checked (TensorFlow), False when skipped (JAX).
+
+    Raises:
+        AssertionError: the tape watched a non-trainable variable of `layer`, or missed a
+            trainable one.
+        ValueError: `model` is not built, or the batch is empty or uneven.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        print(NO_TAPE)
+        return False
+    watched = watched_by_default(model, x, y, training)
+    assert {v.value.name for v in layer.trainable_variables} <= watched
+    assert not {v.value.name for v in layer.non_trainable_variables} & watched
+    return True
+
+
+def no_gradient():
+    """What `statistic_gradients` gives where the loss does not depend on a variable.
+
+    Returns:
+        None under TensorFlow (the tape's answer), 0.0 under JAX (a gradient of exact zeros).
+    """
+    import keras
+
+    return 0.0 if keras.backend.backend() == "jax" else None
 
 
 def update_lines():

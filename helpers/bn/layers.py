@@ -211,6 +211,13 @@ class ModeRecorder(keras.layers.Layer):
     book says 1 (p. 344). Run the model eagerly (``compile(run_eagerly=True)``), so that every
     call reaches Python.
 
+    Under Keras's JAX backend a call on traced values (a JAX tracer: no data, only shapes) is
+    recorded in ``traced`` instead of ``modes``. Eagerly, the only such call in ``fit()`` is the
+    one Keras's JAX trainer makes before the first step to build the model's, loss's and
+    metrics' state (``Trainer._symbolic_build`` runs the model through
+    ``backend.compute_output_spec`` with ``training=False``); TensorFlow's trainer skips that
+    build unless a distribution strategy is set.
+
     Call arguments:
         inputs: any tensor, returned unchanged.
         training: the value to record.
@@ -219,10 +226,20 @@ class ModeRecorder(keras.layers.Layer):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.modes = []
+        self.traced = []
 
     def call(self, inputs, training=None):
-        self.modes.append(training)
+        (self.traced if _is_jax_tracer(inputs) else self.modes).append(training)
         return inputs
+
+
+def _is_jax_tracer(x):
+    """Whether `x` is a JAX tracer (Keras's JAX backend only; never under TensorFlow)."""
+    if keras.backend.backend() != "jax":
+        return False
+    import jax
+
+    return isinstance(x, jax.core.Tracer)
 
 
 def training_values(model, recorder, x, y, batch_size):
@@ -240,7 +257,10 @@ def training_values(model, recorder, x, y, batch_size):
         batch_size: batch size of ``fit``, ``evaluate`` and ``predict``, >= 1.
 
     Returns:
-        dict ``{way of running: list of the training values recorded}``.
+        dict ``{way of running: list of the training values recorded}``. A way of running
+        whose calls included traced ones (`ModeRecorder`: under JAX, ``fit`` builds the model
+        once on traced values before its first step) adds a key ``"<way>, traced"`` with
+        their values, after its own.
 
     Raises:
         ValueError: `recorder` is not a `ModeRecorder` or `batch_size` not a positive integer.
@@ -258,6 +278,9 @@ def training_values(model, recorder, x, y, batch_size):
     seen = {}
     for name, run in runs.items():
         recorder.modes.clear()
+        recorder.traced.clear()
         run()
         seen[name] = list(recorder.modes)
+        if recorder.traced:
+            seen[f"{name}, traced"] = list(recorder.traced)
     return seen

@@ -5,7 +5,7 @@ import platform
 import warnings
 
 from helpers import checks
-from helpers.runtime import devices
+from helpers.runtime import devices, supported
 
 import numpy as np
 
@@ -45,7 +45,8 @@ def setup(seed=42, cpu_devices=None):
     of mantissa (errors near 1e-3, where several claims are checked below 1e-4), and op
     determinism stays on; an operation with no deterministic GPU kernel then fails with
     TensorFlow's own UnimplementedError naming it, rather than giving different results on
-    every run. Neither setting changes anything on a CPU.
+    every run. Neither setting changes anything on a CPU. Under Keras's JAX backend only the
+    seeding and the fresh session apply (JAX's CPU operations are deterministic).
 
     Args:
         seed: non-negative integer used for every random number generator.
@@ -64,14 +65,16 @@ def setup(seed=42, cpu_devices=None):
     if cpu_devices is not None:
         devices.configure_cpu_devices(cpu_devices)
     import keras
-    import tensorflow as tf
 
     global _determinism_enabled
-    if not _determinism_enabled:
-        tf.config.experimental.enable_op_determinism()
-        tf.config.experimental.enable_tensor_float_32_execution(False)
-        _determinism_enabled = True
-    tf.get_logger().setLevel(logging.ERROR)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if not _determinism_enabled:
+            tf.config.experimental.enable_op_determinism()
+            tf.config.experimental.enable_tensor_float_32_execution(False)
+            _determinism_enabled = True
+        tf.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
     # Keras 3 warns about `input_shape=` with a stack trace path; chapters that discuss it
     # capture it on purpose with `warnings.catch_warnings(record=True)`.
@@ -84,19 +87,39 @@ def setup(seed=42, cpu_devices=None):
 def versions_table():
     """The versions that ran this chapter next to the ones the book printed.
 
+    Under a Keras backend other than TensorFlow, one more row names it and its version.
+
     Returns:
         A list of ``(package, this run, the book)`` tuples.
     """
     import keras
-    import tensorflow as tf
 
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tensorflow = tf.__version__
+    else:
+        tensorflow = supported.installed_tensorflow() or "not installed"
     today = {
         "Python": platform.python_version(),
-        "TensorFlow": tf.__version__,
+        "TensorFlow": tensorflow,
         "Keras": keras.__version__,
         "NumPy": np.__version__,
     }
-    return [(name, today[name], BOOK_VERSIONS[name]) for name in today]
+    rows = [(name, today[name], BOOK_VERSIONS[name]) for name in today]
+    if backend != "tensorflow":
+        rows.append((f"Keras backend: {backend}", _backend_version(backend), "TensorFlow"))
+    return rows
+
+
+def _backend_version(backend):
+    from importlib import metadata
+
+    try:
+        return metadata.version(backend)
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def versions_frame():
