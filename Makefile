@@ -206,7 +206,7 @@ $(OLDEST)/.installed: locks/oldest.lock $(WHEEL_STAMP)
 $(PY313)/.installed: locks/py313.lock $(WHEEL_STAMP)
 	$(READER_ENV) $(PY313) "$(PYTHON313)" locks/py313.lock
 
-test-extended: data ## What CI checks beyond make test: the oldest stack, Python 3.13, 3.12, dark mode, the PDF
+test-extended: data ## What CI checks beyond make test: the oldest stack, Python 3.13, 3.12, dark mode, the PDF, JAX
 	@+$(call timed,internals-oldest)
 	@+$(call timed,pins-range)
 	@+$(call timed,nbval-oldest)
@@ -214,6 +214,7 @@ test-extended: data ## What CI checks beyond make test: the oldest stack, Python
 	@+$(call timed,install-py312)
 	@+$(call timed,book-dark)
 	@+$(call timed,pdf-check)
+	@+$(call timed,backends-check)
 
 # The seam's contract (helpers/internals.py): every private Keras and TensorFlow attribute it
 # names is still there in the oldest supported Keras, as tests/test_internals.py checks on the
