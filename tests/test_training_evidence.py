@@ -1,6 +1,6 @@
 """helpers.training.evidence (chapter 07's experiments) and helpers.training.evidence_figures."""
 
-from helpers.chapter.verdicts import HELD, NOT_HELD, PARTLY
+from helpers.chapter.verdicts import HELD, NOT_HELD, PARTLY, verdict_frame
 from helpers.training import evidence, evidence_figures
 from helpers.training.models import MLPSpec
 from helpers.training.runner import Runner, TrainConfig, results_table
@@ -86,8 +86,8 @@ def test_clock_step_slowdown_and_the_stored_bench(speed_runs):
     assert evidence.stored_steps_ratio(wall) == {7: 3.0}
 
 
-def test_verdict_table_takes_dicts_and_series():
-    table = evidence.verdict_table(
+def test_verdict_frame_takes_dicts_series_and_a_title():
+    table = verdict_frame(
         {
             "a": {1: True, 2: True},
             "b": pd.Series([True, False], index=[1, 2]),
@@ -98,7 +98,7 @@ def test_verdict_table_takes_dicts_and_series():
     assert table.verdict.to_dict() == {"a": HELD, "b": PARTLY, "c": NOT_HELD}
     assert table.index.name == "finding (2 seeds)"
     with pytest.raises(ValueError, match="findings"):
-        evidence.verdict_table({}, "x")
+        verdict_frame({}, "x")
 
 
 def grid_table():

@@ -135,16 +135,17 @@ def spread(values, digits=2):
     return f"{mean} ({low}-{high}) over {arr.size} seeds"
 
 
-def verdict_frame(findings):
+def verdict_frame(findings, title=None):
     """The verdict of each finding over the seeds, as a one-column table.
 
     Args:
         findings: ``{finding: per-seed results}``, each a dict ``{seed: bool}`` or a pandas
             Series of bools indexed by seed; every finding over the same number of seeds.
+        title: the name of the table's index; None gives ``"finding (<n> seeds)"``.
 
     Returns:
         A DataFrame with one column, ``"verdict"`` (`verdict` of each finding), indexed by
-        the findings, its index named ``"finding (<n> seeds)"``.
+        the findings, its index named `title`.
 
     Raises:
         ValueError: `findings` is empty, a finding's results are not ``{seed: bool}``, or
@@ -159,4 +160,5 @@ def verdict_frame(findings):
     if len(counts) != 1 or -1 in counts:
         raise ValueError("every finding must be over the same seeds, as a dict {seed: bool}")
     words = {k: verdict(v) for k, v in held.items()}
-    return pd.DataFrame({"verdict": words}).rename_axis(f"finding ({counts.pop()} seeds)")
+    title = f"finding ({counts.pop()} seeds)" if title is None else title
+    return pd.DataFrame({"verdict": words}).rename_axis(title)

@@ -11,7 +11,6 @@ findings:
   `grid_verdicts` and `grid_gain` the grid of activations, initializations and learning rates
   (C17); `pre_bn_spread` measures what BN's ε does to a network's first pass; and
   `gaps_at_equal_progress` compares train/validation gaps at equal progress (C2).
-* `verdict_table` shows a set of per-seed findings with their verdicts.
 
 The figures that show these runs are drawn by `helpers.training.evidence_figures`.
 """
@@ -148,31 +147,6 @@ def per_seed(table, figures):
 
     seeds = list(dict.fromkeys(table.seed))
     return pd.DataFrame({s: figures(table[table.seed == s]) for s in seeds}).T.astype(float)
-
-
-def verdict_table(findings, title):
-    """The verdict of each finding from its per-seed outcomes.
-
-    Args:
-        findings: a dict ``{finding: outcomes}``, each a dict ``{seed: bool}`` or a boolean
-            pandas Series indexed by seed.
-        title: the name of the table's index, e.g. ``"finding (3 seeds)"``.
-
-    Returns:
-        A pandas DataFrame with one ``verdict`` column, one row per finding.
-
-    Raises:
-        ValueError: `findings` is empty.
-    """
-    import pandas as pd
-
-    if not isinstance(findings, dict) or not findings:
-        raise ValueError("findings must be a non-empty dict {finding: {seed: bool}}")
-    verdicts = {
-        claim: verdict({int(s): bool(held) for s, held in dict(outcomes).items()})
-        for claim, outcomes in findings.items()
-    }
-    return pd.DataFrame({"verdict": verdicts}).rename_axis(title)
 
 
 def _median_step_seconds(runs):
